@@ -1,0 +1,61 @@
+"""ReLU, softmax and log-softmax."""
+from ..backend import get_array_module
+from ..tensor import Function
+from .validation import normalize_axis, require_tensor
+
+
+class ReLU(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).maximum(x, x.dtype.type(0))
+        return self.y
+
+    def backward(self, gy):
+        return gy * (self.y > 0)  # keeping y (the next op holds it anyway) costs no memory
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=self.axis, keepdims=True)  # exp can no longer overflow
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        self.softmax = xp.exp(y)
+        return y
+
+    def backward(self, gy):
+        return gy - self.softmax * gy.sum(axis=self.axis, keepdims=True)
+
+
+class Softmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        self.y = e / e.sum(axis=self.axis, keepdims=True)
+        return self.y
+
+    def backward(self, gy):
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+def relu(x):
+    """max(x, 0) elementwise. The gradient at exactly 0 is taken as 0 (as in PyTorch)."""
+    require_tensor("relu", "x", x)
+    return ReLU()(x)
+
+
+def softmax(x, axis):
+    """exp(x) / sum(exp(x)) along ``axis`` (PyTorch's ``dim``), computed stably."""
+    require_tensor("softmax", "x", x)
+    return Softmax(normalize_axis("softmax", axis, x.ndim))(x)
+
+
+def log_softmax(x, axis):
+    """log(softmax(x)) along ``axis``, computed without overflow or log(0)."""
+    require_tensor("log_softmax", "x", x)
+    return LogSoftmax(normalize_axis("log_softmax", axis, x.ndim))(x)

@@ -1,0 +1,50 @@
+"""Fully connected layer: y = x @ weight.T + bias."""
+from ..backend import get_array_module
+from ..tensor import Function
+from .validation import require_same_dtype, require_tensor
+
+
+class Linear(Function):
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, gy):
+        needs = self.needs_input_grad
+        gx = gy @ self.weight if needs[0] else None
+        if needs[1]:
+            xp = get_array_module(gy)  # (..., out) and (..., in) -> (out, in), summed over leading axes
+            gw = xp.tensordot(gy, self.x, axes=(tuple(range(gy.ndim - 1)),) * 2)
+        else:
+            gw = None
+        gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0) if len(needs) == 3 and needs[2] else None
+        return gx, gw, gb
+
+
+def linear(x, weight, bias=None):
+    """Affine map of the last axis.
+
+    Args:
+        x: Tensor (..., in_features).
+        weight: Tensor (out_features, in_features) (PyTorch's layout).
+        bias: Tensor (out_features,) or None.
+    Returns:
+        Tensor (..., out_features).
+    """
+    op = "linear"
+    require_tensor(op, "x", x)
+    require_tensor(op, "weight", weight, 2, "(out_features, in_features)")
+    require_same_dtype(op, "weight", weight, "x", x)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: x's last axis must have in_features = {weight.shape[1]} entries "
+                         f"(weight shape {weight.shape}), got x shape {x.shape}")
+    if bias is None:
+        return Linear()(x, weight)
+    require_tensor(op, "bias", bias, 1, "(out_features,)")
+    require_same_dtype(op, "bias", bias, "x", x)
+    if bias.shape[0] != weight.shape[0]:
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    return Linear()(x, weight, bias)

@@ -1,0 +1,72 @@
+"""Cross-entropy loss for integer class labels, with optional label smoothing."""
+import numpy as np
+
+from .. import backend
+from ..backend import get_array_module
+from ..tensor import Function, Tensor
+from .validation import probability, require_tensor
+
+
+class CrossEntropy(Function):
+    """Mean (or sum) over the batch of -sum_c q_c log softmax(z)_c.
+
+    q is the one-hot label, or with label smoothing s, (1 - s) * one_hot + s / C.
+    d/dz = softmax(z) - q, divided by N for the mean.
+    """
+
+    def __init__(self, target, label_smoothing, reduction):
+        self.target, self.smoothing, self.reduction = target, label_smoothing, reduction
+
+    def forward(self, logits):
+        xp = get_array_module(logits)
+        n, classes = logits.shape
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        self.probs = xp.exp(log_probs)
+        picked = log_probs[xp.arange(n), self.target]
+        losses = -(1 - self.smoothing) * picked - (self.smoothing / classes) * log_probs.sum(axis=1)
+        if self.reduction == "none":
+            return losses
+        total = losses.sum()
+        return total / n if self.reduction == "mean" else total
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        n, classes = self.probs.shape
+        grad = self.probs - self.smoothing / classes
+        grad[xp.arange(n), self.target] -= 1 - self.smoothing
+        if self.reduction == "none":
+            return grad * gy[:, None]
+        return grad * (gy / n if self.reduction == "mean" else gy)
+
+
+def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
+    """Softmax cross-entropy between logits and integer class labels.
+
+    Args:
+        logits: Tensor (N, C) of unnormalized scores.
+        target: integer labels (N,) in [0, C): a Tensor, NumPy/CuPy array or list.
+        label_smoothing: s in [0, 1]: the target becomes (1 - s) * one_hot + s / C.
+        reduction: "mean" (default), "sum" or "none" (per-sample losses (N,)).
+    Returns:
+        Tensor: a scalar, or (N,) for reduction="none".
+    """
+    op = "cross_entropy"
+    require_tensor(op, "logits", logits, 2, "(N, C)")
+    label_smoothing = probability(op, "label_smoothing", label_smoothing)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    labels = target.data if isinstance(target, Tensor) else target
+    if not (isinstance(labels, np.ndarray) or backend.is_gpu_array(labels)):
+        labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class labels, got dtype {labels.dtype}")
+    n, classes = logits.shape
+    if labels.shape != (n,):
+        raise ValueError(f"{op}: target must have shape ({n},) to match logits {logits.shape}, "
+                         f"got {labels.shape}")
+    low, high = int(labels.min()), int(labels.max())  # one small device-to-host read
+    if low < 0 or high >= classes:
+        raise ValueError(f"{op}: target labels must lie in [0, {classes}), got values from {low} to {high}")
+    labels = backend.to_device(labels, logits.device)
+    return CrossEntropy(labels, label_smoothing, reduction)(logits)

@@ -1,0 +1,240 @@
+"""Max and average pooling with padding and ceil mode, and adaptive average pooling.
+
+Pooling reads each window directly (one strided view per window offset), not
+through im2col: an im2col buffer for pooling would be kh*kw times the input.
+
+Output size follows PyTorch: floor((H + 2p - k) / s) + 1, or with ``ceil_mode``
+ceil(...) + 1, minus one if the last window would start past the input and its
+left padding. Cells that only ceil mode adds are never part of any average; in
+max pooling no padded cell ever wins (padding counts as -inf).
+"""
+import numpy as np
+
+from .. import kernels
+from ..backend import get_array_module
+from ..tensor import Function
+from .validation import pair, require_tensor
+
+
+def pool_output_size(size, kernel, stride, padding, ceil_mode):
+    """Output length of pooling along one axis (PyTorch's rule)."""
+    span = size + 2 * padding - kernel
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + padding:  # the last window must start inside input or left padding
+        out -= 1
+    return out
+
+
+def _pool_geometry(x_shape, kernel, stride, padding, ceil_mode):
+    """Output size and the padded size that holds every window (ceil mode may need extra cells)."""
+    out = tuple(pool_output_size(x_shape[2 + a], kernel[a], stride[a], padding[a], ceil_mode) for a in (0, 1))
+    padded = tuple(max(x_shape[2 + a] + 2 * padding[a], (out[a] - 1) * stride[a] + kernel[a]) for a in (0, 1))
+    return out, padded
+
+
+def _windows(padded, kernel, stride, out):
+    """Yield (i, j, view): for each window offset, the strided view of that cell of every window."""
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            yield i, j, padded[:, :, i:i + stride[0] * (out[0] - 1) + 1:stride[0],
+                               j:j + stride[1] * (out[1] - 1) + 1:stride[1]]
+
+
+def _pad(x, padding, padded_size, value):
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    out = xp.full((n, c) + padded_size, value, dtype=x.dtype)
+    out[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w] = x
+    return out
+
+
+def max_pool2d_strided(x, kernel, stride, padding, ceil_mode):
+    """Plain max pooling: returns (y, argmax), argmax = index i*kw + j of the winning cell.
+
+    The first maximum in row-major window order wins a tie (as in PyTorch and Caffe).
+    """
+    xp = get_array_module(x)
+    out, padded_size = _pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
+    padded = _pad(x, padding, padded_size, -np.inf)
+    index_type = np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
+    y = argmax = None
+    for i, j, window in _windows(padded, kernel, stride, out):
+        if y is None:
+            y, argmax = window.copy(), xp.zeros(window.shape, dtype=index_type)
+            continue
+        better = window > y
+        y = xp.where(better, window, y)
+        argmax = xp.where(better, index_type(i * kernel[1] + j), argmax)
+    return y, argmax
+
+
+def max_pool2d_backward_strided(gy, argmax, x_shape, kernel, stride, padding, ceil_mode):
+    """Route each output gradient to the input cell that won its window."""
+    xp = get_array_module(gy)
+    out, padded_size = _pool_geometry(x_shape, kernel, stride, padding, ceil_mode)
+    padded = xp.zeros(x_shape[:2] + padded_size, dtype=gy.dtype)
+    for i, j, window in _windows(padded, kernel, stride, out):
+        window += xp.where(argmax == i * kernel[1] + j, gy, 0)
+    return xp.ascontiguousarray(padded[:, :, padding[0]:padding[0] + x_shape[2],
+                                       padding[1]:padding[1] + x_shape[3]])
+
+
+def avg_pool_divisor(x_shape, kernel, stride, padding, ceil_mode, count_include_pad, xp, dtype):
+    """Array (OH, OW): how many cells each window averages over.
+
+    With ``count_include_pad`` the window is clipped to the padded input (cells
+    added only by ceil mode do not count); without it, to the input itself.
+    """
+    out, _ = _pool_geometry(x_shape, kernel, stride, padding, ceil_mode)
+    counts = []
+    for a in (0, 1):
+        start = np.arange(out[a]) * stride[a] - padding[a]
+        end = np.minimum(start + kernel[a], x_shape[2 + a] + padding[a])
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, x_shape[2 + a])
+        counts.append(end - start)
+    return xp.asarray(np.outer(counts[0], counts[1]), dtype=dtype)
+
+
+class MaxPool2d(Function):
+    def __init__(self, kernel, stride, padding, ceil_mode):
+        self.geometry = kernel, stride, padding, ceil_mode
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        fast = kernels.find("max_pool2d", x)
+        y, self.argmax = (fast or max_pool2d_strided)(x, *self.geometry)
+        return y
+
+    def backward(self, gy):
+        fast = kernels.find("max_pool2d_backward", gy)
+        return (fast or max_pool2d_backward_strided)(gy, self.argmax, self.x_shape, *self.geometry)
+
+
+class AvgPool2d(Function):
+    def __init__(self, kernel, stride, padding, ceil_mode, count_include_pad):
+        self.kernel, self.stride, self.padding, self.ceil_mode = kernel, stride, padding, ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.x_shape = x.shape
+        out, padded_size = _pool_geometry(x.shape, self.kernel, self.stride, self.padding, self.ceil_mode)
+        self.divisor = avg_pool_divisor(x.shape, self.kernel, self.stride, self.padding, self.ceil_mode,
+                                        self.count_include_pad, xp, x.dtype)
+        padded = _pad(x, self.padding, padded_size, 0)
+        total = xp.zeros(x.shape[:2] + out, dtype=x.dtype)
+        for _, _, window in _windows(padded, self.kernel, self.stride, out):
+            total += window
+        return total / self.divisor
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        out, padded_size = _pool_geometry(self.x_shape, self.kernel, self.stride, self.padding, self.ceil_mode)
+        share = gy / self.divisor
+        padded = xp.zeros(self.x_shape[:2] + padded_size, dtype=gy.dtype)
+        for _, _, window in _windows(padded, self.kernel, self.stride, out):
+            window += share
+        p, (h, w) = self.padding, self.x_shape[2:]
+        return xp.ascontiguousarray(padded[:, :, p[0]:p[0] + h, p[1]:p[1] + w])
+
+
+def check_pool_arguments(op, kernel_size, stride, padding):
+    """Validate pooling arguments; returns (kernel, stride, padding) as pairs."""
+    kernel = pair(op, "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else pair(op, "stride", stride, 1)
+    padding = pair(op, "padding", padding, 0)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding must be at most half the kernel size, got padding {padding} "
+                         f"for kernel_size {kernel}")
+    return kernel, stride, padding
+
+
+def _pool_arguments(op, x, kernel_size, stride, padding):
+    require_tensor(op, "x", x, 4, "(N, C, H, W)")
+    kernel, stride, padding = check_pool_arguments(op, kernel_size, stride, padding)
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if kernel[0] > padded[0] or kernel[1] > padded[1]:
+        raise ValueError(f"{op}: kernel_size {kernel} is larger than the padded input "
+                         f"{padded[0]}x{padded[1]} (x shape {x.shape}, padding {padding})")
+    return kernel, stride, padding
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Max pooling over kernel_size windows.
+
+    Args:
+        x: Tensor (N, C, H, W).
+        kernel_size, stride (default: kernel_size), padding: int or pair (h, w).
+            Padding is at most half the kernel and never wins the max.
+        ceil_mode: round the output size up (PyTorch's rule; see module docs).
+    Returns:
+        Tensor (N, C, OH, OW).
+    """
+    geometry = _pool_arguments("max_pool2d", x, kernel_size, stride, padding)
+    return MaxPool2d(*geometry, bool(ceil_mode))(x)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Average pooling over kernel_size windows.
+
+    Args:
+        x: Tensor (N, C, H, W).
+        kernel_size, stride (default: kernel_size), padding: int or pair (h, w).
+        ceil_mode: round the output size up (PyTorch's rule).
+        count_include_pad: divide by the window size including zero padding
+            (but never the cells ceil mode adds); if False, by the cells inside x.
+    Returns:
+        Tensor (N, C, OH, OW).
+    """
+    geometry = _pool_arguments("avg_pool2d", x, kernel_size, stride, padding)
+    return AvgPool2d(*geometry, bool(ceil_mode), bool(count_include_pad))(x)
+
+
+def _adaptive_bins(size, out):
+    """PyTorch's adaptive bins: bin i covers [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+class AdaptiveAvgPool2d(Function):
+    def __init__(self, output_size):
+        self.output_size = output_size
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        n, c, h, w = self.x_shape = x.shape
+        oh, ow = self.output_size
+        if h % oh == 0 and w % ow == 0:  # equal bins: a reshape and one mean
+            return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))
+        y = xp.empty((n, c, oh, ow), dtype=x.dtype)
+        for i, (h0, h1) in enumerate(_adaptive_bins(h, oh)):
+            for j, (w0, w1) in enumerate(_adaptive_bins(w, ow)):
+                y[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+        return y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        n, c, h, w = self.x_shape
+        oh, ow = self.output_size
+        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        for i, (h0, h1) in enumerate(_adaptive_bins(h, oh)):
+            for j, (w0, w1) in enumerate(_adaptive_bins(w, ow)):
+                gx[:, :, h0:h1, w0:w1] += gy[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
+        return gx
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average pooling to a fixed output size (1 = global average pooling).
+
+    Args:
+        x: Tensor (N, C, H, W).
+        output_size: int or pair (OH, OW) (larger than the input repeats cells, as in PyTorch).
+    Returns:
+        Tensor (N, C, OH, OW).
+    """
+    op = "adaptive_avg_pool2d"
+    require_tensor(op, "x", x, 4, "(N, C, H, W)")
+    size = pair(op, "output_size", output_size, 1)
+    return AdaptiveAvgPool2d(size)(x)

@@ -1,0 +1,31 @@
+"""Fast kernels for the hot paths: numba on the CPU (:mod:`.cpu`), CuPy on the GPU (:mod:`.gpu`).
+
+Each op in :mod:`minicnn.functional` has a plain version written once for NumPy
+and CuPy; where a backend has a faster kernel for the same job, the op asks
+:func:`find` for it. Every fast kernel is tested against its plain twin.
+Set the environment variable ``MINICNN_PLAIN_KERNELS=1`` to use only the plain
+versions (for comparisons and debugging).
+"""
+import importlib
+import os
+
+import numpy as np
+
+_modules = {}
+
+
+def _load(name):
+    if name not in _modules:
+        try:
+            _modules[name] = importlib.import_module(f"{__name__}.{name}")
+        except ImportError:  # numba missing: the plain versions still work
+            _modules[name] = None
+    return _modules[name]
+
+
+def find(name, array):
+    """The fast kernel called ``name`` for ``array``'s backend, or None if there is none."""
+    if os.environ.get("MINICNN_PLAIN_KERNELS") == "1":
+        return None
+    module = _load("cpu" if isinstance(array, np.ndarray) else "gpu")
+    return getattr(module, name, None) if module is not None else None

@@ -1,0 +1,1 @@
+"""numba kernels for the CPU (filled in as the hot paths get fast versions)."""

@@ -1,0 +1,199 @@
+"""Module: a layer or a network, holding Parameters, Buffers and sub-Modules.
+
+A Module finds its parts by looking at its own attributes: every
+:class:`Parameter` (trained), :class:`Buffer` (state that is saved but not
+trained, such as batch norm's running mean) and sub-:class:`Module`, in the
+order they were assigned. Their dotted names (``"inception3a.branch1.conv.weight"``)
+key the ``state_dict``.
+"""
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module trains (requires_grad=True)."""
+
+    def __init__(self, data):
+        super().__init__(data, requires_grad=True)
+
+    def __repr__(self):
+        return "Parameter" + super().__repr__()[len("Tensor"):]
+
+
+class Buffer(Tensor):
+    """A Tensor that a Module saves and moves with it, but does not train (PyTorch's ``nn.Buffer``)."""
+
+    def __init__(self, data):
+        super().__init__(data, requires_grad=False)
+
+
+LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of layers and networks: subclasses set parts in ``__init__`` and define ``forward``."""
+
+    training = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    # -- the parts -------------------------------------------------------------
+    def named_children(self):
+        """(name, module) for each direct sub-module, in assignment order."""
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Module)]
+
+    def children(self):
+        return [module for _, module in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for this module ("" ) and every module inside it, depth first."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return [module for _, module in self.named_modules()]
+
+    def _named_tensors(self, kind):
+        seen = set()
+        for prefix, module in self.named_modules():
+            for name, value in vars(module).items():
+                if isinstance(value, kind) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{prefix}.{name}" if prefix else name), value
+
+    def named_parameters(self):
+        """(dotted name, Parameter) for every parameter, each once."""
+        return list(self._named_tensors(Parameter))
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self):
+        """(dotted name, Buffer) for every buffer, each once."""
+        return list(self._named_tensors(Buffer))
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module and then on this one; returns self."""
+        for module in reversed(self.modules()):
+            fn(module)
+        return self
+
+    # -- modes, devices, gradients -----------------------------------------------
+    def train(self, mode=True):
+        """Set training mode (dropout active, batch norm on batch statistics) here and below."""
+        for module in self.modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Set evaluation mode; same as ``train(False)``."""
+        return self.train(False)
+
+    def to(self, device=None, dtype=None):
+        """Move every parameter and buffer (in place) to ``device`` and/or ``dtype``; returns self."""
+        for _, tensor in list(self.named_parameters()) + list(self.named_buffers()):
+            data = tensor.data if device is None else backend.to_device(tensor.data, device)
+            tensor.data = data if dtype is None else data.astype(dtype, copy=False)
+            if tensor.grad is not None:
+                tensor.grad = backend.to_device(tensor.grad, backend.device_of(tensor.data)).astype(
+                    tensor.dtype, copy=False)
+        return self
+
+    def zero_grad(self):
+        """Forget every parameter's gradient (set ``.grad`` to None)."""
+        for p in self.parameters():
+            p.grad = None
+
+    # -- saving and loading ------------------------------------------------------
+    def state_dict(self):
+        """OrderedDict of dotted name -> array for every parameter and buffer.
+
+        The arrays are the live ones (NumPy or CuPy, not copies), as in PyTorch.
+        """
+        items = self.named_parameters() + self.named_buffers()
+        return OrderedDict((name, tensor.data) for name, tensor in items)
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values from ``state_dict`` into this module's parameters and buffers.
+
+        Values may be NumPy or CuPy arrays (or Tensors) on any device; they are
+        copied into the existing arrays, keeping each one's device and dtype.
+        With ``strict``, missing or unexpected keys raise a KeyError; a shape
+        mismatch always raises a ValueError.
+        Returns:
+            LoadResult(missing_keys, unexpected_keys).
+        """
+        own = OrderedDict(self.named_parameters() + self.named_buffers())
+        missing = [name for name in own if name not in state_dict]
+        unexpected = [name for name in state_dict if name not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for name, tensor in own.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            value = value.data if isinstance(value, Tensor) else value
+            if tuple(value.shape) != tensor.shape:
+                raise ValueError(f"load_state_dict: {name} has shape {tensor.shape} here but "
+                                 f"{tuple(value.shape)} in the state dict")
+            tensor.data[...] = backend.to_device(value, backend.device_of(tensor.data)).astype(
+                tensor.dtype, copy=False)
+        return LoadResult(missing, unexpected)
+
+    # -- printing ----------------------------------------------------------------
+    def extra_repr(self):
+        """The arguments shown inside this module's parentheses when printed."""
+        return ""
+
+    def __repr__(self):
+        children = self.named_children()
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied one after another: ``Sequential(conv, relu, pool)(x)``."""
+
+    def __init__(self, *modules):
+        for index, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: argument {index} must be a Module, got {type(module).__name__}")
+            setattr(self, str(index), module)
+
+    def forward(self, x):
+        for module in self.children():
+            x = module(x)
+        return x
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(*self.children()[index])
+        return self.children()[index]
+
+    def __len__(self):
+        return len(self.children())
+
+    def __iter__(self):
+        return iter(self.children())
+
+
+def count_parameters(module):
+    """Total number of trainable values in ``module``."""
+    return int(sum(np.prod(p.shape) for p in module.parameters()))

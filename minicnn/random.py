@@ -1,0 +1,48 @@
+"""minicnn's random numbers: one seeded stream for the CPU and one per GPU.
+
+Weight initialisation and dropout draw from here, so ``manual_seed(s)`` makes a
+run repeat exactly on the CPU (and on a GPU, run to run on the same machine).
+A function that needs the same dropout mask twice (a gradient check, say)
+calls ``manual_seed`` before each forward pass.
+"""
+import numpy as np
+
+from .backend import get_array_module
+
+_seed = None
+_cpu_generator = np.random.default_rng()
+_gpu_generators = {}  # GPU index -> cupy.random.RandomState
+
+
+def manual_seed(seed):
+    """Seed every minicnn random stream (CPU now, each GPU on its first use)."""
+    global _seed, _cpu_generator
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _seed = int(seed)
+    _cpu_generator = np.random.default_rng(_seed)
+    _gpu_generators.clear()
+
+
+def cpu_generator():
+    """The NumPy ``Generator`` behind CPU randomness."""
+    return _cpu_generator
+
+
+def _gpu_generator(cp):
+    index = cp.cuda.runtime.getDevice()
+    if index not in _gpu_generators:
+        if _seed is None:
+            seed = None
+        else:  # a different, repeatable stream for each GPU
+            seed = int(np.random.SeedSequence([_seed, index]).generate_state(1)[0])
+        _gpu_generators[index] = cp.random.RandomState(seed)
+    return _gpu_generators[index]
+
+
+def uniform(shape, dtype, like):
+    """Uniform [0, 1) samples of ``shape`` and ``dtype``, on the device of array ``like``."""
+    xp = get_array_module(like)
+    if xp is np:
+        return _cpu_generator.random(shape, dtype=dtype)
+    return _gpu_generator(xp).random_sample(shape, dtype=dtype)
