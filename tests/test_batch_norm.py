@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+import minicnn.functional as F
+from minicnn import backend, nn
+import reference
+from helpers import tensor
+
+
+def test_batch_norm_training_matches_naive_loops_and_updates_running_stats(device, rng):
+    x, w, b = rng.standard_normal((4, 3, 5, 5)) * 3 + 1, rng.standard_normal(3), rng.standard_normal(3)
+    mean, var = tensor(np.full(3, 0.5), device).data, tensor(np.full(3, 2.0), device).data
+    y = F.batch_norm(tensor(x, device), mean, var, tensor(w, device), tensor(b, device), training=True,
+                     momentum=0.1, eps=1e-3)
+    expected, batch_mean, batch_var = reference.batch_norm_train(x, w, b, 1e-3)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(backend.as_numpy(mean), 0.9 * 0.5 + 0.1 * batch_mean, rtol=1e-12)
+    np.testing.assert_allclose(backend.as_numpy(var), 0.9 * 2.0 + 0.1 * batch_var, rtol=1e-12)
+
+
+def test_batch_norm_evaluation_uses_running_stats(device, rng):
+    x, w, b = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal(3), rng.standard_normal(3)
+    mean, var = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    y = F.batch_norm(tensor(x, device), tensor(mean, device), tensor(var, device), tensor(w, device),
+                     tensor(b, device), training=False)
+    expected = (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5) * w[:, None, None] + b[:, None, None]
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12)
+
+
+def test_batch_norm2d_module_switches_between_batch_and_running_stats(rng):
+    bn = nn.BatchNorm2d(3, eps=1e-3)
+    x = tensor((rng.standard_normal((8, 3, 4, 4)) * 2 + 3).astype(np.float32))
+    y = bn(x).numpy()
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)  # batch statistics
+    assert not np.allclose(bn.running_mean.data, 0)
+    bn.eval()
+    y_eval = bn(x).numpy()  # running stats after one step are far from the batch's
+    assert np.abs(y_eval.mean(axis=(0, 2, 3))).min() > 1
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(x_shape=(4,)), ValueError, r"at least 2-D"),
+    (dict(mean_shape=(4,)), ValueError, r"running_mean must have shape \(3,\) to match x's channels, got \(4,\)"),
+    (dict(x_shape=(1, 3)), ValueError, r"more than one value per channel"),
+    (dict(training=False, no_stats=True), ValueError, r"evaluation \(training=False\) needs running_mean"),
+    (dict(weight_shape=(2,)), ValueError, r"weight must have shape \(3,\), got \(2,\)"),
+])
+def test_batch_norm_rejects_bad_input(kwargs, error, match):
+    x = tensor(np.zeros(kwargs.get("x_shape", (2, 3, 2, 2))))
+    mean = None if kwargs.get("no_stats") else np.zeros(kwargs.get("mean_shape", (3,)))
+    var = None if kwargs.get("no_stats") else np.ones(3)
+    with pytest.raises(error, match=match):
+        F.batch_norm(x, mean, var, tensor(np.ones(kwargs.get("weight_shape", (3,)))), tensor(np.zeros(3)),
+                     training=kwargs.get("training", True))

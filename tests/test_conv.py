@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+import minicnn.functional as F
+from minicnn.functional.conv import col2im, col2im_strided, im2col, im2col_strided
+import reference
+from helpers import tensor
+
+# (kernel, stride, padding, input size): 1x1 (no im2col), odd sizes, stride 2, rectangles
+CONFIGS = [
+    ((1, 1), (1, 1), (0, 0), (5, 4)),
+    ((1, 1), (2, 2), (0, 0), (7, 7)),
+    ((3, 3), (1, 1), (1, 1), (6, 6)),
+    ((3, 3), (2, 2), (1, 1), (7, 9)),
+    ((5, 5), (1, 1), (2, 2), (5, 5)),
+    ((7, 7), (2, 2), (3, 3), (9, 9)),
+    ((3, 2), (2, 1), (1, 0), (6, 5)),
+    ((2, 2), (3, 3), (0, 0), (8, 8)),   # stride larger than the kernel: skipped pixels
+]
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_matches_naive_loops(device, rng, kernel, stride, padding, size, bias):
+    x = rng.standard_normal((2, 3) + size)
+    w = rng.standard_normal((4, 3) + kernel)
+    b = rng.standard_normal(4) if bias else None
+    y = F.conv2d(tensor(x, device), tensor(w, device), tensor(b, device) if bias else None, stride, padding)
+    np.testing.assert_allclose(y.numpy(), reference.conv2d(x, w, b, stride, padding), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
+def test_im2col_and_col2im_are_adjoint(device, rng, kernel, stride, padding, size):
+    """<im2col(x), c> = <x, col2im(c)> for all x, c: col2im is exactly im2col's transpose."""
+    x = tensor(rng.standard_normal((2, 3) + size), device).data
+    cols = im2col(x, kernel, stride, padding)
+    c = tensor(rng.standard_normal(cols.shape), device).data
+    left = float((cols * c).sum())
+    right = float((x * col2im(c, x.shape, kernel, stride, padding)).sum())
+    assert left == pytest.approx(right, rel=1e-12)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
+def test_fast_im2col_kernels_match_the_strided_versions(device, rng, kernel, stride, padding, size):
+    """Whatever fast kernel the backend has (numba, CUDA) gives the plain version's result exactly."""
+    for dtype in (np.float32, np.float64):
+        x = tensor(rng.standard_normal((3, 2) + size).astype(dtype), device).data
+        cols = im2col(x, kernel, stride, padding)
+        np.testing.assert_array_equal(_np(cols),
+                                      _np(im2col_strided(x, kernel, stride, padding)))
+        c = tensor(rng.standard_normal(cols.shape).astype(dtype), device).data
+        np.testing.assert_allclose(_np(col2im(c, x.shape, kernel, stride, padding)),
+                                   _np(col2im_strided(c, x.shape, kernel, stride, padding)),
+                                   rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-6)
+
+
+def _np(array):
+    from minicnn import backend
+    return backend.as_numpy(array)
+
+
+def test_conv2d_keeps_float32(rng):
+    x = tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32), requires_grad=True)
+    w = tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    b = tensor(np.zeros(4, np.float32), requires_grad=True)
+    y = F.conv2d(x, w, b, padding=1)
+    y.sum().backward()
+    assert y.dtype == np.float32
+    assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+
+
+def test_conv2d_float32_agrees_with_float64(rng):
+    x, w = rng.standard_normal((2, 8, 9, 9)), rng.standard_normal((5, 8, 3, 3))
+    y64 = F.conv2d(tensor(x), tensor(w), stride=2, padding=1).numpy()
+    y32 = F.conv2d(tensor(x.astype(np.float32)), tensor(w.astype(np.float32)), stride=2, padding=1).numpy()
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("x_shape,w_shape,kwargs,error,match", [
+    ((3, 8, 8), (4, 3, 3, 3), {}, ValueError, r"x must be 4-D \(N, C, H, W\), got shape \(3, 8, 8\)"),
+    ((2, 3, 8, 8), (4, 3, 3), {}, ValueError, r"weight must be 4-D"),
+    ((2, 4, 8, 8), (4, 3, 3, 3), {}, ValueError, r"weight expects 3 input channels but x has 4"),
+    ((2, 3, 4, 4), (4, 3, 7, 7), {"padding": 1}, ValueError, r"kernel 7x7 is larger than the padded input 6x6"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), {"stride": 0}, ValueError, r"stride must be positive, got 0"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), {"stride": (1, -2)}, ValueError, r"stride must be positive"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), {"padding": -1}, ValueError, r"padding must be at least 0, got -1"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), {"padding": 1.5}, TypeError, r"padding must be an int or a pair of ints"),
+    ((2, 3, 8, 8), (4, 3, 3, 3), {"bias": np.zeros(5)}, ValueError, r"one entry per output channel \(4\)"),
+])
+def test_conv2d_rejects_bad_input(x_shape, w_shape, kwargs, error, match):
+    kwargs = {k: tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    with pytest.raises(error, match=match):
+        F.conv2d(tensor(np.zeros(x_shape)), tensor(np.zeros(w_shape)), **kwargs)
+
+
+def test_conv2d_rejects_integer_input_and_mixed_dtypes():
+    with pytest.raises(TypeError, match=r"x must hold floating-point values, got dtype int64"):
+        F.conv2d(tensor(np.zeros((1, 1, 3, 3), np.int64)), tensor(np.zeros((1, 1, 3, 3))))
+    with pytest.raises(TypeError, match=r"weight has dtype float64 but x has dtype float32"):
+        F.conv2d(tensor(np.zeros((1, 1, 3, 3), np.float32)), tensor(np.zeros((1, 1, 3, 3))))
+    with pytest.raises(TypeError, match=r"x must be a minicnn.Tensor, got ndarray \(wrap it"):
+        F.conv2d(np.zeros((1, 1, 3, 3)), tensor(np.zeros((1, 1, 3, 3))))

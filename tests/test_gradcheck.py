@@ -1,0 +1,59 @@
+"""Every layer's gradient check (the same cases as `python -m minicnn.gradcheck`), and the checker itself."""
+import numpy as np
+import pytest
+
+from minicnn import Tensor, gradcheck, GradcheckError
+from minicnn.gradcheck import __main__ as gradcheck_cli
+from minicnn.gradcheck.cases import CASES, Inputs
+from minicnn.tensor import Function
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.layer}: {c.config}" for c in CASES])
+def test_gradient(device, case):
+    fn, inputs = case.build(Inputs(device))
+    result = gradcheck(fn, inputs)
+    assert result.checked == sum(t.size for t in inputs if t.requires_grad)
+
+
+class WrongSquare(Function):
+    """x**2 with a backward that is off by 1% on one element."""
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, gy):
+        grad = 2 * self.x * gy
+        grad[1, 2] *= 1.01
+        return grad
+
+
+def test_gradcheck_catches_a_wrong_backward_and_names_the_entry():
+    x = Tensor(np.arange(1.0, 13.0).reshape(3, 4), requires_grad=True)
+    with pytest.raises(GradcheckError, match=r"weight \(shape \(3, 4\)\) at index \(1, 2\): analytic") as info:
+        gradcheck(lambda x: WrongSquare()(x), [x], names=["weight"])
+    assert info.value.result.max_rel_error == pytest.approx(0.01, rel=0.01)
+
+
+def test_gradcheck_insists_on_float64():
+    with pytest.raises(TypeError, match="input 0 is float32; gradient checks need float64"):
+        gradcheck(lambda x: x * 2, [Tensor(np.ones(2, np.float32), requires_grad=True)])
+
+
+def test_gradcheck_can_sample_entries():
+    x = Tensor(np.ones(1000), requires_grad=True)
+    assert gradcheck(lambda x: x * x, [x], max_elements=10).checked == 10
+
+
+def test_command_line_report_passes_and_prints_a_table(capsys):
+    assert gradcheck_cli.main(["--layer", "local_response_norm"]) == 0
+    out = capsys.readouterr().out
+    assert "local_response_norm  size 4, alpha 0.8" in out and "5 of 5 cases passed" in out
+
+
+def test_command_line_report_fails_on_a_broken_layer(monkeypatch, capsys):
+    from minicnn.functional import lrn
+    monkeypatch.setattr(lrn, "lrn_backward_plain", lambda gy, x, scale, scale_pow, *args: gy * scale_pow)
+    monkeypatch.setenv("MINICNN_PLAIN_KERNELS", "1")
+    assert gradcheck_cli.main(["--layer", "local_response_norm"]) == 1
+    assert "FAILED: local_response_norm" in capsys.readouterr().out

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+
+import minicnn.functional as F
+from minicnn import backend
+from minicnn.functional.pooling import max_pool2d_backward_strided, max_pool2d_strided, pool_output_size
+import reference
+from helpers import tensor, tie_free
+
+# (kernel, stride, padding, ceil_mode, size): GoogLeNet's pools, ceil mode edge cases, rectangles
+CONFIGS = [
+    ((2, 2), (2, 2), (0, 0), False, (6, 6)),
+    ((3, 3), (2, 2), (0, 0), True, (8, 8)),     # 224 stem style: ceil adds a window
+    ((3, 3), (2, 2), (1, 1), False, (7, 7)),    # CIFAR stem: 32 -> 16 style
+    ((3, 3), (1, 1), (1, 1), False, (5, 5)),    # inception pool branch
+    ((3, 3), (3, 3), (1, 1), True, (7, 7)),
+    ((2, 2), (2, 2), (1, 1), True, (5, 5)),     # ceil mode whose extra window is dropped
+    ((3, 3), (2, 2), (1, 1), True, (10, 10)),
+    ((5, 5), (3, 3), (0, 0), False, (16, 16)),  # aux head: 16 -> 4
+    ((3, 2), (2, 1), (1, 0), True, (6, 5)),
+]
+
+
+@pytest.mark.parametrize("size,kernel,stride,padding,ceil,expected", [
+    (112, 3, 2, 0, True, 56), (56, 3, 2, 0, True, 28), (28, 3, 2, 0, True, 14), (14, 3, 2, 0, True, 7),
+    (112, 3, 2, 0, False, 55), (32, 3, 2, 1, False, 16), (32, 3, 2, 1, True, 17), (16, 5, 3, 0, False, 4),
+    (16, 5, 3, 0, True, 5), (5, 2, 2, 1, True, 3), (4, 2, 2, 1, True, 3), (6, 3, 3, 1, True, 3),
+])
+def test_pool_output_size_follows_pytorch(size, kernel, stride, padding, ceil, expected):
+    assert pool_output_size(size, kernel, stride, padding, ceil) == expected
+    assert reference.pool_output_size(size, kernel, stride, padding, ceil) == expected
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
+def test_max_pool2d_matches_naive_loops(device, rng, kernel, stride, padding, ceil, size):
+    x = rng.standard_normal((2, 3) + size) - 5  # all negative: a zero pad would win, -inf never does
+    y = F.max_pool2d(tensor(x, device), kernel, stride, padding, ceil)
+    np.testing.assert_array_equal(y.numpy(), reference.max_pool2d(x, kernel, stride, padding, ceil))
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool2d_matches_naive_loops(device, rng, kernel, stride, padding, ceil, size, count_include_pad):
+    x = rng.standard_normal((2, 3) + size)
+    y = F.avg_pool2d(tensor(x, device), kernel, stride, padding, ceil, count_include_pad)
+    np.testing.assert_allclose(y.numpy(), reference.avg_pool2d(x, kernel, stride, padding, ceil, count_include_pad),
+                               rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
+def test_fast_max_pool_kernels_match_the_strided_version(device, rng, kernel, stride, padding, ceil, size):
+    x = tensor(rng.standard_normal((2, 3) + size).astype(np.float32), device, requires_grad=True)
+    y = F.max_pool2d(x, kernel, stride, padding, ceil)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(gy)
+    plain, argmax = max_pool2d_strided(x.data, kernel, stride, padding, ceil)
+    plain_grad = max_pool2d_backward_strided(tensor(gy, device).data, argmax, x.shape, kernel, stride, padding, ceil)
+    np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
+    np.testing.assert_array_equal(backend.as_numpy(x.grad), backend.as_numpy(plain_grad))
+
+
+def test_max_pool2d_gives_a_tie_to_the_first_maximum_only(device):
+    x = tensor(np.ones((1, 1, 2, 2)), device, requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    np.testing.assert_array_equal(backend.as_numpy(x.grad), [[[[1, 0], [0, 0]]]])
+
+
+def test_max_pool2d_routes_each_gradient_to_its_window_maximum(rng):
+    x = tie_free(rng, (1, 2, 5, 5))
+    xt = tensor(x, requires_grad=True)
+    y = F.max_pool2d(xt, 3, 2, 1)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    expected = np.zeros_like(x)  # by hand: find each window's maximum and give it that window's gradient
+    for c in range(2):
+        for i in range(y.shape[2]):
+            for j in range(y.shape[3]):
+                rows, cols = range(max(0, 2 * i - 1), min(5, 2 * i + 2)), range(max(0, 2 * j - 1), min(5, 2 * j + 2))
+                r, q = max(((r, q) for r in rows for q in cols), key=lambda rq: x[0, c, rq[0], rq[1]])
+                expected[0, c, r, q] += gy[0, c, i, j]
+    np.testing.assert_allclose(xt.grad, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("out", [(1, 1), (2, 2), (3, 2), (7, 5), (9, 8)])
+def test_adaptive_avg_pool2d_matches_naive_loops(device, rng, out):
+    x = rng.standard_normal((2, 3, 7, 5))
+    y = F.adaptive_avg_pool2d(tensor(x, device), out)
+    np.testing.assert_allclose(y.numpy(), reference.adaptive_avg_pool2d(x, out), rtol=1e-12)
+
+
+def test_pooling_keeps_float32(rng):
+    x = tensor(rng.standard_normal((2, 3, 7, 7)).astype(np.float32), requires_grad=True)
+    for y in (F.max_pool2d(x, 3, 2, 1, ceil_mode=True), F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+              F.adaptive_avg_pool2d(x, 1)):
+        y.sum().backward()
+        assert y.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+@pytest.mark.parametrize("shape,args,error,match", [
+    ((3, 8, 8), dict(kernel_size=2), ValueError, r"x must be 4-D \(N, C, H, W\), got shape \(3, 8, 8\)"),
+    ((1, 1, 8, 8), dict(kernel_size=3, padding=2), ValueError, r"padding must be at most half the kernel size"),
+    ((1, 1, 8, 8), dict(kernel_size=2, stride=0), ValueError, r"stride must be positive, got 0"),
+    ((1, 1, 8, 8), dict(kernel_size=0), ValueError, r"kernel_size must be positive"),
+    ((1, 1, 2, 2), dict(kernel_size=5, padding=1), ValueError, r"kernel_size \(5, 5\) is larger than the padded input 4x4"),
+])
+def test_pooling_rejects_bad_input(pool, shape, args, error, match):
+    with pytest.raises(error, match=match):
+        pool(tensor(np.zeros(shape)), **args)
+
+
+def test_pooling_rejects_integer_input():
+    with pytest.raises(TypeError, match="floating-point"):
+        F.max_pool2d(tensor(np.zeros((1, 1, 4, 4), np.int32)), 2)
