@@ -56,7 +56,8 @@ def test_fast_max_pool_kernels_match_the_strided_version(device, rng, kernel, st
     plain, argmax = max_pool2d_strided(x.data, kernel, stride, padding, ceil)
     plain_grad = max_pool2d_backward_strided(tensor(gy, device).data, argmax, x.shape, kernel, stride, padding, ceil)
     np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
-    np.testing.assert_array_equal(backend.as_numpy(x.grad), backend.as_numpy(plain_grad))
+    # overlapping windows add into one cell in a different order: equal up to float32 rounding
+    np.testing.assert_allclose(backend.as_numpy(x.grad), backend.as_numpy(plain_grad), rtol=1e-6, atol=1e-6)
 
 
 def test_max_pool2d_gives_a_tie_to_the_first_maximum_only(device):

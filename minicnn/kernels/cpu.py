@@ -1,1 +1,180 @@
-"""numba kernels for the CPU (filled in as the hot paths get fast versions)."""
+"""numba kernels for the CPU hot paths: im2col/col2im, max pooling, LRN.
+
+Each one does the same job as its plain twin in :mod:`minicnn.functional`
+(``im2col_strided``, ``max_pool2d_strided``, ``lrn_forward_plain``...), and the
+tests hold them to it. What makes them faster: one pass over memory instead of
+one per kernel tap, no padded copies (out-of-bounds taps are skipped or read as
+zero), and ``prange`` spreading independent rows over the CPU cores (NumPy's
+elementwise ops use one core).
+
+Parallel loops write disjoint outputs (one channel plane per iteration in
+col2im and pooling backward), so the results never depend on thread timing.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ..functional.conv import conv_output_size
+from ..functional.pooling import _pool_geometry
+
+_jit = njit(parallel=True, cache=True, nogil=True)
+
+
+@_jit
+def _im2col(x, kh, kw, sh, sw, ph, pw, cols):
+    n, c, h, w = x.shape
+    oh, ow = cols.shape[3], cols.shape[4]
+    for row in prange(c * kh * kw):  # one row (channel, tap i, tap j) of the column matrix
+        ch, i, j = row // (kh * kw), (row // kw) % kh, row % kw
+        for b in range(n):
+            for y in range(oh):
+                r = y * sh - ph + i
+                if r < 0 or r >= h:
+                    cols[ch, i * kw + j, b, y, :] = 0
+                    continue
+                for q in range(ow):
+                    s = q * sw - pw + j
+                    cols[ch, i * kw + j, b, y, q] = x[b, ch, r, s] if 0 <= s < w else 0
+
+
+def im2col(x, kernel, stride, padding):
+    """x (N, C, H, W) -> columns (C*kh*kw, N*OH*OW); see functional.conv.im2col."""
+    (n, c, h, w), (kh, kw) = x.shape, kernel
+    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
+    cols = np.empty((c, kh * kw, n, oh, ow), dtype=x.dtype)
+    _im2col(np.ascontiguousarray(x), kh, kw, stride[0], stride[1], padding[0], padding[1], cols)
+    return cols.reshape(c * kh * kw, n * oh * ow)
+
+
+@_jit
+def _col2im(cols, kh, kw, sh, sw, ph, pw, gx):
+    n, c, h, w = gx.shape
+    oh, ow = cols.shape[3], cols.shape[4]
+    for ch in prange(c):  # each iteration owns the plane gx[:, ch]: no two threads add to one pixel
+        gx[:, ch] = 0
+        for i in range(kh):
+            for j in range(kw):
+                for b in range(n):
+                    for y in range(oh):
+                        r = y * sh - ph + i
+                        if r < 0 or r >= h:
+                            continue
+                        for q in range(ow):
+                            s = q * sw - pw + j
+                            if 0 <= s < w:
+                                gx[b, ch, r, s] += cols[ch, i * kw + j, b, y, q]
+
+
+def col2im(cols, x_shape, kernel, stride, padding):
+    """columns (C*kh*kw, N*OH*OW) -> (N, C, H, W), adding overlaps; see functional.conv.col2im."""
+    (n, c, h, w), (kh, kw) = x_shape, kernel
+    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
+    gx = np.empty(x_shape, dtype=cols.dtype)
+    _col2im(np.ascontiguousarray(cols).reshape(c, kh * kw, n, oh, ow), kh, kw, stride[0], stride[1],
+            padding[0], padding[1], gx)
+    return gx
+
+
+@_jit
+def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for i in range(oh):
+            for j in range(ow):
+                best, where, found = x[b, ch, 0, 0], 0, False
+                for di in range(kh):  # taps in the padding are skipped: they never win
+                    r = i * sh - ph + di
+                    if 0 <= r < h:
+                        for dj in range(kw):
+                            s = j * sw - pw + dj
+                            if 0 <= s < w and (not found or x[b, ch, r, s] > best):  # first maximum wins
+                                best, where, found = x[b, ch, r, s], di * kw + dj, True
+                y[b, ch, i, j] = best
+                argmax[b, ch, i, j] = where
+
+
+def max_pool2d(x, kernel, stride, padding, ceil_mode):
+    """Returns (y, argmax) exactly as functional.pooling.max_pool2d_strided does."""
+    (oh, ow), _ = _pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
+    y = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    argmax = np.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
+    _max_pool(np.ascontiguousarray(x), kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], y, argmax)
+    return y, argmax
+
+
+@_jit
+def _max_pool_backward(gy, argmax, kw, sh, sw, ph, pw, gx):
+    n, c, h, w = gx.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        gx[b, ch] = 0
+        for i in range(oh):
+            for j in range(ow):
+                r = i * sh - ph + argmax[b, ch, i, j] // kw
+                s = j * sw - pw + argmax[b, ch, i, j] % kw
+                if 0 <= r < h and 0 <= s < w:
+                    gx[b, ch, r, s] += gy[b, ch, i, j]
+
+
+def max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding, ceil_mode):
+    """Route each output gradient to its window's winner; see max_pool2d_backward_strided."""
+    gx = np.empty(x_shape, dtype=gy.dtype)
+    _max_pool_backward(np.ascontiguousarray(gy), argmax, kernel[1], stride[0], stride[1], padding[0],
+                       padding[1], gx)
+    return gx
+
+
+@_jit
+def _lrn_forward(x, size, alpha, beta, k, y, scale, scale_pow):
+    n, c = x.shape[0], x.shape[1]
+    before, after = size // 2, (size - 1) // 2
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        lo, hi = max(0, ch - before), min(c - 1, ch + after)
+        for p in range(x.shape[2]):
+            energy = 0.0
+            for j in range(lo, hi + 1):
+                energy += x[b, j, p] * x[b, j, p]
+            s = k + alpha / size * energy
+            # s ** -0.75 (GoogLeNet's beta) is 1/sqrt(s) * sqrt(1/sqrt(s)): square roots vectorise, pow doesn't
+            sp = (1.0 / np.sqrt(s)) * np.sqrt(1.0 / np.sqrt(s)) if beta == 0.75 else s ** -beta
+            scale[b, ch, p], scale_pow[b, ch, p] = s, sp
+            y[b, ch, p] = x[b, ch, p] * sp
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    """Returns (y, scale, scale ** -beta) as functional.lrn.lrn_forward_plain does."""
+    flat = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+    y, scale, scale_pow = (np.empty_like(flat) for _ in range(3))
+    _lrn_forward(flat, size, alpha, beta, k, y, scale, scale_pow)
+    return y.reshape(x.shape), scale.reshape(x.shape), scale_pow.reshape(x.shape)
+
+
+@_jit
+def _lrn_backward(gy, x, scale, scale_pow, size, alpha, beta, ratio, gx):
+    n, c = x.shape[0], x.shape[1]
+    for plane in prange(n * c):  # first pass: g_j * b_j / U_j for every channel
+        b, ch = plane // c, plane % c
+        for p in range(x.shape[2]):
+            ratio[b, ch, p] = gy[b, ch, p] * x[b, ch, p] * scale_pow[b, ch, p] / scale[b, ch, p]
+    before, after = (size - 1) // 2, size // 2  # the mirrored window
+    factor = 2.0 * alpha * beta / size
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        lo, hi = max(0, ch - before), min(c - 1, ch + after)
+        for p in range(x.shape[2]):
+            total = 0.0
+            for j in range(lo, hi + 1):
+                total += ratio[b, j, p]
+            gx[b, ch, p] = gy[b, ch, p] * scale_pow[b, ch, p] - factor * x[b, ch, p] * total
+
+
+def lrn_backward(gy, x, scale, scale_pow, size, alpha, beta):
+    """dL/dx as functional.lrn.lrn_backward_plain computes it."""
+    shape3 = (x.shape[0], x.shape[1], -1)
+    flat = [np.ascontiguousarray(a).reshape(shape3) for a in (gy, x, scale, scale_pow)]
+    ratio, gx = np.empty_like(flat[0]), np.empty_like(flat[0])
+    _lrn_backward(*flat, size, alpha, beta, ratio, gx)
+    return gx.reshape(x.shape)
