@@ -9,8 +9,8 @@ class Dropout(Function):
         self.p = p
 
     def forward(self, x):
-        keep = random.uniform(x.shape, x.dtype, x) >= self.p
-        self.mask = keep * x.dtype.type(1.0 / (1.0 - self.p))  # (N, ...) of 0 or 1/(1-p)
+        self.mask = (random.uniform(x.shape, x.dtype, x) >= self.p).astype(x.dtype)
+        self.mask *= 1.0 / (1.0 - self.p)  # (N, ...) of 0 or 1/(1-p), in x's dtype
         return x * self.mask
 
     def backward(self, gy):

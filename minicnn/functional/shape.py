@@ -16,7 +16,7 @@ class Concat(Function):
         return get_array_module(*arrays).concatenate(arrays, axis=self.axis)
 
     def backward(self, gy):
-        bounds = np.cumsum(self.sizes)[:-1]
+        bounds = np.cumsum(self.sizes)[:-1].tolist()
         pieces = get_array_module(gy).split(gy, bounds, axis=self.axis)
         return tuple(piece if need else None for piece, need in zip(pieces, self.needs_input_grad))
 
