@@ -47,7 +47,7 @@ def pair(op, name, value, minimum):
 
 def probability(op, name, value):
     """``value`` as a float in [0, 1]."""
-    if not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{op}: {name} must be a probability in [0, 1], got {value!r}")
     return float(value)
 

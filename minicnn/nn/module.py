@@ -53,11 +53,15 @@ class Module:
     def children(self):
         return [module for _, module in self.named_children()]
 
-    def named_modules(self, prefix=""):
-        """(dotted name, module) for this module ("" ) and every module inside it, depth first."""
+    def named_modules(self, prefix="", _seen=None):
+        """(dotted name, module) for this module ("") and every module inside it, depth first, each once."""
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
         yield prefix, self
         for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
     def modules(self):
         return [module for _, module in self.named_modules()]
