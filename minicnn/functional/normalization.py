@@ -10,9 +10,42 @@ g = dL/dx_hat = dL/dy * weight):
 
     dL/dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps)
 """
+from .. import kernels
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
 from .validation import require_same_dtype, require_tensor
+
+
+def batch_norm_forward_plain(x, weight, bias, mean, var, eps):
+    """Normalize per channel; the plain twin of the fast kernels.
+
+    Args:
+        x: array (N, C, L) (trailing axes merged into L).
+        weight, bias: arrays (C,).
+        mean, var: arrays (C,) to normalize with, or None to use the batch's own.
+    Returns:
+        y (N, C, L), x_hat (N, C, L), mean (C,), var (C,) (biased), inv_std (C,).
+    """
+    if mean is None:
+        mean = x.mean(axis=(0, 2))
+        centred = x - mean[:, None]
+        var = (centred * centred).mean(axis=(0, 2))
+    else:
+        centred = x - mean[:, None]
+    inv_std = (1.0 / get_array_module(x).sqrt(var + eps)).astype(x.dtype)
+    x_hat = centred * inv_std[:, None]
+    return x_hat * weight[:, None] + bias[:, None], x_hat, mean, var, inv_std
+
+
+def batch_norm_backward_plain(gy, x_hat, weight, inv_std, training):
+    """Returns (gx, gweight, gbias) for dL/dy = gy; arrays as in :func:`batch_norm_forward_plain`."""
+    gweight, gbias = (gy * x_hat).sum(axis=(0, 2)), gy.sum(axis=(0, 2))
+    scale = (weight * inv_std)[:, None]
+    if not training:  # the statistics are constants
+        return gy * scale, gweight, gbias
+    count = gy.shape[0] * gy.shape[2]
+    gx = scale * (gy - gbias[:, None] / count - x_hat * (gweight[:, None] / count))
+    return gx, gweight, gbias
 
 
 class BatchNorm(Function):
@@ -22,41 +55,33 @@ class BatchNorm(Function):
 
     def forward(self, x, weight=None, bias=None):
         xp = get_array_module(x)
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # broadcasts a per-channel vector over x
-        axes = (0,) + tuple(range(2, x.ndim))
-        if self.training:
-            mean = x.mean(axis=axes)
-            centred = x - mean.reshape(shape)
-            var = (centred * centred).mean(axis=axes)
-            if self.running_mean is not None:
-                count = x.size // x.shape[1]
-                self.running_mean *= 1 - self.momentum
-                self.running_mean += self.momentum * mean
-                self.running_var *= 1 - self.momentum
-                self.running_var += self.momentum * var * (count / (count - 1))
-        else:
-            mean, var = self.running_mean, self.running_var
-            centred = x - mean.reshape(shape)
-        inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype).reshape(shape)
-        self.x_hat, self.inv_std, self.shape, self.axes = centred * inv_std, inv_std, shape, axes
+        channels = x.shape[1]
+        self.shape = x.shape
+        self.has_weight = weight is not None
+        weight = weight if weight is not None else xp.ones(channels, x.dtype)
+        bias = bias if bias is not None else xp.zeros(channels, x.dtype)
+        x3 = x.reshape(x.shape[0], channels, -1)  # (N, C, L): every axis but the channel one is averaged over
+        given = (None, None) if self.training else (self.running_mean, self.running_var)
+        fast = kernels.find("batch_norm_forward", x3)
+        y, self.x_hat, mean, var, self.inv_std = (fast or batch_norm_forward_plain)(x3, weight, bias, *given, self.eps)
+        if self.training and self.running_mean is not None:
+            count = x3.shape[0] * x3.shape[2]
+            self.running_mean *= 1 - self.momentum
+            self.running_mean += self.momentum * mean
+            self.running_var *= 1 - self.momentum
+            self.running_var += self.momentum * var * (count / (count - 1))  # unbiased, as PyTorch keeps it
         self.weight = weight
-        y = self.x_hat if weight is None else self.x_hat * weight.reshape(shape)
-        return y + bias.reshape(shape) if bias is not None else y
+        return y.reshape(x.shape)
 
     def backward(self, gy):
-        x_hat, shape, axes = self.x_hat, self.shape, self.axes
-        g = gy if self.weight is None else gy * self.weight.reshape(shape)
-        if not self.needs_input_grad[0]:
-            gx = None
-        elif self.training:
-            gx = (g - g.mean(axis=axes).reshape(shape)
-                  - x_hat * (g * x_hat).mean(axis=axes).reshape(shape)) * self.inv_std
-        else:
-            gx = g * self.inv_std
+        gy3 = gy.reshape(self.x_hat.shape)
+        fast = kernels.find("batch_norm_backward", gy3)
+        gx, gweight, gbias = (fast or batch_norm_backward_plain)(gy3, self.x_hat, self.weight, self.inv_std,
+                                                                 self.training)
         needs = self.needs_input_grad
-        gw = (gy * x_hat).sum(axis=axes) if len(needs) > 1 and needs[1] else None
-        gb = gy.sum(axis=axes) if len(needs) > 2 and needs[2] else None
-        return gx, gw, gb
+        return (gx.reshape(self.shape) if needs[0] else None,
+                gweight if self.has_weight and needs[1] else None,
+                gbias if len(needs) > 2 and needs[2] else None)
 
 
 def _buffer(op, name, value, channels, x):

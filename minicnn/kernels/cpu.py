@@ -1,4 +1,4 @@
-"""numba kernels for the CPU hot paths: im2col/col2im, max pooling, LRN.
+"""numba kernels for the CPU hot paths: im2col/col2im, max pooling, LRN, batch norm.
 
 Each one does the same job as its plain twin in :mod:`minicnn.functional`
 (``im2col_strided``, ``max_pool2d_strided``, ``lrn_forward_plain``...), and the
@@ -29,6 +29,8 @@ from ..functional.conv import conv_output_size
 from ..functional.pooling import _pool_geometry
 
 _jit = njit(parallel=True, cache=True, nogil=True)
+# Reductions may add in any order: LLVM then sums in vector lanes (still the same order on every run).
+_jit_reduce = njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @_jit
@@ -93,15 +95,22 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
         for i in range(oh):
+            r0 = i * sh - ph
             for j in range(ow):
-                best, where, found = x[b, ch, 0, 0], 0, False
-                for di in range(kh):  # taps in the padding are skipped: they never win
-                    r = i * sh - ph + di
-                    if 0 <= r < h:
+                s0 = j * sw - pw
+                best, where = -np.inf, 0
+                # taps in row-major order with a strict ">": the first maximum wins a tie
+                if r0 >= 0 and s0 >= 0 and r0 + kh <= h and s0 + kw <= w:  # inside: no bounds checks
+                    for di in range(kh):
                         for dj in range(kw):
-                            s = j * sw - pw + dj
-                            if 0 <= s < w and (not found or x[b, ch, r, s] > best):  # first maximum wins
-                                best, where, found = x[b, ch, r, s], di * kw + dj, True
+                            if x[b, ch, r0 + di, s0 + dj] > best:
+                                best, where = x[b, ch, r0 + di, s0 + dj], di * kw + dj
+                else:  # at the border: taps in the padding are skipped, so padding never wins
+                    for di in range(kh):
+                        if 0 <= r0 + di < h:
+                            for dj in range(kw):
+                                if 0 <= s0 + dj < w and x[b, ch, r0 + di, s0 + dj] > best:
+                                    best, where = x[b, ch, r0 + di, s0 + dj], di * kw + dj
                 y[b, ch, i, j] = best
                 argmax[b, ch, i, j] = where
 
@@ -140,20 +149,26 @@ def max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding, ceil_mode)
 
 @_jit
 def _lrn_forward(x, size, alpha, beta, k, y, scale, scale_pow):
-    n, c = x.shape[0], x.shape[1]
+    n, c, length = x.shape
     before, after = size // 2, (size - 1) // 2
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
-        lo, hi = max(0, ch - before), min(c - 1, ch + after)
-        for p in range(x.shape[2]):
-            energy = 0.0
-            for j in range(lo, hi + 1):
-                energy += x[b, j, p] * x[b, j, p]
-            s = k + alpha / size * energy
-            # s ** -0.75 (GoogLeNet's beta) is 1/sqrt(s) * sqrt(1/sqrt(s)): square roots vectorise, pow doesn't
-            sp = (1.0 / np.sqrt(s)) * np.sqrt(1.0 / np.sqrt(s)) if beta == 0.75 else s ** -beta
-            scale[b, ch, p], scale_pow[b, ch, p] = s, sp
-            y[b, ch, p] = x[b, ch, p] * sp
+        energy = scale[b, ch]  # this plane's rows of scale hold the running sum first
+        energy[:] = 0
+        for j in range(max(0, ch - before), min(c - 1, ch + after) + 1):
+            for p in range(length):  # the innermost loop runs over pixels, so it vectorises
+                energy[p] += x[b, j, p] * x[b, j, p]
+        for p in range(length):
+            scale[b, ch, p] = k + alpha / size * energy[p]
+        if beta == 0.75:  # GoogLeNet's beta: s ** -0.75 = 1/sqrt(s) * sqrt(1/sqrt(s)); square roots vectorise, pow doesn't
+            for p in range(length):
+                root = 1.0 / np.sqrt(scale[b, ch, p])
+                scale_pow[b, ch, p] = root * np.sqrt(root)
+        else:
+            for p in range(length):
+                scale_pow[b, ch, p] = scale[b, ch, p] ** -beta
+        for p in range(length):
+            y[b, ch, p] = x[b, ch, p] * scale_pow[b, ch, p]
 
 
 def lrn_forward(x, size, alpha, beta, k):
@@ -166,21 +181,22 @@ def lrn_forward(x, size, alpha, beta, k):
 
 @_jit
 def _lrn_backward(gy, x, scale, scale_pow, size, alpha, beta, ratio, gx):
-    n, c = x.shape[0], x.shape[1]
+    n, c, length = x.shape
     for plane in prange(n * c):  # first pass: g_j * b_j / U_j for every channel
         b, ch = plane // c, plane % c
-        for p in range(x.shape[2]):
+        for p in range(length):
             ratio[b, ch, p] = gy[b, ch, p] * x[b, ch, p] * scale_pow[b, ch, p] / scale[b, ch, p]
     before, after = (size - 1) // 2, size // 2  # the mirrored window
     factor = 2.0 * alpha * beta / size
     for plane in prange(n * c):
         b, ch = plane // c, plane % c
-        lo, hi = max(0, ch - before), min(c - 1, ch + after)
-        for p in range(x.shape[2]):
-            total = 0.0
-            for j in range(lo, hi + 1):
-                total += ratio[b, j, p]
-            gx[b, ch, p] = gy[b, ch, p] * scale_pow[b, ch, p] - factor * x[b, ch, p] * total
+        total = gx[b, ch]  # this plane's rows of gx hold the window sum first
+        total[:] = 0
+        for j in range(max(0, ch - before), min(c - 1, ch + after) + 1):
+            for p in range(length):
+                total[p] += ratio[b, j, p]
+        for p in range(length):
+            gx[b, ch, p] = gy[b, ch, p] * scale_pow[b, ch, p] - factor * x[b, ch, p] * total[p]
 
 
 def lrn_backward(gy, x, scale, scale_pow, size, alpha, beta):
@@ -190,3 +206,65 @@ def lrn_backward(gy, x, scale, scale_pow, size, alpha, beta):
     ratio, gx = np.empty_like(flat[0]), np.empty_like(flat[0])
     _lrn_backward(*flat, size, alpha, beta, ratio, gx)
     return gx.reshape(x.shape)
+
+
+@_jit_reduce
+def _batch_norm_forward(x, weight, bias, mean, var, eps, training, y, x_hat, inv_std):
+    n, c, length = x.shape
+    count = n * length
+    for ch in prange(c):  # one channel per iteration; sums in float64
+        if training:
+            total = 0.0
+            for b in range(n):
+                for p in range(length):
+                    total += x[b, ch, p]
+            m = total / count
+            squares = 0.0
+            for b in range(n):
+                for p in range(length):
+                    squares += (x[b, ch, p] - m) ** 2
+            mean[ch], var[ch] = m, squares / count
+        s = 1.0 / np.sqrt(var[ch] + eps)
+        inv_std[ch] = s
+        for b in range(n):
+            for p in range(length):
+                normalized = (x[b, ch, p] - mean[ch]) * s
+                x_hat[b, ch, p] = normalized
+                y[b, ch, p] = normalized * weight[ch] + bias[ch]
+
+
+def batch_norm_forward(x, weight, bias, mean, var, eps):
+    """As functional.normalization.batch_norm_forward_plain: x (N, C, L) -> (y, x_hat, mean, var, inv_std)."""
+    training = mean is None
+    channels = x.shape[1]
+    if training:
+        mean, var = np.empty(channels, x.dtype), np.empty(channels, x.dtype)
+    y, x_hat, inv_std = np.empty_like(x), np.empty_like(x), np.empty(channels, x.dtype)
+    _batch_norm_forward(np.ascontiguousarray(x), weight, bias, mean, var, eps, training, y, x_hat, inv_std)
+    return y, x_hat, mean, var, inv_std
+
+
+@_jit_reduce
+def _batch_norm_backward(gy, x_hat, weight, inv_std, training, gx, gweight, gbias):
+    n, c, length = gy.shape
+    count = n * length
+    for ch in prange(c):
+        sum_g, sum_gx = 0.0, 0.0
+        for b in range(n):
+            for p in range(length):
+                sum_g += gy[b, ch, p]
+                sum_gx += gy[b, ch, p] * x_hat[b, ch, p]
+        gweight[ch], gbias[ch] = sum_gx, sum_g
+        scale = weight[ch] * inv_std[ch]
+        mean_g, mean_gx = (sum_g / count, sum_gx / count) if training else (0.0, 0.0)
+        for b in range(n):
+            for p in range(length):
+                gx[b, ch, p] = scale * (gy[b, ch, p] - mean_g - x_hat[b, ch, p] * mean_gx)
+
+
+def batch_norm_backward(gy, x_hat, weight, inv_std, training):
+    """As functional.normalization.batch_norm_backward_plain: returns (gx, gweight, gbias)."""
+    channels = gy.shape[1]
+    gx, gweight, gbias = np.empty_like(gy), np.empty(channels, gy.dtype), np.empty(channels, gy.dtype)
+    _batch_norm_backward(np.ascontiguousarray(gy), x_hat, weight, inv_std, training, gx, gweight, gbias)
+    return gx, gweight, gbias
