@@ -234,8 +234,12 @@ def _check_one_device(op_name, arrays):
 
 
 def _accumulate_leaf(tensor, grad):
-    # Out of place: `grad` may be an array another gradient still uses.
-    tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+    if tensor.grad is None:
+        # A leaf gets an array of its own: `grad` may be a read-only broadcast view, a view of
+        # another gradient, the very array another leaf receives, or a NumPy scalar.
+        tensor.grad = backend.get_array_module(grad).array(grad, dtype=tensor.dtype)
+    else:
+        tensor.grad = tensor.grad + grad  # out of place, for the same reasons
 
 
 def _topological_order(root):

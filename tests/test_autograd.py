@@ -158,3 +158,14 @@ def test_mixing_cpu_and_gpu_tensors_names_both_devices():
         a + b
     with pytest.raises(ValueError, match=r"on cpu.*on gpu:0"):
         F.conv2d(tensor(np.ones((1, 1, 3, 3))), tensor(np.ones((1, 1, 3, 3)), "gpu"))
+
+
+def test_a_leaf_owns_its_gradient_array():
+    a = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()  # Add hands the same array to both inputs; Sum's is a broadcast view
+    a.grad *= 2  # in place, as gradient clipping does
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
+    s = Tensor(np.array(2.0), requires_grad=True)
+    (s * 3).backward()
+    assert isinstance(s.grad, np.ndarray) and s.grad.shape == () and s.grad == 3.0

@@ -22,7 +22,7 @@ from ..tensor import Tensor, no_grad
 
 @dataclass
 class GradcheckResult:
-    """Largest absolute and relative errors over the entries checked."""
+    """Largest errors over the entries checked: absolute, and relative to max(|analytic|, |numeric|, atol)."""
 
     max_abs_error: float = 0.0
     max_rel_error: float = 0.0
@@ -111,7 +111,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=None, nam
             error = abs(exact - numeric)
             result.checked += 1
             result.max_abs_error = max(result.max_abs_error, error)
-            result.max_rel_error = max(result.max_rel_error, error / max(abs(exact), abs(numeric), 1e-12))
+            # relative to the gradient's size, but entries far below atol count as size atol
+            result.max_rel_error = max(result.max_rel_error, error / max(abs(exact), abs(numeric), atol))
             excess = error - (atol + rtol * abs(numeric))
             if excess > 0 and (worst is None or excess > worst[0]):
                 index_text = tuple(int(k) for k in index)
