@@ -1,0 +1,310 @@
+"""python -m train.cifar, called in-process through main(argv) on tiny data at tiny width:
+the files a run leaves, resuming (bit for bit), Ctrl-C, and every error path.
+
+Runs use 32 training and 32 test images in batches of 16 (2 steps per epoch) and
+width 1/16, so an epoch takes about a second on a CPU.
+"""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minicnn import backend
+from train import cifar, data
+from train.checkpoint import load_checkpoint
+from train.metrics import METRIC_KEYS
+from test_train_data import CLASS_NAMES, Server, archive, write_cifar  # noqa: F401 (archive: a fixture)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--device", "cpu", "--no-download", "--width", "0.0625", "--limit", "32", "--batch-size", "16"]
+STEPS_PER_EPOCH = 2
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("cifar"))
+    write_cifar(folder)
+    return folder
+
+
+def run_cli(capsys, *argv):
+    """main(argv) -> (exit code, stdout, stderr)."""
+    code = cifar.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def train(capsys, data_dir, out, *extra):
+    return run_cli(capsys, *TINY, "--data-dir", data_dir, "--out", out, *extra)
+
+
+def model_arrays(path):
+    """{name: array} of the parameters, buffers and optimizer state in a checkpoint."""
+    with np.load(path) as archive_:
+        return {key: archive_[key] for key in archive_.files if key.startswith(("model/", "optimizer/state/"))}
+
+
+def assert_same_arrays(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)  # bitwise: exact equality
+
+
+@pytest.fixture(scope="module")
+def finished_run(data_dir, tmp_path_factory):
+    """A 2-epoch run (the default onecycle schedule) that later tests compare with and read."""
+    out = str(tmp_path_factory.mktemp("runs") / "straight")
+    assert cifar.main([*TINY, "--data-dir", data_dir, "--out", out, "--epochs", "2"]) == 0
+    return out
+
+
+# -- a run and what it leaves -----------------------------------------------------------------
+
+def test_run_leaves_metrics_checkpoint_and_plot(finished_run):
+    lines = open(os.path.join(finished_run, "metrics.jsonl")).read().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == 2 and [row["epoch"] for row in rows] == [1, 2]
+    for row in rows:
+        assert tuple(row) == METRIC_KEYS
+        assert 0 <= row["train_acc"] <= 1 and 0 <= row["test_acc"] <= 1
+        assert math.isfinite(row["train_loss"]) and row["seconds"] > 0 and row["lr"] > 0
+
+    with np.load(os.path.join(finished_run, "checkpoint.npz")) as saved:
+        keys = set(saved.files)
+        assert int(saved["progress/epoch"]) == 2 and int(saved["progress/step"]) == 0
+        assert int(saved["scheduler/last_epoch"]) == 2 * STEPS_PER_EPOCH
+        assert int(saved["optimizer/step_count"]) == 2 * STEPS_PER_EPOCH
+        args = json.loads(str(saved["args"]))
+    assert {"model/fc.weight", "model/stem.0.bn.running_mean", "optimizer/state/0/momentum_buffer",
+            "scheduler/base_lr", "history", "progress/partial"} <= keys
+    assert args["width"] == 0.0625 and args["seed"] == 0 and args["norm"] == "bn" and args["epochs"] == 2
+    if os.path.exists(os.path.join(finished_run, "curves.png")):
+        assert open(os.path.join(finished_run, "curves.png"), "rb").read(4) == b"\x89PNG"
+    else:
+        pytest.importorskip("matplotlib")  # only matplotlib's absence excuses a missing plot
+        pytest.fail("curves.png missing although matplotlib is installed")
+    assert not [name for name in os.listdir(finished_run) if name.startswith(".")]  # no temp files left
+
+
+def test_output_lines(capsys, data_dir, tmp_path):
+    code, out, err = train(capsys, data_dir, tmp_path / "run", "--epochs", "1", "--no-aux", "--norm", "lrn")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "device: cpu (--device cpu)"
+    assert any(line.startswith("epoch   1/1  train loss") and " test loss " in line and " lr " in line
+               for line in lines)
+    assert lines[-1].startswith("best test accuracy") and "wall time" in lines[-1]
+    assert "no aux heads" in out and "norm lrn" in out
+    assert "epoch 1/1" in err and "img_s=" in err  # the tqdm bar with its running figures
+
+
+def test_plot_skipped_without_matplotlib(capsys, data_dir, tmp_path, monkeypatch):
+    for module in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.ticker"):
+        monkeypatch.setitem(sys.modules, module, None)
+    code, out, _ = train(capsys, data_dir, tmp_path / "run", "--epochs", "1")
+    assert code == 0 and "curves.png skipped: matplotlib is not installed" in out
+    assert not (tmp_path / "run" / "curves.png").exists()
+    assert (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_evaluate_rebuilds_the_model_from_the_checkpoint(capsys, data_dir, finished_run):
+    last = json.loads(open(os.path.join(finished_run, "metrics.jsonl")).read().splitlines()[-1])
+    code, out, _ = run_cli(capsys, "--evaluate", os.path.join(finished_run, "checkpoint.npz"),
+                           "--data-dir", data_dir, "--device", "cpu", "--limit", "32")
+    assert code == 0
+    assert f"test accuracy {last['test_acc']:.2%} ({round(last['test_acc'] * 32)} of 32 images)" in out
+    assert "width 0.0625" in out  # the width came from the checkpoint, not the default 1.0
+    assert "per-class accuracy" in out and "confusion matrix" in out
+    assert all(name in out for name in CLASS_NAMES)
+
+
+def test_first_run_downloads_the_data(capsys, tmp_path, monkeypatch, archive):  # noqa: F811
+    body, md5, _ = archive
+    data_dir = tmp_path / "fresh"
+    with Server({"/cifar-10-python.tar.gz": body}) as server:
+        monkeypatch.setattr(data, "CIFAR10_URL", server.url("/cifar-10-python.tar.gz"))
+        monkeypatch.setattr(data, "CIFAR10_MD5", md5)
+        argv = [a for a in TINY if a != "--no-download"]
+        code, out, _ = run_cli(capsys, *argv, "--data-dir", data_dir, "--out", tmp_path / "run", "--epochs", "1")
+    assert code == 0 and "data: 20 training and 8 test images" in out
+    assert os.listdir(data_dir) == [data.FOLDER]
+
+
+# -- resuming -------------------------------------------------------------------------------
+
+def test_resume_after_an_epoch_matches_a_straight_run(capsys, data_dir, tmp_path):
+    paper = ["--schedule", "paper"]  # a schedule that does not depend on --epochs
+    assert train(capsys, data_dir, tmp_path / "straight", *paper, "--epochs", "2")[0] == 0
+    assert train(capsys, data_dir, tmp_path / "split", *paper, "--epochs", "1")[0] == 0
+    code, out, _ = run_cli(capsys, "--resume", "--out", tmp_path / "split", "--epochs", "2",
+                           "--data-dir", data_dir, "--device", "cpu", "--no-download")
+    assert code == 0 and "resuming" in out
+    assert_same_arrays(model_arrays(tmp_path / "straight" / "checkpoint.npz"),
+                       model_arrays(tmp_path / "split" / "checkpoint.npz"))
+    assert len(open(tmp_path / "split" / "metrics.jsonl").read().splitlines()) == 2
+
+
+@pytest.mark.parametrize("stop_after_step", [0, STEPS_PER_EPOCH - 1], ids=["mid-epoch", "before-evaluation"])
+def test_ctrl_c_saves_and_resume_matches_a_straight_run(capsys, data_dir, tmp_path, monkeypatch, finished_run,
+                                                        stop_after_step):
+    real_step = cifar.Run.train_step
+
+    def step_then_ctrl_c(self, plan, epoch, step, totals):
+        real_step(self, plan, epoch, step, totals)
+        if (epoch, step) == (0, stop_after_step):
+            signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C during this batch
+
+    monkeypatch.setattr(cifar.Run, "train_step", step_then_ctrl_c)
+    out_dir = tmp_path / "interrupted"
+    code, _, err = train(capsys, data_dir, out_dir, "--epochs", "2")
+    assert code == 130 and f"--resume --out {out_dir}" in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler put back
+    saved = load_checkpoint(str(out_dir / "checkpoint.npz"))
+    assert (saved.epoch, saved.step) == (0, stop_after_step + 1) and saved.history == []
+
+    monkeypatch.setattr(cifar.Run, "train_step", real_step)
+    code, _, _ = run_cli(capsys, "--resume", "--out", out_dir, "--data-dir", data_dir, "--device", "cpu",
+                         "--no-download")
+    assert code == 0
+    assert_same_arrays(model_arrays(os.path.join(finished_run, "checkpoint.npz")),
+                       model_arrays(out_dir / "checkpoint.npz"))
+    straight = [json.loads(line) for line in open(os.path.join(finished_run, "metrics.jsonl"))]
+    resumed = [json.loads(line) for line in open(out_dir / "metrics.jsonl")]
+    for a, b in zip(straight, resumed):  # the interrupted epoch's running totals were kept
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5), key
+
+
+def test_resume_refuses_changed_options_and_stops_when_done(capsys, data_dir, finished_run):
+    before = open(os.path.join(finished_run, "checkpoint.npz"), "rb").read()
+    code, _, err = run_cli(capsys, "--resume", "--out", finished_run, "--data-dir", data_dir,
+                           "--device", "cpu", "--width", "0.125")
+    assert code == 1 and "--width 0.0625 (not 0.125)" in err
+    code, out, _ = run_cli(capsys, "--resume", "--out", finished_run, "--data-dir", data_dir, "--device", "cpu")
+    assert code == 0 and "nothing to do" in out  # --epochs defaults to the stored 2
+    assert open(os.path.join(finished_run, "checkpoint.npz"), "rb").read() == before
+
+
+def test_fresh_run_refuses_a_folder_holding_a_run(capsys, data_dir, finished_run):
+    before = open(os.path.join(finished_run, "checkpoint.npz"), "rb").read()
+    code, _, err = train(capsys, data_dir, finished_run, "--epochs", "1")
+    assert code == 1 and "already holds a run" in err and "--resume" in err
+    assert open(os.path.join(finished_run, "checkpoint.npz"), "rb").read() == before
+
+
+def test_resume_without_a_checkpoint(capsys, data_dir, tmp_path):
+    code, _, err = run_cli(capsys, "--resume", "--out", tmp_path / "empty", "--data-dir", data_dir, "--device", "cpu")
+    assert code == 1 and "nothing to resume" in err
+
+
+# -- failures -------------------------------------------------------------------------------
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(capsys, data_dir, tmp_path, monkeypatch):
+    real_loss, calls = cifar.googlenet_loss, []
+
+    def loss_going_nan(outputs, target, **options):
+        calls.append(1)
+        loss = real_loss(outputs, target, **options)
+        return loss * float("nan") if len(calls) > STEPS_PER_EPOCH else loss  # from epoch 2 on
+
+    monkeypatch.setattr(cifar, "googlenet_loss", loss_going_nan)
+    out_dir = tmp_path / "run"
+    code, _, err = train(capsys, data_dir, out_dir, "--epochs", "3")
+    assert code == 1 and "the training loss in epoch 2" in err and "became nan" in err
+    assert "last good checkpoint" in err and "Traceback" not in err
+    saved = load_checkpoint(str(out_dir / "checkpoint.npz"))
+    assert saved.epoch == 1 and saved.step == 0 and len(saved.history) == 1
+    assert all(np.isfinite(value).all() for value in saved.model.values())
+    assert len(open(out_dir / "metrics.jsonl").read().splitlines()) == 1
+
+
+def test_out_of_gpu_memory_suggests_a_smaller_batch(capsys, data_dir, tmp_path, monkeypatch):
+    fake_oom = type("OutOfMemoryError", (MemoryError,), {"__module__": "cupy.cuda.memory"})
+
+    def allocate_too_much(*args):
+        raise fake_oom("out of memory allocating 1,073,741,824 bytes")
+
+    monkeypatch.setattr(cifar.Run, "train_step", allocate_too_much)
+    code, _, err = train(capsys, data_dir, tmp_path / "run", "--epochs", "1")
+    assert code == 1 and "smaller --batch-size (e.g. 8)" in err and "Traceback" not in err
+
+
+def test_missing_data_without_download(capsys, tmp_path):
+    missing = tmp_path / "no-data"
+    code, out, err = run_cli(capsys, "--device", "auto", "--no-download", "--data-dir", missing,
+                             "--out", tmp_path / "run")
+    assert code == 1
+    assert out.splitlines()[0].startswith("device: ") and "(auto: " in out.splitlines()[0]
+    assert err.startswith("error: ") and "--data-dir" in err and "--no-download" in err and data.CIFAR10_URL in err
+    assert not missing.exists() and not (tmp_path / "run").exists()
+
+
+def test_failed_download_in_the_cli(capsys, tmp_path, monkeypatch):
+    from test_train_data import closed_port_url
+    url = closed_port_url()
+    monkeypatch.setattr(data, "CIFAR10_URL", url)
+    data_dir = tmp_path / "data"
+    code, _, err = run_cli(capsys, "--device", "cpu", "--data-dir", data_dir, "--out", tmp_path / "run")
+    assert code == 1 and url in err and "--data-dir" in err and "Traceback" not in err
+    assert not data_dir.exists()
+
+
+def test_corrupt_batch_in_the_cli(capsys, tmp_path):
+    write_cifar(str(tmp_path))
+    path = tmp_path / data.FOLDER / "test_batch"
+    path.write_bytes(path.read_bytes()[:1000])
+    code, _, err = run_cli(capsys, *TINY, "--data-dir", tmp_path, "--out", tmp_path / "run")
+    assert code == 1 and "test_batch is corrupt or truncated" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present")
+def test_gpu_without_cupy_is_one_line_saying_what_to_install(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "--device", "gpu", "--data-dir", tmp_path, "--out", tmp_path / "run")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "pip install" in err
+
+
+@pytest.mark.parametrize("argv, complaint", [
+    (["--batch-size", "0"], "--batch-size"),
+    (["--epochs", "-1"], "--epochs"),
+    (["--epochs", "0"], "--epochs"),
+    (["--device", "tpu"], "--device"),
+    (["--device", "gpu:x"], "--device"),
+    (["--width", "0"], "--width"),
+    (["--width", "-0.5"], "--width"),
+    (["--lr", "nan"], "--lr"),
+    (["--label-smoothing", "1"], "--label-smoothing"),
+    (["--limit", "ten"], "--limit"),
+    (["--norm", "gn"], "--norm"),
+    (["--resume"], "--resume needs --out"),
+    (["--resume", "--out", "x", "--evaluate", "y"], "--evaluate and --resume"),
+])
+def test_bad_options_are_usage_errors(capsys, argv, complaint):
+    with pytest.raises(SystemExit) as exit_:
+        cifar.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "usage:" in err and complaint in err and "Traceback" not in err
+
+
+def test_help_documents_the_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cifar.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    for default in ("(default: 128)", "(default: 15)", "(default: onecycle)", "(default: 0.1)", "(default: auto)",
+                    "metrics.jsonl", "x0.96 every 8"):
+        assert default in out, default
+
+
+def test_command_line_error_has_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "train.cifar", "--device", "cpu", "--no-download",
+                             "--data-dir", str(tmp_path / "none")], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["device: cpu (--device cpu)"]
+    assert result.stderr.startswith("error: CIFAR-10 is not in --data-dir") and "Traceback" not in result.stderr

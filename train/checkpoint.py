@@ -1,0 +1,111 @@
+"""Saving a training run to one ``.npz`` file and restoring it.
+
+What a checkpoint holds (keys of the npz archive, all NumPy arrays):
+
+    model/<name>                 every parameter and buffer (batch-norm running statistics)
+    optimizer/lr, optimizer/step_count, optimizer/num_params
+    optimizer/state/<i>/<name>   per-parameter state (SGD's momentum buffers)
+    scheduler/last_epoch, scheduler/base_lr
+    progress/epoch               epochs finished
+    progress/step                batches finished within epoch ``progress/epoch`` (0 at an
+                                 epoch boundary; > 0 when Ctrl-C stopped an epoch midway)
+    progress/partial             JSON: the running totals of that unfinished epoch
+    args                         JSON: the command-line arguments of the run
+    history                      JSON: list of the per-epoch metrics so far
+
+There is no generator state to save: every random stream of a run is derived
+from the counters (seed, epoch, step) when it is needed (see ``train/cifar.py``),
+so the seed in ``args`` plus ``progress/epoch`` and ``progress/step`` *are* the
+RNG state.
+
+The file is written atomically: a crash while saving leaves the previous checkpoint.
+"""
+import json
+import zipfile
+from typing import NamedTuple
+
+import numpy as np
+
+from minicnn import backend
+
+from .files import UserError, atomic_write
+
+FORMAT_VERSION = 1
+
+
+class Checkpoint(NamedTuple):
+    """A checkpoint read back from disk (arrays on the host)."""
+
+    model: dict          # name -> array
+    optimizer: dict      # the optimizer's state_dict()
+    scheduler: dict      # the scheduler's state_dict()
+    epoch: int           # epochs finished
+    step: int            # batches finished in the next epoch
+    partial: dict        # running totals of that unfinished epoch ({} at a boundary)
+    args: dict           # the run's arguments
+    history: list        # [{epoch, train_loss, ...}, ...]
+
+
+def save_checkpoint(path, model, optimizer, scheduler, *, epoch, step, args, history, partial=None):
+    """Write the state of a run to ``path`` (atomically). ``args`` is a dict of JSON-able values."""
+    arrays = {"format_version": np.array(FORMAT_VERSION)}
+    for name, value in model.state_dict().items():
+        arrays[f"model/{name}"] = backend.as_numpy(value)
+    optimizer_state = optimizer.state_dict()
+    arrays["optimizer/lr"] = np.array(optimizer_state["lr"], np.float64)
+    arrays["optimizer/step_count"] = np.array(optimizer_state["step_count"], np.int64)
+    arrays["optimizer/num_params"] = np.array(len(optimizer_state["state"]), np.int64)
+    for index, state in enumerate(optimizer_state["state"]):
+        for name, value in state.items():
+            arrays[f"optimizer/state/{index}/{name}"] = value
+    for name, value in scheduler.state_dict().items():
+        arrays[f"scheduler/{name}"] = np.array(value)
+    arrays["progress/epoch"] = np.array(epoch, np.int64)
+    arrays["progress/step"] = np.array(step, np.int64)
+    arrays["progress/partial"] = np.array(json.dumps(partial or {}))
+    arrays["args"] = np.array(json.dumps(args))
+    arrays["history"] = np.array(json.dumps(history))
+    with atomic_write(path, "wb") as file:
+        np.savez(file, **arrays)
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by :func:`save_checkpoint`; UserError if it is unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        num_params = int(arrays["optimizer/num_params"])
+        optimizer_state = {"lr": float(arrays["optimizer/lr"]),
+                           "step_count": int(arrays["optimizer/step_count"]),
+                           "state": [{} for _ in range(num_params)]}
+        scheduler_state = {}
+        model_state = {}
+        for key, value in arrays.items():
+            kind, _, name = key.partition("/")
+            if kind == "model":
+                model_state[name] = value
+            elif kind == "scheduler":
+                scheduler_state[name] = value.item()
+            elif key.startswith("optimizer/state/"):
+                index, _, state_name = key[len("optimizer/state/"):].partition("/")
+                optimizer_state["state"][int(index)][state_name] = value
+        return Checkpoint(model=model_state, optimizer=optimizer_state, scheduler=scheduler_state,
+                          epoch=int(arrays["progress/epoch"]), step=int(arrays["progress/step"]),
+                          partial=json.loads(str(arrays["progress/partial"])),
+                          args=json.loads(str(arrays["args"])), history=json.loads(str(arrays["history"])))
+    except FileNotFoundError:
+        raise UserError(f"no checkpoint at {path}") from None
+    except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as error:
+        raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+
+
+def restore(checkpoint, model, optimizer=None, scheduler=None):
+    """Copy a checkpoint's values into a model (and optimizer and scheduler) built to match it."""
+    try:
+        model.load_state_dict(checkpoint.model)
+        if optimizer is not None:
+            optimizer.load_state_dict(checkpoint.optimizer)
+        if scheduler is not None:
+            scheduler.load_state_dict(checkpoint.scheduler)
+    except (KeyError, ValueError) as error:
+        raise UserError(f"the checkpoint does not fit the model built from its arguments: {error}") from None

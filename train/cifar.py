@@ -1,0 +1,508 @@
+"""Train GoogLeNet on CIFAR-10 with minicnn, or evaluate a checkpoint.
+
+    python -m train.cifar                                  # the defaults: a GPU run of 15 epochs
+    python -m train.cifar --device cpu --limit 512 --epochs 1 --width 0.25   # a CPU smoke run
+    python -m train.cifar --resume --out runs/X            # continue run X (to --epochs)
+    python -m train.cifar --evaluate runs/X/checkpoint.npz # accuracy per class, confusion matrix
+
+A run writes to --out: metrics.jsonl (a line per epoch), checkpoint.npz (after
+every epoch, and on Ctrl-C) and curves.png.
+
+Reproducibility. Every random stream is a function of counters, not a generator
+carried along: the model's initial weights come from ``manual_seed(seed)``; the
+data order, crops and flips of an epoch from SeedSequence([seed, epoch]); the
+dropout masks of a batch from ``manual_seed`` reseeded with
+SeedSequence([seed, epoch, step]) before the batch. So the RNG state of a run is
+just (seed, epoch, step), and on the CPU a run stopped and resumed (even
+mid-epoch) ends with exactly the parameters of a run that never stopped.
+"""
+import argparse
+import math
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+import minicnn
+import minicnn.functional as F
+from minicnn import Tensor, backend, nn, optim
+from models.googlenet import GoogLeNet, googlenet_loss
+
+from . import data
+from .augment import EpochPlan, normalize, training_batch
+from .checkpoint import load_checkpoint, restore, save_checkpoint
+from .files import UserError
+from .metrics import RunningTotals, confusion_matrix, format_report, write_metrics
+from .plot import plot_curves
+from .schedule import SCHEDULES, make_scheduler
+
+MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
+SYNC_EVERY = 20  # batches between reads of the running loss from the device (each read waits for it)
+CHECKPOINT, METRICS, CURVES = "checkpoint.npz", "metrics.jsonl", "curves.png"
+# Options a resumed run may change; every other one is taken from the checkpoint.
+RUN_OPTIONS = {"epochs", "device", "data_dir", "no_download", "out", "resume", "evaluate"}
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+def _number(kind, test, wanted):
+    """An argparse ``type`` that converts with ``kind`` and rejects values failing ``test``."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+    return convert
+
+
+positive_int = _number(int, lambda v: v > 0, "a whole number > 0")
+non_negative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
+positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a number > 0")
+smoothing_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def device_option(text):
+    """argparse ``type`` for --device: "auto", or a name minicnn.backend understands."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return str(backend.parse_device(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, gpu or gpu:N, got {text!r}") from None
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" after an option's help, except for flags and options without one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m train.cifar",
+        description="Train GoogLeNet (CIFAR stem, auxiliary heads) on CIFAR-10 with minicnn, "
+                    "or evaluate a checkpoint. The defaults are meant for a GPU; for a quick CPU "
+                    "run try: --device cpu --limit 512 --epochs 1 --width 0.25",
+        epilog="A run leaves in --out: metrics.jsonl (one JSON object per epoch: epoch, train_loss, "
+               "train_acc, test_loss, test_acc, lr, seconds; accuracies as fractions), checkpoint.npz "
+               "(after every epoch, and on Ctrl-C) and curves.png (with matplotlib). Ctrl-C saves and "
+               "stops; --resume continues, bit for bit on the CPU.",
+        formatter_class=_HelpFormatter)
+    where = parser.add_argument_group("data and device")
+    where.add_argument("--data-dir", default="./data",
+                       help=f"folder holding {data.FOLDER}/; downloaded there (163 MB, MD5-checked) if absent")
+    where.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data")
+    where.add_argument("--device", type=device_option, default="auto",
+                       help="auto (the GPU when CuPy and a GPU are present, else the CPU), cpu, gpu or gpu:N")
+    where.add_argument("--limit", type=positive_int, metavar="N",
+                       help="train and evaluate on the first N images only (smoke runs)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--norm", choices=("lrn", "bn"), default="bn",
+                       help="lrn: the paper's conv+ReLU with local response norm; bn: batch norm after "
+                            "every convolution (trains faster at a high learning rate)")
+    model.add_argument("--no-aux", action="store_true",
+                       help="leave out the two auxiliary classifiers (else loss = main + 0.3 * each aux)")
+    model.add_argument("--width", type=positive_float, default=1.0,
+                       help="multiplier of every channel count (1.0 = the paper's network)")
+    training = parser.add_argument_group("training (SGD, Nesterov momentum 0.9, weight decay 5e-4)")
+    training.add_argument("--epochs", type=positive_int, default=15, help="epochs in total (a resumed run too)")
+    training.add_argument("--batch-size", type=positive_int, default=128, help="images per step")
+    training.add_argument("--lr", type=positive_float, default=0.1,
+                          help="learning rate: the peak of onecycle, the start of the others")
+    training.add_argument("--schedule", choices=SCHEDULES, default="onecycle",
+                          help="onecycle: warm up over 30%% of the steps to --lr, then cosine down to "
+                               "~0 (per batch); cosine: --lr down to 0 over the run (per batch); "
+                               "step: x0.1 after 50%% and again after 75%% of the epochs; "
+                               "paper: x0.96 every 8 epochs")
+    training.add_argument("--label-smoothing", type=smoothing_float, default=0.1,
+                          help="target = (1 - s) * one-hot + s / 10, for every head")
+    training.add_argument("--seed", type=non_negative_int, default=0,
+                          help="seeds the weights, data order, augmentation and dropout")
+    run = parser.add_argument_group("output")
+    run.add_argument("--out", metavar="DIR",
+                     help="where metrics.jsonl, checkpoint.npz and curves.png go (default: runs/<timestamp>); "
+                          "a fresh run refuses a folder that already holds a run")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its checkpoint, with its stored options, to --epochs")
+    run.add_argument("--evaluate", metavar="CHECKPOINT",
+                     help="only evaluate CHECKPOINT on the test set: accuracy, per class, confusion matrix")
+    return parser
+
+
+def options_given(parser, argv):
+    """The option names (dests) that ``argv`` sets explicitly, as opposed to defaults.
+
+    argparse fills in a default only for attributes the namespace lacks, so a
+    namespace pre-filled with a marker shows which ones the command line replaced.
+    """
+    marker = object()
+    dests = vars(parser.parse_args(argv))
+    probe = argparse.Namespace(**{name: marker for name in dests})
+    parser.parse_args(argv, probe)
+    return {name for name, value in vars(probe).items() if value is not marker}
+
+
+# -- device and model ------------------------------------------------------------------------------
+
+def choose_device(option):
+    """(device name, why) for --device; raises DeviceUnavailableError for a GPU that is not there."""
+    if option == "auto":
+        if backend.gpu_available():
+            return "gpu:0", f"auto: CuPy sees {backend.gpu_count()} GPU(s)"
+        if backend.cupy_module() is None:
+            return "cpu", "auto: CuPy is not installed, so no GPU; pip install -e '.[cuda12]' adds it"
+        return "cpu", "auto: CuPy finds no GPU"
+    device = backend.parse_device(option)
+    if device.kind == "gpu":
+        # Make it CuPy's current GPU too, so arrays created here (arange, zeros) land beside the data.
+        backend.require_gpu(device.index).cuda.Device(device.index).use()
+    return str(device), f"--device {option}"
+
+
+def build_model(options):
+    """GoogLeNet with the CIFAR stem, as the options (argparse names) ask."""
+    return GoogLeNet(num_classes=data.NUM_CLASSES, stem="cifar", aux=not options["no_aux"],
+                     norm=options["norm"], width=options["width"])
+
+
+def describe_model(model, options):
+    heads = "no aux heads" if options["no_aux"] else "aux heads (loss = main + 0.3 * each)"
+    return (f"model: GoogLeNet, CIFAR stem, norm {options['norm']}, width {options['width']:g}, {heads}: "
+            f"{nn.count_parameters(model):,} parameters")
+
+
+def step_seed(*counters):
+    """A 32-bit seed that is a fixed function of the counters (seed, epoch, step)."""
+    return int(np.random.SeedSequence(list(counters)).generate_state(1)[0])
+
+
+# -- stopping ----------------------------------------------------------------------------------------
+
+class Stopped(Exception):
+    """Raised inside the loop to end the run early: its message is printed, then it exits with ``exit_code``."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class CtrlC:
+    """Context manager that turns the first Ctrl-C into a request (``.requested``) that the loop
+    honours between batches, so the checkpoint it then writes is consistent (never half an
+    optimizer step). A second Ctrl-C raises KeyboardInterrupt at once."""
+
+    def __init__(self):
+        self.requested, self.previous = False, None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("Ctrl-C: stopping after this batch to save a checkpoint (press again to quit at once)")
+
+    def __enter__(self):
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C stays a plain KeyboardInterrupt
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def is_out_of_memory(error):
+    """True for CuPy's OutOfMemoryError (checked by name: CuPy may not be installed)."""
+    kind = type(error)
+    return kind.__name__ == "OutOfMemoryError" and kind.__module__.startswith("cupy")
+
+
+# -- evaluation ----------------------------------------------------------------------------------------
+
+def evaluate(model, images, labels, batch_size, label_smoothing=0.0, stop=None, desc="test"):
+    """Loss, accuracy and confusion matrix of ``model`` on a data set, in eval mode under no_grad.
+
+    Args:
+        images: (N, 3, 32, 32) uint8 on the model's device; labels: (N,) int64 there.
+    Returns:
+        (mean cross-entropy, accuracy in 0..1, confusion (10, 10) on the device).
+    """
+    model.eval()
+    totals, confusion = RunningTotals(), 0
+    try:
+        with minicnn.no_grad():
+            for start in tqdm(range(0, len(labels), batch_size), desc=desc, unit="batch", leave=False):
+                if stop is not None and stop.requested:
+                    raise KeyboardInterrupt
+                target = labels[start:start + batch_size]
+                logits = model(Tensor(normalize(images[start:start + batch_size])))
+                loss = F.cross_entropy(logits, target, label_smoothing)
+                totals.add(loss.data, logits.data, target)
+                confusion = confusion + confusion_matrix(target, logits.data.argmax(axis=1), data.NUM_CLASSES)
+    finally:
+        model.train()
+    loss, accuracy = totals.read()
+    return loss, accuracy, confusion
+
+
+def run_evaluation(args):
+    """--evaluate CHECKPOINT: rebuild the model from the arguments stored in it and test it."""
+    checkpoint = load_checkpoint(args.evaluate)
+    root = data.find_cifar10(args.data_dir, download=not args.no_download)
+    test = data.read_split(root, data.TEST_FILES, args.limit)
+    class_names = data.read_class_names(root)
+    model = build_model(checkpoint.args).to(args.device)
+    restore(checkpoint, model)
+    print(describe_model(model, checkpoint.args))
+    print(f"checkpoint: {args.evaluate} (epoch {checkpoint.epoch}); {len(test.labels)} test images from {root}")
+    images, labels = backend.to_device(test.images, args.device), backend.to_device(test.labels, args.device)
+    loss, _, confusion = evaluate(model, images, labels, 2 * args.batch_size, checkpoint.args["label_smoothing"])
+    print(f"test loss {loss:.4f}")
+    print(format_report(confusion, class_names))
+    return 0
+
+
+# -- training ------------------------------------------------------------------------------------------
+
+class Run:
+    """One training run: the data on the device, the model, optimizer and schedule, and its folder."""
+
+    def __init__(self, args, checkpoint=None):
+        self.args, self.device = args, args.device
+        self.options = dict(vars(args))  # JSON-able; stored in every checkpoint
+        root = data.find_cifar10(args.data_dir, download=not args.no_download)
+        train = data.read_split(root, data.TRAIN_FILES, args.limit)
+        test = data.read_split(root, data.TEST_FILES, args.limit)
+        print(f"data: {len(train.labels)} training and {len(test.labels)} test images from {root}")
+        # The whole data set lives on the device as uint8; batches are made there.
+        self.train_images, self.train_labels = (backend.to_device(a, self.device) for a in train)
+        self.test_images, self.test_labels = (backend.to_device(a, self.device) for a in test)
+        self.steps_per_epoch = math.ceil(len(train.labels) / args.batch_size)
+
+        minicnn.manual_seed(args.seed)  # the initial weights
+        self.model = build_model(self.options).to(self.device)
+        self.optimizer = optim.SGD(self.model.parameters(), lr=args.lr, momentum=MOMENTUM,
+                                   weight_decay=WEIGHT_DECAY, nesterov=True)
+        self.scheduler = make_scheduler(args.schedule, self.optimizer, args.epochs, self.steps_per_epoch)
+        self.epoch, self.step, self.partial, self.history = 0, 0, {}, []
+        if checkpoint is not None:
+            restore(checkpoint, self.model, self.optimizer, self.scheduler)
+            self.epoch, self.step = checkpoint.epoch, checkpoint.step
+            self.partial, self.history = checkpoint.partial, checkpoint.history
+        print(describe_model(self.model, self.options))
+        os.makedirs(args.out, exist_ok=True)
+        self.plot_skipped = False
+
+    def path(self, name):
+        return os.path.join(self.args.out, name)
+
+    def save(self, epoch, step, partial=None):
+        save_checkpoint(self.path(CHECKPOINT), self.model, self.optimizer, self.scheduler, epoch=epoch,
+                        step=step, args=self.options, history=self.history, partial=partial)
+
+    def train_epoch(self, epoch, first_step, totals, stop, clock, lr):
+        """Run batches first_step.. of ``epoch``, adding to ``totals``; returns the last batch's lr
+        (``lr`` if no batch is left to run).
+
+        Raises Stopped for a non-finite loss (nothing saved) or a Ctrl-C (checkpoint saved).
+        """
+        args, steps = self.args, self.steps_per_epoch
+        plan = EpochPlan.draw(args.seed, epoch, len(self.train_labels)).to(self.device)
+        bar = tqdm(range(first_step, steps), initial=first_step, total=steps, unit="batch",
+                   desc=f"epoch {epoch + 1}/{args.epochs}", leave=False)
+        seen_at_read, time_at_read = totals.count, time.perf_counter()
+        with bar:
+            for step in bar:
+                if stop.requested:
+                    self.check_finite(totals, epoch, step)
+                    self.save(epoch, step, {"totals": totals.to_dict(), "seconds": clock(), "lr": lr})
+                    raise Stopped(f"stopped at epoch {epoch + 1}, batch {step} of {steps}; checkpoint saved. "
+                                  f"Continue with: python -m train.cifar --resume --out {args.out}", 130)
+                lr = self.optimizer.lr
+                self.train_step(plan, epoch, step, totals)
+                if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps:
+                    mean_loss, accuracy = self.check_finite(totals, epoch, step)
+                    now = time.perf_counter()
+                    bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{accuracy:.1%}",
+                                    img_s=f"{(totals.count - seen_at_read) / (now - time_at_read):.0f}")
+                    seen_at_read, time_at_read = totals.count, now
+        return lr
+
+    def train_step(self, plan, epoch, step, totals):
+        """One SGD step on batch ``step`` of the epoch's plan; adds its loss and hits to ``totals``."""
+        batch_size = self.args.batch_size
+        index, images = training_batch(self.train_images, plan, step * batch_size, (step + 1) * batch_size)
+        labels = self.train_labels[index]
+        minicnn.manual_seed(step_seed(self.args.seed, epoch, step))  # this batch's dropout masks
+        outputs = self.model(Tensor(images))
+        loss = self.loss(outputs, labels)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        logits = outputs[0] if isinstance(outputs, tuple) else outputs
+        totals.add(self.main_loss(outputs, loss, labels), logits.data, labels, objective=loss.data)
+
+    def loss(self, outputs, labels):
+        """The training objective: main + 0.3 * (aux1 + aux2) cross-entropy, label-smoothed."""
+        return googlenet_loss(outputs, labels, label_smoothing=self.args.label_smoothing)
+
+    def main_loss(self, outputs, loss, labels):
+        """The main classifier's cross-entropy (what train_loss reports, comparable to test_loss)."""
+        if not isinstance(outputs, tuple):
+            return loss.data
+        with minicnn.no_grad():
+            return F.cross_entropy(outputs[0], labels, self.args.label_smoothing).data
+
+    def check_finite(self, totals, epoch, step):
+        """Read the running totals (waits for the device); Stopped if the loss is nan or inf."""
+        mean_loss, accuracy = totals.read()
+        if not math.isfinite(mean_loss):
+            raise Stopped(self.non_finite_message(
+                mean_loss, f"the training loss in epoch {epoch + 1} (by batch {step + 1})"), 1)
+        return mean_loss, accuracy
+
+    def non_finite_message(self, value, what):
+        kept = (f"the last good checkpoint, {self.path(CHECKPOINT)} (epoch {self.epoch}, batch {self.step}), is kept"
+                if os.path.exists(self.path(CHECKPOINT)) else "no checkpoint was written")
+        return f"error: {what} became {value}; stopped, and {kept}. Try a lower --lr."
+
+    def train(self):
+        """Train from the current (epoch, step) to args.epochs; returns the exit code."""
+        args = self.args
+        with CtrlC() as stop:
+            while self.epoch < args.epochs:
+                epoch, first_step = self.epoch, self.step
+                clock = epoch_clock(self.partial.get("seconds", 0.0))
+                totals = RunningTotals(**self.partial.get("totals", {}))
+                lr = self.train_epoch(epoch, first_step, totals, stop, clock, self.partial.get("lr"))
+                train_loss, train_acc = totals.read()
+                try:
+                    test_loss, test_acc, _ = evaluate(self.model, self.test_images, self.test_labels,
+                                                      2 * args.batch_size, args.label_smoothing, stop)
+                except KeyboardInterrupt:  # Ctrl-C during evaluation: the epoch's training is kept
+                    self.save(epoch, self.steps_per_epoch, {"totals": totals.to_dict(), "seconds": clock(), "lr": lr})
+                    raise Stopped(f"stopped while evaluating epoch {epoch + 1}; checkpoint saved. "
+                                  f"Continue with: python -m train.cifar --resume --out {args.out}", 130)
+                if not math.isfinite(test_loss):
+                    raise Stopped(self.non_finite_message(test_loss, f"the test loss after epoch {epoch + 1}"), 1)
+                row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
+                       "test_loss": test_loss, "test_acc": test_acc, "lr": lr, "seconds": clock()}
+                self.history.append(row)
+                self.epoch, self.step, self.partial = epoch + 1, 0, {}
+                self.save(self.epoch, 0)
+                write_metrics(self.history, self.path(METRICS))
+                self.plot()
+                tqdm.write(f"epoch {epoch + 1:>3}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}"
+                           f"  test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.4g}  {row['seconds']:.1f}s")
+        return 0
+
+    def plot(self):
+        if plot_curves(self.history, self.path(CURVES)):
+            return
+        if not self.plot_skipped:
+            print(f"{CURVES} skipped: matplotlib is not installed (pip install -e '.[plot]')")
+        self.plot_skipped = True
+
+    def summary(self, wall_seconds):
+        best = max(self.history, key=lambda row: row["test_acc"])
+        minutes, seconds = divmod(wall_seconds, 60)
+        return (f"best test accuracy {best['test_acc']:.2%} (epoch {best['epoch']} of {len(self.history)}); "
+                f"wall time {int(minutes)}m {seconds:.1f}s; results in {self.args.out}")
+
+
+def epoch_clock(seconds_before):
+    """A function returning the seconds spent on this epoch: ``seconds_before`` (time spent on it
+    before a resume) plus the time since this call."""
+    start = time.perf_counter()
+    return lambda: seconds_before + time.perf_counter() - start
+
+
+def resume_options(args, given, stored):
+    """The options of a resumed run: the stored ones, except those in RUN_OPTIONS.
+
+    An option set on the command line to a value other than the stored one is an
+    error rather than silently ignored (it would not do what the user meant).
+    """
+    conflicts = [f"--{name.replace('_', '-')} {stored[name]} (not {getattr(args, name)})"
+                 for name in sorted(stored) if name not in RUN_OPTIONS and name in given
+                 and getattr(args, name) != stored[name]]
+    if conflicts:
+        raise UserError("--resume continues a run with the options it started with: " + ", ".join(conflicts)
+                        + ". Drop those options, or start a new run with another --out.")
+    for name, value in stored.items():
+        if name not in RUN_OPTIONS or (name == "epochs" and name not in given):
+            setattr(args, name, value)
+    return args
+
+
+def run_training(args, given):
+    checkpoint_path = os.path.join(args.out, CHECKPOINT)
+    checkpoint = None
+    if args.resume:
+        if not os.path.exists(checkpoint_path):
+            raise UserError(f"nothing to resume: no {CHECKPOINT} in {args.out}; start without --resume")
+        checkpoint = load_checkpoint(checkpoint_path)
+        args = resume_options(args, given, checkpoint.args)
+        if checkpoint.epoch >= args.epochs:
+            print(f"nothing to do: the run in {args.out} has finished {checkpoint.epoch} of --epochs {args.epochs}")
+            return 0
+        print(f"resuming {args.out} at epoch {checkpoint.epoch + 1}, batch {checkpoint.step}")
+    else:
+        existing = [name for name in (CHECKPOINT, METRICS) if os.path.exists(os.path.join(args.out, name))]
+        if existing:
+            raise UserError(f"{args.out} already holds a run ({', '.join(existing)}); add --resume to continue "
+                            "it, or choose another --out (nothing there was changed)")
+    run = Run(args, checkpoint)
+    started = time.perf_counter()
+    code = run.train()
+    print(run.summary(time.perf_counter() - started))
+    return code
+
+
+def main(argv=None):
+    """The command; returns its exit code (``python -m train.cifar`` exits with it)."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    if args.evaluate and args.resume:
+        parser.error("--evaluate and --resume do not go together")
+    if args.resume and not args.out:
+        parser.error("--resume needs --out DIR: the folder of the run to continue")
+    if not args.out:
+        args.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    try:
+        args.device, why = choose_device(args.device)
+        print(f"device: {args.device} ({why})", flush=True)
+        if args.evaluate:
+            return run_evaluation(args)
+        return run_training(args, options_given(parser, argv))
+    except (UserError, backend.DeviceUnavailableError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Stopped as stop:
+        print(stop, file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint (if any) is unchanged", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if is_out_of_memory(error):
+            print(f"error: the GPU ran out of memory ({error}). Try a smaller --batch-size "
+                  f"(e.g. {max(1, args.batch_size // 2)}) or --width.", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

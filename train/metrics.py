@@ -1,0 +1,89 @@
+"""Counting loss and accuracy without waiting on the GPU, and writing them down.
+
+``RunningTotals`` keeps its sums as device arrays: adding a batch queues a few
+tiny GPU ops and returns at once. Only ``read()`` copies them to the host (and so
+waits for the GPU), which the training loop does every ~20 batches for the
+progress bar, not every batch.
+
+``metrics.jsonl`` holds one JSON object per finished epoch, with exactly the keys
+``METRIC_KEYS`` (accuracies are fractions in 0..1, ``seconds`` the epoch's wall
+time including evaluation, ``lr`` the rate of the epoch's last batch).
+"""
+import json
+import math
+
+from minicnn.backend import as_numpy, get_array_module
+
+from .files import atomic_write
+
+METRIC_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+
+
+class RunningTotals:
+    """Sums of per-image loss and of correct predictions, kept on the device.
+
+    ``objective_sum`` adds up the loss actually minimised (with the auxiliary
+    heads), which is not reported but watched for nan and inf.
+    """
+
+    def __init__(self, loss_sum=0.0, correct=0, count=0, objective_sum=0.0):
+        # device arrays once a batch is added; Python numbers before (or from a checkpoint)
+        self.loss_sum, self.correct, self.count, self.objective_sum = loss_sum, correct, count, objective_sum
+
+    def add(self, loss, logits, labels, objective=None):
+        """Add a batch: ``loss`` its mean loss (0-d array), ``logits`` (B, C), ``labels`` (B,),
+        ``objective`` the mean training objective (0-d array; defaults to ``loss``)."""
+        batch = len(labels)
+        self.loss_sum = self.loss_sum + loss * batch
+        self.objective_sum = self.objective_sum + (loss if objective is None else objective) * batch
+        self.correct = self.correct + (logits.argmax(axis=1) == labels).sum()
+        self.count += batch
+
+    def read(self):
+        """(mean loss, accuracy) as Python floats; waits for the device. The mean loss is
+        nan or inf when the objective is (even where the reported loss is finite)."""
+        if self.count == 0:
+            return float("nan"), float("nan")
+        loss = float(self.loss_sum) / self.count
+        objective = float(self.objective_sum)
+        return (loss if math.isfinite(objective) else objective), int(self.correct) / self.count
+
+    def to_dict(self):
+        """The totals as plain numbers (for a mid-epoch checkpoint)."""
+        return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "count": self.count,
+                "objective_sum": float(self.objective_sum)}
+
+
+def confusion_matrix(labels, predictions, num_classes):
+    """(C, C) int64 counts on the device of ``labels``: row = true class, column = predicted."""
+    xp = get_array_module(labels)
+    flat = labels.astype(xp.int64) * num_classes + predictions
+    return xp.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def write_metrics(history, path):
+    """Rewrite ``path`` (atomically) with one JSON line per entry of ``history``."""
+    with atomic_write(path, "w") as file:
+        for row in history:
+            file.write(json.dumps({key: row[key] for key in METRIC_KEYS}) + "\n")
+
+
+def format_report(confusion, class_names):
+    """Overall accuracy, a per-class accuracy table and the confusion matrix, as text."""
+    confusion = as_numpy(confusion)
+    total = confusion.sum()
+    lines = [f"test accuracy {confusion.trace() / max(total, 1):.2%} ({confusion.trace()} of {total} images)",
+             "", "per-class accuracy:"]
+    width = max(len(name) for name in class_names)
+    for index, name in enumerate(class_names):
+        count = confusion[index].sum()
+        accuracy = confusion[index, index] / count if count else float("nan")
+        lines.append(f"  {name:>{width}}  {accuracy:7.2%}  ({confusion[index, index]} of {count})")
+    lines += ["", "confusion matrix (rows: true class, columns: predicted):"]
+    cell = max(5, len(str(confusion.max())) + 1)
+    short = [name[:cell - 1] for name in class_names]
+    lines.append(" " * (width + 2) + "".join(f"{name:>{cell}}" for name in short))
+    for name, row in zip(class_names, confusion):
+        lines.append(f"  {name:>{width}}" + "".join(f"{value:>{cell}}" for value in row))
+    return "\n".join(lines)
+
