@@ -21,7 +21,15 @@ def manual_seed(seed):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     _seed = int(seed)
     _cpu_generator = np.random.default_rng(_seed)
-    _gpu_generators.clear()
+    for index, generator in _gpu_generators.items():  # reseeded in place: no new cuRAND state
+        generator.seed(_gpu_seed(index))
+
+
+def _gpu_seed(index):
+    """A different, repeatable seed for each GPU (None before any manual_seed: a random one)."""
+    if _seed is None:
+        return None
+    return int(np.random.SeedSequence([_seed, index]).generate_state(1)[0])
 
 
 def cpu_generator():
@@ -32,11 +40,7 @@ def cpu_generator():
 def _gpu_generator(cp):
     index = cp.cuda.runtime.getDevice()
     if index not in _gpu_generators:
-        if _seed is None:
-            seed = None
-        else:  # a different, repeatable stream for each GPU
-            seed = int(np.random.SeedSequence([_seed, index]).generate_state(1)[0])
-        _gpu_generators[index] = cp.random.RandomState(seed)
+        _gpu_generators[index] = cp.random.RandomState(_gpu_seed(index))
     return _gpu_generators[index]
 
 

@@ -112,3 +112,20 @@ def test_arithmetic_with_numbers_keeps_float32():
 def test_reshape_rejects_wrong_sizes():
     with pytest.raises(ValueError, match=r"cannot reshape a tensor of shape \(2, 3\) \(6 elements\) into \(4, -1\)"):
         tensor(np.zeros((2, 3))).reshape(4, -1)
+
+
+@pytest.mark.gpu
+def test_cross_entropy_marks_an_out_of_range_gpu_label_with_nan():
+    logits = tensor(np.zeros((3, 5)), "gpu")
+    per_sample = F.cross_entropy(logits, tensor(np.array([0, 7, 2]), "gpu").data, reduction="none").numpy()
+    assert np.isnan(per_sample[1]) and np.isfinite(per_sample[[0, 2]]).all()
+
+
+@pytest.mark.gpu
+def test_manual_seed_repeats_gpu_dropout_masks():
+    x = tensor(np.ones((64, 64), np.float32), "gpu")
+    minicnn.manual_seed(3)
+    first = F.dropout(x, 0.5).numpy()
+    F.dropout(x, 0.5)
+    minicnn.manual_seed(3)
+    np.testing.assert_array_equal(F.dropout(x, 0.5).numpy(), first)

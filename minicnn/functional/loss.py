@@ -23,8 +23,10 @@ class CrossEntropy(Function):
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         self.probs = xp.exp(log_probs)
-        picked = log_probs[xp.arange(n), self.target]
+        valid = (self.target >= 0) & (self.target < classes)  # checked on the host for CPU labels
+        picked = log_probs[xp.arange(n), xp.where(valid, self.target, 0)]
         losses = -(1 - self.smoothing) * picked - (self.smoothing / classes) * log_probs.sum(axis=1)
+        losses = xp.where(valid, losses, losses.dtype.type(np.nan))  # an out-of-range GPU label: NaN loss
         if self.reduction == "none":
             return losses
         total = losses.sum()
@@ -45,7 +47,9 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
 
     Args:
         logits: Tensor (N, C) of unnormalized scores.
-        target: integer labels (N,) in [0, C): a Tensor, NumPy/CuPy array or list.
+        target: integer labels (N,) in [0, C): a Tensor, NumPy/CuPy array or list. Labels
+            on the host are range-checked (ValueError); labels already on a GPU are not
+            read back, and one out of range makes the loss NaN.
         label_smoothing: s in [0, 1]: the target becomes (1 - s) * one_hot + s / C.
         reduction: "mean" (default), "sum" or "none" (per-sample losses (N,)).
     Returns:
@@ -65,8 +69,11 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     if labels.shape != (n,):
         raise ValueError(f"{op}: target must have shape ({n},) to match logits {logits.shape}, "
                          f"got {labels.shape}")
-    low, high = int(labels.min()), int(labels.max())  # one small device-to-host read
-    if low < 0 or high >= classes:
-        raise ValueError(f"{op}: target labels must lie in [0, {classes}), got values from {low} to {high}")
+    if not backend.is_gpu_array(labels):
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= classes:
+            raise ValueError(f"{op}: target labels must lie in [0, {classes}), got values from {low} to {high}")
+    # GPU labels are not read back to check them (that would stall the GPU at every step): a label
+    # out of range makes its sample's loss NaN instead.
     labels = backend.to_device(labels, logits.device)
     return CrossEntropy(labels, label_smoothing, reduction)(logits)
