@@ -483,6 +483,11 @@ def main(argv=None):
         args.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     try:
         args.device, why = choose_device(args.device)
+        if args.device.startswith("gpu"):
+            # float32 matrix products on TF32 tensor cores, as PyTorch allows; CuPy reads this
+            # before its first product. CUPY_TF32=0 in the environment keeps full float32.
+            os.environ.setdefault("CUPY_TF32", "1")
+            why += "; TF32 matrix products" if os.environ["CUPY_TF32"] == "1" else "; full float32 products"
         print(f"device: {args.device} ({why})", flush=True)
         if args.evaluate:
             return run_evaluation(args)

@@ -11,6 +11,14 @@ import os
 
 import numpy as np
 
+# numba's default OpenMP threads spin-wait after each parallel loop and fight the BLAS threads
+# (see cpu.py), so minicnn asks for numba's sleeping "workqueue" threads. numba fixes its
+# threads the first time any code starts them, so the choice is made here, when minicnn is
+# imported: through the variable numba reads when it is imported, and in cpu.py for a numba
+# imported earlier. A layer the user chose in NUMBA_THREADING_LAYER is left alone.
+USER_THREADING_LAYER = os.environ.get("NUMBA_THREADING_LAYER")
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
 _modules = {}
 
 

@@ -14,15 +14,16 @@ Threads: numba's default OpenMP threads spin-wait after each parallel loop,
 and so do the BLAS threads after each matrix product; on a machine with few
 cores the two fight, and a 0.03 ms kernel called after a product took 10 ms.
 numba's own "workqueue" threads sleep when idle, so minicnn asks for them
-unless you chose a layer with the NUMBA_THREADING_LAYER environment variable.
+(see minicnn/kernels/__init__.py) unless you chose a layer with the
+NUMBA_THREADING_LAYER environment variable.
 """
-import os
-
 import numba
 import numpy as np
 from numba import njit, prange
 
-if "NUMBA_THREADING_LAYER" not in os.environ:
+from . import USER_THREADING_LAYER
+
+if USER_THREADING_LAYER is None:  # numba may have been imported before minicnn set the variable
     numba.config.THREADING_LAYER = "workqueue"
 
 from ..functional.conv import conv_output_size

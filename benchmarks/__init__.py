@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks.googlenet --device cpu|gpu` (see README)."""

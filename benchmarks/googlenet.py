@@ -1,0 +1,274 @@
+"""python -m benchmarks.googlenet [--device cpu|gpu] [--batch-size N] [--norm lrn bn] [--json PATH]
+
+Times GoogLeNet (CIFAR stem, aux heads on) in minicnn, and in PyTorch when it
+happens to be installed (the same network, same batch, same process):
+
+- training images/s: forward, loss with the aux heads, backward, SGD step;
+- inference images/s: eval mode, no graph;
+- peak memory: on a GPU the memory pool's high-water mark (CuPy's pool or
+  PyTorch's allocator); on the CPU the process's peak resident memory during
+  a training step (Linux);
+- where minicnn's training step goes: per layer type, forward and backward,
+  the optimizer, and the rest (Python overhead: graph bookkeeping, argument
+  checks, allocation).
+
+Warm-up steps are excluded, the device is synchronised before every clock
+read, and each figure is the median of --repeats runs of --steps steps.
+Results also go to a JSON file (default benchmarks/results/).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime
+
+import numpy as np
+
+DEFAULT_BATCH = {"cpu": 32, "gpu": 128}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.googlenet", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--device", default="gpu", help="cpu, gpu or gpu:N (default gpu)")
+    parser.add_argument("--batch-size", type=int, help="default: 128 on a GPU, 32 on the CPU")
+    parser.add_argument("--norm", nargs="+", default=["lrn", "bn"], choices=["lrn", "bn"], help="variants to time")
+    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: the real network)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per timed run (default 10 GPU, 2 CPU)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the median is reported")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--no-tf32", action="store_true", help="GPU: full float32 matrix products (TF32 is on by default)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--no-profile", action="store_true", help="skip the per-layer-type breakdown")
+    parser.add_argument("--json", help="where to write the results (default benchmarks/results/googlenet-DEVICE-TIME.json)")
+    args = parser.parse_args(argv)
+    for name in ("batch_size", "steps", "repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.warmup < 0 or args.width <= 0:
+        parser.error("--warmup must be >= 0 and --width > 0")
+    return args
+
+
+# -- timing --------------------------------------------------------------------------------
+def median_rate(run_steps, synchronize, batch, steps, repeats):
+    """Median images/s over ``repeats`` runs of ``steps`` calls of ``run_steps``."""
+    rates = []
+    for _ in range(repeats):
+        synchronize()
+        start = time.perf_counter()
+        for _ in range(steps):
+            run_steps()
+        synchronize()
+        rates.append(batch * steps / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def cpu_peak_rss_during(fn):
+    """Peak resident memory (bytes) of this process while ``fn`` runs; None where Linux's counters are missing."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the peak (VmHWM) to the current resident size
+    except OSError:
+        return None
+    fn()
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+# -- minicnn -------------------------------------------------------------------------------
+def bench_minicnn(args, norm, device, batch, steps):
+    import minicnn
+    from minicnn import backend, optim
+    from models.googlenet import GoogLeNet, googlenet_loss
+    from benchmarks.op_timer import time_ops
+
+    minicnn.manual_seed(0)
+    model = GoogLeNet(10, stem="cifar", norm=norm, width=args.width).to(device)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    rng = np.random.default_rng(0)
+    x = minicnn.Tensor(backend.to_device(rng.standard_normal((batch, 3, 32, 32)).astype(np.float32), device))
+    y = backend.to_device(rng.integers(0, 10, batch), device)
+    sync = lambda: backend.synchronize(device)  # noqa: E731
+
+    def train_step():
+        loss = googlenet_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def infer_step():
+        with minicnn.no_grad():
+            model(x)
+
+    model.train()
+    for _ in range(args.warmup):
+        train_step()
+    result = {"train_images_per_s": median_rate(train_step, sync, batch, steps, args.repeats)}
+    if device.kind == "gpu":
+        pool = backend.require_gpu(device.index).get_default_memory_pool()
+        result["peak_memory_bytes"] = pool.total_bytes()  # the pool keeps blocks up to its high-water mark
+    else:
+        result["peak_memory_bytes"] = cpu_peak_rss_during(train_step)
+
+    if not args.no_profile:
+        with time_ops(sync) as op_seconds:
+            start = time.perf_counter()
+            for _ in range(steps):
+                loss = googlenet_loss(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                sync()
+                optimizer_start = time.perf_counter()
+                opt.step()
+                sync()
+                op_seconds[("optimizer", "step")] += time.perf_counter() - optimizer_start
+            profiled_step = (time.perf_counter() - start) / steps
+        breakdown = {f"{kind} {phase}": seconds / steps * 1e3 for (kind, phase), seconds in op_seconds.items()}
+        breakdown["python overhead"] = profiled_step * 1e3 - sum(breakdown.values())
+        result["breakdown_ms"] = dict(sorted(breakdown.items(), key=lambda kv: -kv[1]))
+        result["profiled_step_ms"] = profiled_step * 1e3
+
+    model.eval()
+    for _ in range(args.warmup):
+        infer_step()
+    result["inference_images_per_s"] = median_rate(infer_step, sync, batch, steps, args.repeats)
+    del model, opt, x
+    if device.kind == "gpu":
+        pool.free_all_blocks()
+    return result
+
+
+# -- PyTorch (optional) ----------------------------------------------------------------------
+def bench_torch(args, norm, device, batch, steps):
+    import torch
+    import torch.nn.functional as TF
+    from benchmarks.torch_googlenet import TorchGoogLeNet
+
+    torch.manual_seed(0)
+    target = torch.device("cpu" if device.kind == "cpu" else f"cuda:{device.index}")
+    model = TorchGoogLeNet(10, norm, args.width).to(target)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    x = torch.randn(batch, 3, 32, 32, device=target)
+    y = torch.randint(0, 10, (batch,), device=target)
+    sync = (lambda: torch.cuda.synchronize(target)) if device.kind == "gpu" else (lambda: None)
+
+    def train_step():
+        logits, aux1, aux2 = model(x)
+        loss = TF.cross_entropy(logits, y) + 0.3 * (TF.cross_entropy(aux1, y) + TF.cross_entropy(aux2, y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def infer_step():
+        with torch.no_grad():
+            model(x)
+
+    model.train()
+    for _ in range(args.warmup):
+        train_step()
+    result = {"train_images_per_s": median_rate(train_step, sync, batch, steps, args.repeats)}
+    if device.kind == "gpu":
+        torch.cuda.reset_peak_memory_stats(target)
+        train_step()
+        result["peak_memory_bytes"] = torch.cuda.max_memory_reserved(target)
+    else:
+        result["peak_memory_bytes"] = cpu_peak_rss_during(train_step)
+    model.eval()
+    for _ in range(args.warmup):
+        infer_step()
+    result["inference_images_per_s"] = median_rate(infer_step, sync, batch, steps, args.repeats)
+    return result
+
+
+def torch_version():
+    try:
+        import torch
+        return torch.__version__
+    except ImportError:
+        return None
+
+
+# -- report --------------------------------------------------------------------------------
+def _mib(value):
+    return "n/a" if value is None else f"{value / 2**20:,.0f} MiB"
+
+
+def print_report(meta, results):
+    print(f"\nGoogLeNet, CIFAR stem, aux heads, batch {meta['batch_size']}, float32"
+          f"{' (TF32 products)' if meta['tf32'] else ''} on {meta['device_name']}")
+    header = f"{'variant':<8}{'engine':<10}{'train img/s':>12}{'infer img/s':>13}{'peak memory':>14}{'train vs torch':>16}"
+    print(header)
+    print("-" * len(header))
+    for norm, engines in results.items():
+        torch_rate = engines.get("pytorch", {}).get("train_images_per_s")
+        for engine, r in engines.items():
+            ratio = f"{r['train_images_per_s'] / torch_rate:.2f}x" if torch_rate and engine == "minicnn" else ""
+            print(f"{norm:<8}{engine:<10}{r['train_images_per_s']:>12.1f}{r['inference_images_per_s']:>13.1f}"
+                  f"{_mib(r['peak_memory_bytes']):>14}{ratio:>16}")
+    for norm, engines in results.items():
+        breakdown = engines["minicnn"].get("breakdown_ms")
+        if breakdown:
+            total = engines["minicnn"]["profiled_step_ms"]
+            print(f"\nminicnn {norm}: one training step, profiled ({total:.0f} ms; each op timed alone)")
+            for name, ms in breakdown.items():
+                print(f"  {name:<24}{ms:>9.1f} ms {100 * ms / total:>5.1f}%")
+
+
+def write_json(path, payload):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = f"{path}.tmp{os.getpid()}"
+    with open(temporary, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(temporary, path)  # readers never see half a file
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from minicnn import backend
+    try:
+        device = backend.parse_device(args.device)
+        if device.kind == "gpu":
+            if not args.no_tf32:
+                os.environ.setdefault("CUPY_TF32", "1")  # read by CuPy at its first float32 product
+            cp = backend.require_gpu(device.index)
+    except (ValueError, backend.DeviceUnavailableError) as error:
+        sys.exit(f"error: {error}")
+    batch = args.batch_size or DEFAULT_BATCH[device.kind]
+    steps = args.steps or (10 if device.kind == "gpu" else 2)
+    compare = not args.no_torch and torch_version() is not None
+    if device.kind == "gpu":
+        name = cp.cuda.runtime.getDeviceProperties(device.index)["name"].decode()
+        if compare and not args.no_tf32:
+            import torch
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    else:
+        import numba
+        name = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {numba.get_num_threads()} numba threads"
+    print(f"device: {name}; PyTorch {'comparison on (' + torch_version() + ')' if compare else 'comparison skipped'}")
+    results = {}
+    for norm in args.norm:
+        print(f"timing {norm}: minicnn ...", flush=True)
+        results[norm] = {"minicnn": bench_minicnn(args, norm, device, batch, steps)}
+        if compare:
+            print(f"timing {norm}: pytorch ...", flush=True)
+            results[norm]["pytorch"] = bench_torch(args, norm, device, batch, steps)
+    meta = {"device": str(device), "device_name": name, "batch_size": batch, "steps": steps, "repeats": args.repeats,
+            "warmup": args.warmup, "width": args.width, "tf32": device.kind == "gpu" and not args.no_tf32,
+            "torch": torch_version() if compare else None, "time": datetime.now().isoformat(timespec="seconds"),
+            "python": platform.python_version(), "numpy": np.__version__}
+    print_report(meta, results)
+    path = args.json or os.path.join(os.path.dirname(__file__), "results",
+                                     f"googlenet-{device.kind}-{datetime.now():%Y%m%d-%H%M%S}.json")
+    write_json(path, {"meta": meta, "results": results})
+    print(f"\nresults written to {path}")
+
+
+if __name__ == "__main__":
+    main()
