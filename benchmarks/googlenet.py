@@ -82,6 +82,29 @@ def cpu_peak_rss_during(fn):
     return None
 
 
+def measure(train_step, infer_step, set_training, synchronize, peak_memory, args, batch, steps):
+    """Warm up, then time training and inference; the same procedure for both engines.
+
+    Args:
+        train_step, infer_step: run one training step / one forward pass without a graph.
+        set_training: ``set_training(mode)`` puts the model in training or evaluation mode.
+        peak_memory: ``peak_memory(train_step)`` returns the bytes at the high-water mark.
+    Returns:
+        dict of train_images_per_s, inference_images_per_s, peak_memory_bytes.
+    """
+    set_training(True)
+    for _ in range(args.warmup):
+        train_step()
+    result = {"train_images_per_s": median_rate(train_step, synchronize, batch, steps, args.repeats),
+              "peak_memory_bytes": peak_memory(train_step)}
+    set_training(False)
+    for _ in range(args.warmup):
+        infer_step()
+    result["inference_images_per_s"] = median_rate(infer_step, synchronize, batch, steps, args.repeats)
+    set_training(True)
+    return result
+
+
 # -- minicnn -------------------------------------------------------------------------------
 def bench_minicnn(args, norm, device, batch, steps):
     import minicnn
@@ -107,15 +130,12 @@ def bench_minicnn(args, norm, device, batch, steps):
         with minicnn.no_grad():
             model(x)
 
-    model.train()
-    for _ in range(args.warmup):
-        train_step()
-    result = {"train_images_per_s": median_rate(train_step, sync, batch, steps, args.repeats)}
     if device.kind == "gpu":
         pool = backend.require_gpu(device.index).get_default_memory_pool()
-        result["peak_memory_bytes"] = pool.total_bytes()  # the pool keeps blocks up to its high-water mark
+        peak_memory = lambda step: pool.total_bytes()  # noqa: E731 (the pool keeps blocks up to its high-water mark)
     else:
-        result["peak_memory_bytes"] = cpu_peak_rss_during(train_step)
+        peak_memory = cpu_peak_rss_during
+    result = measure(train_step, infer_step, model.train, sync, peak_memory, args, batch, steps)
 
     if not args.no_profile:
         with time_ops(sync) as op_seconds:
@@ -135,10 +155,6 @@ def bench_minicnn(args, norm, device, batch, steps):
         result["breakdown_ms"] = dict(sorted(breakdown.items(), key=lambda kv: -kv[1]))
         result["profiled_step_ms"] = profiled_step * 1e3
 
-    model.eval()
-    for _ in range(args.warmup):
-        infer_step()
-    result["inference_images_per_s"] = median_rate(infer_step, sync, batch, steps, args.repeats)
     del model, opt, x
     if device.kind == "gpu":
         pool.free_all_blocks()
@@ -170,21 +186,14 @@ def bench_torch(args, norm, device, batch, steps):
         with torch.no_grad():
             model(x)
 
-    model.train()
-    for _ in range(args.warmup):
-        train_step()
-    result = {"train_images_per_s": median_rate(train_step, sync, batch, steps, args.repeats)}
-    if device.kind == "gpu":
+    def peak_memory(step):
+        if device.kind == "cpu":
+            return cpu_peak_rss_during(step)
         torch.cuda.reset_peak_memory_stats(target)
-        train_step()
-        result["peak_memory_bytes"] = torch.cuda.max_memory_reserved(target)
-    else:
-        result["peak_memory_bytes"] = cpu_peak_rss_during(train_step)
-    model.eval()
-    for _ in range(args.warmup):
-        infer_step()
-    result["inference_images_per_s"] = median_rate(infer_step, sync, batch, steps, args.repeats)
-    return result
+        step()
+        return torch.cuda.max_memory_reserved(target)
+
+    return measure(train_step, infer_step, model.train, sync, peak_memory, args, batch, steps)
 
 
 def torch_version():

@@ -436,7 +436,7 @@ def test_summary_runs_as_a_module():
     (["googlenet", "--stem", "mnist"], "argument --stem: invalid choice"),
     (["googlenet", "--norm", "gn"], "argument --norm: invalid choice"),
     (["googlenet", "--width", "0"], "argument --width: must be a finite number > 0, got '0'"),
-    (["googlenet", "--width", "wide"], "argument --width: must be a number > 0, got 'wide'"),
+    (["googlenet", "--width", "wide"], "argument --width: must be a finite number > 0, got 'wide'"),
     (["googlenet", "--num-classes", "0"], "argument --num-classes: must be an integer >= 1, got '0'"),
     (["googlenet", "--depth", "-1"], "argument --depth: must be an integer >= 0"),
     (["googlenet", "--colour", "red"], "unrecognized arguments: --colour red"),
