@@ -116,12 +116,53 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):
                 argmax[b, ch, i, j] = where
 
 
+@njit(inline="always")
+def _larger(value, tap, best, where):
+    """(value, tap) if value beats best (strictly: the first maximum keeps a tie), else (best, where)."""
+    better = value > best
+    return (value if better else best), (tap if better else where)
+
+
+@_jit
+def _max_pool_3x3_stride1_pad1(x, y, argmax):
+    """The inception blocks' pool, 9 of GoogLeNet's 11: the interior unrolled, which LLVM
+    vectorises across a row (about twice the general kernel's speed)."""
+    n, c, h, w = x.shape
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for i in range(h):
+            for j in range(w):
+                if 1 <= i < h - 1 and 1 <= j < w - 1:
+                    best, where = x[b, ch, i - 1, j - 1], 0
+                    best, where = _larger(x[b, ch, i - 1, j], 1, best, where)
+                    best, where = _larger(x[b, ch, i - 1, j + 1], 2, best, where)
+                    best, where = _larger(x[b, ch, i, j - 1], 3, best, where)
+                    best, where = _larger(x[b, ch, i, j], 4, best, where)
+                    best, where = _larger(x[b, ch, i, j + 1], 5, best, where)
+                    best, where = _larger(x[b, ch, i + 1, j - 1], 6, best, where)
+                    best, where = _larger(x[b, ch, i + 1, j], 7, best, where)
+                    best, where = _larger(x[b, ch, i + 1, j + 1], 8, best, where)
+                else:  # the border: taps in the padding are skipped
+                    best, where = -np.inf, 0
+                    for di in range(3):
+                        if 0 <= i - 1 + di < h:
+                            for dj in range(3):
+                                if 0 <= j - 1 + dj < w:
+                                    best, where = _larger(x[b, ch, i - 1 + di, j - 1 + dj], di * 3 + dj, best, where)
+                y[b, ch, i, j] = best
+                argmax[b, ch, i, j] = where
+
+
 def max_pool2d(x, kernel, stride, padding, ceil_mode):
     """Returns (y, argmax) exactly as functional.pooling.max_pool2d_strided does."""
     (oh, ow), _ = _pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
     y = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
-    _max_pool(np.ascontiguousarray(x), kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], y, argmax)
+    if kernel == (3, 3) and stride == (1, 1) and padding == (1, 1):
+        _max_pool_3x3_stride1_pad1(np.ascontiguousarray(x), y, argmax)
+    else:
+        _max_pool(np.ascontiguousarray(x), kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                  y, argmax)
     return y, argmax
 
 
