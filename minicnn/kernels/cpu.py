@@ -21,10 +21,12 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ..backend import keep_freed_host_memory
 from . import USER_THREADING_LAYER
 
 if USER_THREADING_LAYER is None:  # numba may have been imported before minicnn set the variable
     numba.config.THREADING_LAYER = "workqueue"
+keep_freed_host_memory()  # big arrays come and go at every step: reuse their pages (see backend.py)
 
 from ..functional.conv import conv_output_size
 from ..functional.pooling import _pool_geometry
