@@ -111,23 +111,19 @@ class Conv2d(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         n, out_channels = gy.shape[:2]
-        weight = self.weight
-        w2d = weight.reshape(out_channels, -1)
+        w2d = self.weight.reshape(out_channels, -1)
         need_x, need_w = self.needs_input_grad[:2]
         gx = gw = None
-        if self.pointwise:
-            gy3 = gy.reshape(n, out_channels, -1)
-            if need_x:
-                gx = xp.matmul(w2d.T, gy3).reshape(self.x_shape)
-            if need_w:
-                x3 = self.x.reshape(n, self.x_shape[1], -1)
-                gw = xp.tensordot(gy3, x3, axes=([0, 2], [0, 2])).reshape(weight.shape)
-        else:
-            gy2d = gy.transpose(1, 0, 2, 3).reshape(out_channels, -1)  # (O, N*OH*OW)
-            if need_w:
-                gw = (gy2d @ self.cols.T).reshape(weight.shape)
-            if need_x:
-                gx = col2im(w2d.T @ gy2d, self.x_shape, weight.shape[2:], self.stride, self.padding)
+        if need_w or not self.pointwise:  # (O, N*OH*OW): the layout of w2d @ cols
+            gy2d = gy.transpose(1, 0, 2, 3).reshape(out_channels, -1)
+        if need_w:
+            # the columns of a 1x1 convolution are the input itself, channel-major: (C, N*H*W)
+            cols = self.x.transpose(1, 0, 2, 3).reshape(self.x_shape[1], -1) if self.pointwise else self.cols
+            gw = (gy2d @ cols.T).reshape(self.weight.shape)
+        if need_x and self.pointwise:
+            gx = xp.matmul(w2d.T, gy.reshape(n, out_channels, -1)).reshape(self.x_shape)
+        elif need_x:
+            gx = col2im(w2d.T @ gy2d, self.x_shape, self.weight.shape[2:], self.stride, self.padding)
         gb = gy.sum(axis=(0, 2, 3)) if len(self.needs_input_grad) == 3 and self.needs_input_grad[2] else None
         return gx, gw, gb
 
