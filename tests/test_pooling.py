@@ -48,8 +48,12 @@ def test_avg_pool2d_matches_naive_loops(device, rng, kernel, stride, padding, ce
 
 
 @pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
-def test_fast_max_pool_kernels_match_the_strided_version(device, rng, kernel, stride, padding, ceil, size):
-    x = tensor(rng.standard_normal((2, 3) + size).astype(np.float32), device, requires_grad=True)
+@pytest.mark.parametrize("values", ["normal", "ties"])
+def test_fast_max_pool_kernels_match_the_strided_version(device, rng, kernel, stride, padding, ceil, size, values):
+    """"ties": values from {0, 1, 2}, so most windows hold ties and the first maximum must win in both."""
+    shape = (2, 3) + size
+    data = rng.standard_normal(shape) if values == "normal" else rng.integers(0, 3, shape)
+    x = tensor(data.astype(np.float32), device, requires_grad=True)
     y = F.max_pool2d(x, kernel, stride, padding, ceil)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)
@@ -114,15 +118,3 @@ def test_pooling_rejects_integer_input():
     with pytest.raises(TypeError, match="floating-point"):
         F.max_pool2d(tensor(np.zeros((1, 1, 4, 4), np.int32)), 2)
 
-
-@pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
-def test_fast_max_pool_kernels_break_ties_like_the_strided_version(device, rng, kernel, stride, padding, ceil, size):
-    """Values from {0, 1, 2}: most windows hold ties, and the first maximum must win in both."""
-    x = tensor(rng.integers(0, 3, (2, 3) + size).astype(np.float32), device, requires_grad=True)
-    y = F.max_pool2d(x, kernel, stride, padding, ceil)
-    gy = rng.standard_normal(y.shape).astype(np.float32)
-    y.backward(gy)
-    plain, argmax = max_pool2d_strided(x.data, kernel, stride, padding, ceil)
-    plain_grad = max_pool2d_backward_strided(tensor(gy, device).data, argmax, x.shape, kernel, stride, padding, ceil)
-    np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
-    np.testing.assert_allclose(backend.as_numpy(x.grad), backend.as_numpy(plain_grad), rtol=1e-6, atol=1e-6)
