@@ -24,7 +24,8 @@ class CrossEntropy(Function):
         log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         self.probs = xp.exp(log_probs)
         valid = (self.target >= 0) & (self.target < classes)  # checked on the host for CPU labels
-        picked = log_probs[xp.arange(n), xp.where(valid, self.target, 0)]
+        self.index = xp.arange(n), xp.where(valid, self.target, 0)  # in range even where a label is not
+        picked = log_probs[self.index]
         losses = -(1 - self.smoothing) * picked - (self.smoothing / classes) * log_probs.sum(axis=1)
         losses = xp.where(valid, losses, losses.dtype.type(np.nan))  # an out-of-range GPU label: NaN loss
         if self.reduction == "none":
@@ -33,10 +34,9 @@ class CrossEntropy(Function):
         return total / n if self.reduction == "mean" else total
 
     def backward(self, gy):
-        xp = get_array_module(gy)
         n, classes = self.probs.shape
         grad = self.probs - self.smoothing / classes
-        grad[xp.arange(n), self.target] -= 1 - self.smoothing
+        grad[self.index] -= 1 - self.smoothing
         if self.reduction == "none":
             return grad * gy[:, None]
         return grad * (gy / n if self.reduction == "mean" else gy)

@@ -22,14 +22,13 @@ import numpy as np
 from numba import njit, prange
 
 from ..backend import keep_freed_host_memory
+from ..functional.conv import conv_output_size
+from ..functional.pooling import _pool_geometry
 from . import USER_THREADING_LAYER
 
 if USER_THREADING_LAYER is None:  # numba may have been imported before minicnn set the variable
     numba.config.THREADING_LAYER = "workqueue"
 keep_freed_host_memory()  # big arrays come and go at every step: reuse their pages (see backend.py)
-
-from ..functional.conv import conv_output_size
-from ..functional.pooling import _pool_geometry
 
 _jit = njit(parallel=True, cache=True, nogil=True)
 # Reductions may add in any order: LLVM then sums in vector lanes (still the same order on every run).
@@ -91,6 +90,26 @@ def col2im(cols, x_shape, kernel, stride, padding):
     return gx
 
 
+@njit(inline="always")
+def _larger(value, tap, best, where):
+    """(value, tap) if value beats best (strictly: the first maximum keeps a tie), else (best, where)."""
+    better = value > best
+    return (value if better else best), (tap if better else where)
+
+
+@njit(inline="always")
+def _window_max_at_border(x, b, ch, r0, s0, kh, kw):
+    """(max, tap) of the window at (r0, s0) that pokes into the padding: those taps are skipped."""
+    h, w = x.shape[2], x.shape[3]
+    best, where = -np.inf, 0
+    for di in range(kh):
+        if 0 <= r0 + di < h:
+            for dj in range(kw):
+                if 0 <= s0 + dj < w:
+                    best, where = _larger(x[b, ch, r0 + di, s0 + dj], di * kw + dj, best, where)
+    return best, where
+
+
 @_jit
 def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):
     n, c, h, w = x.shape
@@ -101,28 +120,16 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax):
             r0 = i * sh - ph
             for j in range(ow):
                 s0 = j * sw - pw
-                best, where = -np.inf, 0
                 # taps in row-major order with a strict ">": the first maximum wins a tie
                 if r0 >= 0 and s0 >= 0 and r0 + kh <= h and s0 + kw <= w:  # inside: no bounds checks
+                    best, where = -np.inf, 0
                     for di in range(kh):
                         for dj in range(kw):
-                            if x[b, ch, r0 + di, s0 + dj] > best:
-                                best, where = x[b, ch, r0 + di, s0 + dj], di * kw + dj
-                else:  # at the border: taps in the padding are skipped, so padding never wins
-                    for di in range(kh):
-                        if 0 <= r0 + di < h:
-                            for dj in range(kw):
-                                if 0 <= s0 + dj < w and x[b, ch, r0 + di, s0 + dj] > best:
-                                    best, where = x[b, ch, r0 + di, s0 + dj], di * kw + dj
+                            best, where = _larger(x[b, ch, r0 + di, s0 + dj], di * kw + dj, best, where)
+                else:
+                    best, where = _window_max_at_border(x, b, ch, r0, s0, kh, kw)
                 y[b, ch, i, j] = best
                 argmax[b, ch, i, j] = where
-
-
-@njit(inline="always")
-def _larger(value, tap, best, where):
-    """(value, tap) if value beats best (strictly: the first maximum keeps a tie), else (best, where)."""
-    better = value > best
-    return (value if better else best), (tap if better else where)
 
 
 @_jit
@@ -144,13 +151,8 @@ def _max_pool_3x3_stride1_pad1(x, y, argmax):
                     best, where = _larger(x[b, ch, i + 1, j - 1], 6, best, where)
                     best, where = _larger(x[b, ch, i + 1, j], 7, best, where)
                     best, where = _larger(x[b, ch, i + 1, j + 1], 8, best, where)
-                else:  # the border: taps in the padding are skipped
-                    best, where = -np.inf, 0
-                    for di in range(3):
-                        if 0 <= i - 1 + di < h:
-                            for dj in range(3):
-                                if 0 <= j - 1 + dj < w:
-                                    best, where = _larger(x[b, ch, i - 1 + di, j - 1 + dj], di * 3 + dj, best, where)
+                else:
+                    best, where = _window_max_at_border(x, b, ch, i - 1, j - 1, 3, 3)
                 y[b, ch, i, j] = best
                 argmax[b, ch, i, j] = where
 
