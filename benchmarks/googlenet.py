@@ -231,11 +231,10 @@ def print_report(meta, results):
 
 
 def write_json(path, payload):
+    from train.files import atomic_write  # readers never see half a file
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(payload, f, indent=2)
-    os.replace(temporary, path)  # readers never see half a file
 
 
 def main(argv=None):

@@ -22,10 +22,7 @@ temporary file and renamed, so a failed run never leaves half a figure.
 """
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,16 +46,10 @@ def _new_figure(width, height):
 
 def save(figure, name, dpi=90):
     """Write ``figure`` to docs/figures/NAME atomically (temporary file, then rename)."""
+    from train.files import atomic_write
     OUT.mkdir(exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=OUT, suffix=".png.tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            figure.savefig(file, format="png", dpi=dpi)
-        os.chmod(temporary, 0o644)  # mkstemp makes files private; figures are for everyone
-        os.replace(temporary, OUT / name)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_write(OUT / name, "wb") as file:
+        figure.savefig(file, format="png", dpi=dpi)
     print(f"wrote {OUT / name} ({(OUT / name).stat().st_size // 1024} KB)")
 
 
@@ -358,12 +349,9 @@ def main(argv=None):
         rows = read_metrics(source)
         save(draw_training(rows), "training.png")
         if args.run:
-            OUT.mkdir(exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=OUT, suffix=".jsonl.tmp")
-            os.close(handle)
-            shutil.copyfile(source, temporary)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, RUN_COPY)
+            from train.files import atomic_write
+            with atomic_write(RUN_COPY, "wb") as file:
+                file.write(source.read_bytes())
             print(f"wrote {RUN_COPY} (a copy of {source})")
     return 0
 
