@@ -14,7 +14,7 @@ Threads: numba's default OpenMP threads spin-wait after each parallel loop,
 and so do the BLAS threads after each matrix product; on a machine with few
 cores the two fight, and a 0.03 ms kernel called after a product took 10 ms.
 numba's own "workqueue" threads sleep when idle, so minicnn asks for them
-(see minicnn/kernels/__init__.py) unless you chose a layer with the
+(see src/minicnn/kernels/__init__.py) unless you chose a layer with the
 NUMBA_THREADING_LAYER environment variable.
 """
 import numba
