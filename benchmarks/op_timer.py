@@ -14,9 +14,10 @@ from minicnn.tensor import Function
 
 # Function class name -> the layer type it reports under
 CATEGORY = {
-    "Conv2d": "conv", "MaxPool2d": "pooling", "AvgPool2d": "pooling", "AdaptiveAvgPool2d": "pooling",
-    "LocalResponseNorm": "LRN", "BatchNorm": "batch norm", "Concat": "concat", "ReLU": "ReLU",
-    "Dropout": "dropout", "Linear": "linear", "CrossEntropy": "loss",
+    "Conv2dFunction": "conv", "MaxPool2dFunction": "pooling", "AvgPool2dFunction": "pooling",
+    "AdaptiveAvgPool2dFunction": "pooling", "LocalResponseNormFunction": "LRN", "BatchNormFunction": "batch norm",
+    "ConcatFunction": "concat", "ReLUFunction": "ReLU", "DropoutFunction": "dropout", "LinearFunction": "linear",
+    "CrossEntropyFunction": "loss",
 }
 
 

@@ -15,7 +15,7 @@ def test_gradient(device, case):
     assert result.checked == sum(t.size for t in inputs if t.requires_grad)
 
 
-class WrongSquare(Function):
+class WrongSquareFunction(Function):
     """x**2 with a backward that is off by 1% on one element."""
 
     def forward(self, x):
@@ -31,7 +31,7 @@ class WrongSquare(Function):
 def test_gradcheck_catches_a_wrong_backward_and_names_the_entry():
     x = Tensor(np.arange(1.0, 13.0).reshape(3, 4), requires_grad=True)
     with pytest.raises(GradcheckError, match=r"weight \(shape \(3, 4\)\) at index \(1, 2\): analytic") as info:
-        gradcheck(lambda x: WrongSquare()(x), [x], names=["weight"])
+        gradcheck(lambda x: WrongSquareFunction()(x), [x], names=["weight"])
     assert info.value.result.max_rel_error == pytest.approx(0.01, rel=0.01)
 
 

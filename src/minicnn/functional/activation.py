@@ -4,7 +4,7 @@ from ..tensor import Function
 from .validation import normalize_axis, require_tensor
 
 
-class ReLU(Function):
+class ReLUFunction(Function):
     def forward(self, x):
         self.y = get_array_module(x).maximum(x, x.dtype.type(0))
         return self.y
@@ -13,7 +13,7 @@ class ReLU(Function):
         return gy * (self.y > 0)  # keeping y (the next op holds it anyway) costs no memory
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFunction(Function):
     def __init__(self, axis):
         self.axis = axis
 
@@ -28,7 +28,7 @@ class LogSoftmax(Function):
         return gy - self.softmax * gy.sum(axis=self.axis, keepdims=True)
 
 
-class Softmax(Function):
+class SoftmaxFunction(Function):
     def __init__(self, axis):
         self.axis = axis
 
@@ -46,16 +46,16 @@ class Softmax(Function):
 def relu(x):
     """max(x, 0) elementwise. The gradient at exactly 0 is taken as 0 (as in PyTorch)."""
     require_tensor("relu", "x", x)
-    return ReLU()(x)
+    return ReLUFunction()(x)
 
 
 def softmax(x, axis):
     """exp(x) / sum(exp(x)) along ``axis`` (PyTorch's ``dim``), computed stably."""
     require_tensor("softmax", "x", x)
-    return Softmax(normalize_axis("softmax", axis, x.ndim))(x)
+    return SoftmaxFunction(normalize_axis("softmax", axis, x.ndim))(x)
 
 
 def log_softmax(x, axis):
     """log(softmax(x)) along ``axis``, computed without overflow or log(0)."""
     require_tensor("log_softmax", "x", x)
-    return LogSoftmax(normalize_axis("log_softmax", axis, x.ndim))(x)
+    return LogSoftmaxFunction(normalize_axis("log_softmax", axis, x.ndim))(x)

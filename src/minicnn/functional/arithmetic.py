@@ -38,7 +38,7 @@ def unbroadcast(grad, shape):
     return grad.sum(axis=kept_ones, keepdims=True) if kept_ones else grad
 
 
-class Add(Function):
+class AddFunction(Function):
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a + b
@@ -47,7 +47,7 @@ class Add(Function):
         return unbroadcast(gy, self.shapes[0]), unbroadcast(gy, self.shapes[1])
 
 
-class Sub(Function):
+class SubFunction(Function):
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a - b
@@ -56,7 +56,7 @@ class Sub(Function):
         return unbroadcast(gy, self.shapes[0]), unbroadcast(-gy, self.shapes[1])
 
 
-class Mul(Function):
+class MulFunction(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -67,7 +67,7 @@ class Mul(Function):
         return ga, gb
 
 
-class Div(Function):
+class DivFunction(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
         return a / b
@@ -79,7 +79,7 @@ class Div(Function):
         return ga, gb
 
 
-class Neg(Function):
+class NegFunction(Function):
     def forward(self, a):
         return -a
 
@@ -87,7 +87,7 @@ class Neg(Function):
         return -gy
 
 
-class Power(Function):
+class PowerFunction(Function):
     """a ** p for a constant exponent p."""
 
     def __init__(self, exponent):
@@ -101,7 +101,7 @@ class Power(Function):
         return gy * self.exponent * self.a ** (self.exponent - 1)
 
 
-class Exp(Function):
+class ExpFunction(Function):
     def forward(self, a):
         self.y = backend.get_array_module(a).exp(a)
         return self.y
@@ -110,7 +110,7 @@ class Exp(Function):
         return gy * self.y
 
 
-class Log(Function):
+class LogFunction(Function):
     def forward(self, a):
         self.a = a
         return backend.get_array_module(a).log(a)
@@ -119,7 +119,7 @@ class Log(Function):
         return gy / self.a
 
 
-class MatMul(Function):
+class MatMulFunction(Function):
     """Matrix product of 2-D tensors: (n, k) @ (k, m) -> (n, m)."""
 
     def forward(self, a, b):
@@ -132,7 +132,7 @@ class MatMul(Function):
         return ga, gb
 
 
-class Sum(Function):
+class SumFunction(Function):
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
 
@@ -148,7 +148,7 @@ class Sum(Function):
         return xp.broadcast_to(gy, self.shape)
 
 
-class Reshape(Function):
+class ReshapeFunction(Function):
     def __init__(self, shape):
         self.shape = shape
 
@@ -160,7 +160,7 @@ class Reshape(Function):
         return gy.reshape(self.input_shape)
 
 
-class ToDevice(Function):
+class ToDeviceFunction(Function):
     """Copy to another device and/or dtype; the gradient goes back the same way."""
 
     def __init__(self, device, dtype):
@@ -185,44 +185,44 @@ class ToDevice(Function):
 
 def add(a, b):
     """a + b, broadcasting."""
-    return Add()(*_operands(a, b))
+    return AddFunction()(*_operands(a, b))
 
 
 def sub(a, b):
     """a - b, broadcasting."""
-    return Sub()(*_operands(a, b))
+    return SubFunction()(*_operands(a, b))
 
 
 def mul(a, b):
     """a * b elementwise, broadcasting."""
-    return Mul()(*_operands(a, b))
+    return MulFunction()(*_operands(a, b))
 
 
 def div(a, b):
     """a / b elementwise, broadcasting."""
-    return Div()(*_operands(a, b))
+    return DivFunction()(*_operands(a, b))
 
 
 def neg(a):
     """-a."""
-    return Neg()(a)
+    return NegFunction()(a)
 
 
 def power(a, exponent):
     """a ** exponent, for a constant number ``exponent``."""
     if not isinstance(exponent, numbers.Real):
         raise TypeError(f"power: exponent must be a number, got {type(exponent).__name__}")
-    return Power(exponent)(a)
+    return PowerFunction(exponent)(a)
 
 
 def exp(a):
     """Elementwise e**a."""
-    return Exp()(a)
+    return ExpFunction()(a)
 
 
 def log(a):
     """Elementwise natural logarithm."""
-    return Log()(a)
+    return LogFunction()(a)
 
 
 def matmul(a, b):
@@ -230,12 +230,12 @@ def matmul(a, b):
     a, b = _operands(a, b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: needs 2-D tensors (n, k) and (k, m), got shapes {a.shape} and {b.shape}")
-    return MatMul()(a, b)
+    return MatMulFunction()(a, b)
 
 
 def sum(a, axis=None, keepdims=False):  # noqa: A001 (shadows builtins.sum, like numpy.sum)
     """Sum of ``a`` over ``axis`` (int, tuple or None = all)."""
-    return Sum(axis, keepdims)(a)
+    return SumFunction(axis, keepdims)(a)
 
 
 def mean(a, axis=None, keepdims=False):
@@ -257,7 +257,7 @@ def reshape(a, shape):
     if not fits or any(n < -1 for n in shape):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
                          f"({a.size} elements) into {shape}")
-    return Reshape(shape)(a)
+    return ReshapeFunction(shape)(a)
 
 
 def to_device_and_dtype(tensor, device=None, dtype=None):
@@ -268,4 +268,4 @@ def to_device_and_dtype(tensor, device=None, dtype=None):
         return tensor
     if tensor.requires_grad and dtype.kind != "f":
         raise TypeError(f"to(): a tensor that requires grad must stay floating-point, got dtype {dtype}")
-    return ToDevice(device, dtype)(tensor)
+    return ToDeviceFunction(device, dtype)(tensor)

@@ -84,7 +84,7 @@ def col2im_strided(cols, x_shape, kernel, stride, padding):
     return xp.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
 
 
-class Conv2d(Function):
+class Conv2dFunction(Function):
     def __init__(self, stride, padding):
         self.stride, self.padding = stride, padding
 
@@ -152,10 +152,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise ValueError(f"conv2d: kernel {weight.shape[2]}x{weight.shape[3]} is larger than the padded "
                          f"input {padded[0]}x{padded[1]} (x shape {x.shape}, padding {padding})")
     if bias is None:
-        return Conv2d(stride, padding)(x, weight)
+        return Conv2dFunction(stride, padding)(x, weight)
     require_tensor(op, "bias", bias, 1, "(out_channels,)")
     require_same_dtype(op, "bias", bias, "x", x)
     if bias.shape[0] != weight.shape[0]:
         raise ValueError(f"conv2d: bias must have one entry per output channel ({weight.shape[0]}), "
                          f"got shape {bias.shape}")
-    return Conv2d(stride, padding)(x, weight, bias)
+    return Conv2dFunction(stride, padding)(x, weight, bias)

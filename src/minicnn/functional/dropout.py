@@ -4,7 +4,7 @@ from ..tensor import Function
 from .validation import probability, require_tensor
 
 
-class Dropout(Function):
+class DropoutFunction(Function):
     def __init__(self, p):
         self.p = p
 
@@ -34,4 +34,4 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1.0:
         return x * 0.0
-    return Dropout(p)(x)
+    return DropoutFunction(p)(x)

@@ -4,7 +4,7 @@ from ..tensor import Function
 from .validation import require_same_dtype, require_tensor
 
 
-class Linear(Function):
+class LinearFunction(Function):
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
         y = x @ weight.T
@@ -42,9 +42,9 @@ def linear(x, weight, bias=None):
         raise ValueError(f"linear: x's last axis must have in_features = {weight.shape[1]} entries "
                          f"(weight shape {weight.shape}), got x shape {x.shape}")
     if bias is None:
-        return Linear()(x, weight)
+        return LinearFunction()(x, weight)
     require_tensor(op, "bias", bias, 1, "(out_features,)")
     require_same_dtype(op, "bias", bias, "x", x)
     if bias.shape[0] != weight.shape[0]:
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
-    return Linear()(x, weight, bias)
+    return LinearFunction()(x, weight, bias)

@@ -7,7 +7,7 @@ from ..tensor import Function, Tensor
 from .validation import probability, require_tensor
 
 
-class CrossEntropy(Function):
+class CrossEntropyFunction(Function):
     """Mean (or sum) over the batch of -sum_c q_c log softmax(z)_c.
 
     q is the one-hot label, or with label smoothing s, (1 - s) * one_hot + s / C.
@@ -76,4 +76,4 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     # GPU labels are not read back to check them (that would stall the GPU at every step): a label
     # out of range makes its sample's loss NaN instead.
     labels = backend.to_device(labels, logits.device)
-    return CrossEntropy(labels, label_smoothing, reduction)(logits)
+    return CrossEntropyFunction(labels, label_smoothing, reduction)(logits)

@@ -52,7 +52,7 @@ def lrn_backward_plain(gy, x, scale, scale_pow, size, alpha, beta):
     return gy * scale_pow - (2.0 * alpha * beta / size) * x * mirrored
 
 
-class LocalResponseNorm(Function):
+class LocalResponseNormFunction(Function):
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
@@ -85,4 +85,4 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     if k <= 0 or alpha < 0:
         raise ValueError(f"{op}: needs k > 0 and alpha >= 0 (so the base stays positive), "
                          f"got k={k!r}, alpha={alpha!r}")
-    return LocalResponseNorm(size, float(alpha), float(beta), float(k))(x)
+    return LocalResponseNormFunction(size, float(alpha), float(beta), float(k))(x)

@@ -48,7 +48,7 @@ def batch_norm_backward_plain(gy, x_hat, weight, inv_std, training):
     return gx, gweight, gbias
 
 
-class BatchNorm(Function):
+class BatchNormFunction(Function):
     def __init__(self, running_mean, running_var, training, momentum, eps):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.eps = training, momentum, eps
@@ -136,4 +136,4 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if weight is None and bias is not None:
         raise ValueError(f"{op}: a bias without a weight is not supported; pass both or neither")
     inputs += [t for t in (weight, bias) if t is not None]
-    return BatchNorm(running_mean, running_var, bool(training), float(momentum), float(eps))(*inputs)
+    return BatchNormFunction(running_mean, running_var, bool(training), float(momentum), float(eps))(*inputs)

@@ -98,7 +98,7 @@ def avg_pool_divisor(x_shape, kernel, stride, padding, ceil_mode, count_include_
     return xp.asarray(np.outer(counts[0], counts[1]), dtype=dtype)
 
 
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     def __init__(self, kernel, stride, padding, ceil_mode):
         self.geometry = kernel, stride, padding, ceil_mode
 
@@ -113,7 +113,7 @@ class MaxPool2d(Function):
         return (fast or max_pool2d_backward_strided)(gy, self.argmax, self.x_shape, *self.geometry)
 
 
-class AvgPool2d(Function):
+class AvgPool2dFunction(Function):
     def __init__(self, kernel, stride, padding, ceil_mode, count_include_pad):
         self.kernel, self.stride, self.padding, self.ceil_mode = kernel, stride, padding, ceil_mode
         self.count_include_pad = count_include_pad
@@ -174,7 +174,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
         Tensor (N, C, OH, OW).
     """
     geometry = _pool_arguments("max_pool2d", x, kernel_size, stride, padding)
-    return MaxPool2d(*geometry, bool(ceil_mode))(x)
+    return MaxPool2dFunction(*geometry, bool(ceil_mode))(x)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -190,7 +190,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         Tensor (N, C, OH, OW).
     """
     geometry = _pool_arguments("avg_pool2d", x, kernel_size, stride, padding)
-    return AvgPool2d(*geometry, bool(ceil_mode), bool(count_include_pad))(x)
+    return AvgPool2dFunction(*geometry, bool(ceil_mode), bool(count_include_pad))(x)
 
 
 def _adaptive_bins(size, out):
@@ -198,7 +198,7 @@ def _adaptive_bins(size, out):
     return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
 
 
-class AdaptiveAvgPool2d(Function):
+class AdaptiveAvgPool2dFunction(Function):
     def __init__(self, output_size):
         self.output_size = output_size
 
@@ -237,4 +237,4 @@ def adaptive_avg_pool2d(x, output_size):
     op = "adaptive_avg_pool2d"
     require_tensor(op, "x", x, 4, "(N, C, H, W)")
     size = pair(op, "output_size", output_size, 1)
-    return AdaptiveAvgPool2d(size)(x)
+    return AdaptiveAvgPool2dFunction(size)(x)

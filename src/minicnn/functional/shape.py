@@ -7,7 +7,7 @@ from .arithmetic import reshape
 from .validation import normalize_axis, require_same_dtype, require_tensor
 
 
-class Concat(Function):
+class ConcatFunction(Function):
     def __init__(self, axis):
         self.axis = axis
 
@@ -40,7 +40,7 @@ def concat(tensors, axis=1):
         if t.ndim != first.ndim or any(a != b for d, (a, b) in enumerate(zip(t.shape, first.shape)) if d != axis):
             raise ValueError(f"{op}: tensors[{i}] has shape {t.shape}, which does not match tensors[0]'s "
                              f"{first.shape} on every axis but {axis}")
-    return Concat(axis)(*tensors)
+    return ConcatFunction(axis)(*tensors)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
