@@ -221,6 +221,8 @@ class MarkdownBlock(pytest.Item):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs CuPy and an NVIDIA GPU; skipped without them")
+    import minicnn
+    minicnn.configure_cpu()  # the tests run with the settings the trainer and the benchmark choose
 
 
 def pytest_collect_file(file_path, parent):

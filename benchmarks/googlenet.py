@@ -239,7 +239,9 @@ def write_json(path, payload):
 
 def main(argv=None):
     args = parse_args(argv)
+    import minicnn
     from minicnn import backend
+    minicnn.configure_cpu()  # as the trainer does: numba's sleeping threads, glibc keeping freed memory
     try:
         device = backend.parse_device(args.device)
         if device.kind == "gpu":

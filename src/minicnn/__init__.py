@@ -5,6 +5,7 @@
     from minicnn import nn, optim
 """
 from .backend import DeviceUnavailableError, gpu_available
+from .kernels import configure_cpu
 from .random import manual_seed
 from .tensor import Tensor, is_grad_enabled, no_grad
 from . import functional  # noqa: E402
@@ -12,5 +13,5 @@ from . import nn, optim  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "functional", "gpu_available",
+__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "configure_cpu", "functional", "gpu_available",
            "gradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad", "optim"]

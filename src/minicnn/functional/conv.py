@@ -17,13 +17,9 @@ NumPy or CuPy); :mod:`minicnn.kernels` holds faster ones that must agree with th
 """
 from .. import kernels
 from ..backend import get_array_module
+from ..geometry import conv_output_size
 from ..tensor import Function
 from .validation import pair, require_same_dtype, require_tensor
-
-
-def conv_output_size(size, kernel, stride, padding):
-    """Output length of a convolution along one axis: floor((size + 2p - k) / s) + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 def im2col(x, kernel, stride, padding):
@@ -36,8 +32,9 @@ def im2col(x, kernel, stride, padding):
         array (C*kh*kw, N*OH*OW); row (c, i, j) holds, for every output pixel,
         the input value under kernel tap (i, j) of channel c (zero in the padding).
     """
-    fast = kernels.find("im2col", x)
-    return (fast or im2col_strided)(x, kernel, stride, padding)
+    if kernels.use_numba(x):
+        return kernels.cpu.im2col(x, kernel, stride, padding)
+    return im2col_strided(x, kernel, stride, padding)
 
 
 def im2col_strided(x, kernel, stride, padding):
@@ -66,8 +63,9 @@ def col2im(cols, x_shape, kernel, stride, padding):
     Returns:
         array (N, C, H, W).
     """
-    fast = kernels.find("col2im", cols)
-    return (fast or col2im_strided)(cols, x_shape, kernel, stride, padding)
+    if kernels.use_numba(cols):
+        return kernels.cpu.col2im(cols, x_shape, kernel, stride, padding)
+    return col2im_strided(cols, x_shape, kernel, stride, padding)
 
 
 def col2im_strided(cols, x_shape, kernel, stride, padding):
@@ -124,8 +122,9 @@ class Conv2dFunction(Function):
             gx = xp.matmul(w2d.T, gy.reshape(n, out_channels, -1)).reshape(self.x_shape)
         elif need_x:
             gx = col2im(w2d.T @ gy2d, self.x_shape, self.weight.shape[2:], self.stride, self.padding)
-        gb = gy.sum(axis=(0, 2, 3)) if len(self.needs_input_grad) == 3 and self.needs_input_grad[2] else None
-        return gx, gw, gb
+        if len(self.needs_input_grad) == 2:  # no bias
+            return gx, gw
+        return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):

@@ -20,8 +20,9 @@ class LinearFunction(Function):
             gw = xp.tensordot(gy, self.x, axes=(tuple(range(gy.ndim - 1)),) * 2)
         else:
             gw = None
-        gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0) if len(needs) == 3 and needs[2] else None
-        return gx, gw, gb
+        if len(needs) == 2:  # no bias
+            return gx, gw
+        return gx, gw, gy.reshape(-1, gy.shape[-1]).sum(axis=0) if needs[2] else None
 
 
 def linear(x, weight, bias=None):

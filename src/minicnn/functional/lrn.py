@@ -57,15 +57,14 @@ class LocalResponseNormFunction(Function):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):
-        fast = kernels.find("lrn_forward", x)
-        y, self.scale, self.scale_pow = (fast or lrn_forward_plain)(x, self.size, self.alpha, self.beta, self.k)
+        forward = kernels.cpu.lrn_forward if kernels.use_numba(x) else lrn_forward_plain
+        y, self.scale, self.scale_pow = forward(x, self.size, self.alpha, self.beta, self.k)
         self.x = x
         return y
 
     def backward(self, gy):
-        fast = kernels.find("lrn_backward", gy)
-        return (fast or lrn_backward_plain)(gy, self.x, self.scale, self.scale_pow,
-                                            self.size, self.alpha, self.beta)
+        backward = kernels.cpu.lrn_backward if kernels.use_numba(gy) else lrn_backward_plain
+        return backward(gy, self.x, self.scale, self.scale_pow, self.size, self.alpha, self.beta)
 
 
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):

@@ -57,13 +57,12 @@ class BatchNormFunction(Function):
         xp = get_array_module(x)
         channels = x.shape[1]
         self.shape = x.shape
-        self.has_weight = weight is not None
         weight = weight if weight is not None else xp.ones(channels, x.dtype)
         bias = bias if bias is not None else xp.zeros(channels, x.dtype)
         x3 = x.reshape(x.shape[0], channels, -1)  # (N, C, L): every axis but the channel one is averaged over
         given = (None, None) if self.training else (self.running_mean, self.running_var)
-        fast = kernels.find("batch_norm_forward", x3)
-        y, self.x_hat, mean, var, self.inv_std = (fast or batch_norm_forward_plain)(x3, weight, bias, *given, self.eps)
+        forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
+        y, self.x_hat, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
         if self.training and self.running_mean is not None:
             count = x3.shape[0] * x3.shape[2]
             self.running_mean *= 1 - self.momentum
@@ -75,13 +74,11 @@ class BatchNormFunction(Function):
 
     def backward(self, gy):
         gy3 = gy.reshape(self.x_hat.shape)
-        fast = kernels.find("batch_norm_backward", gy3)
-        gx, gweight, gbias = (fast or batch_norm_backward_plain)(gy3, self.x_hat, self.weight, self.inv_std,
-                                                                 self.training)
+        backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
+        gx, gweight, gbias = backward(gy3, self.x_hat, self.weight, self.inv_std, self.training)
         needs = self.needs_input_grad
-        return (gx.reshape(self.shape) if needs[0] else None,
-                gweight if self.has_weight and needs[1] else None,
-                gbias if len(needs) > 2 and needs[2] else None)
+        grads = (gx.reshape(self.shape), gweight, gbias)  # inputs: x, then weight and bias if given
+        return tuple(grad if need else None for grad, need in zip(grads, needs))
 
 
 def _buffer(op, name, value, channels, x):

@@ -12,26 +12,9 @@ import numpy as np
 
 from .. import kernels
 from ..backend import get_array_module
+from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
 from ..tensor import Function
 from .validation import pair, require_tensor
-
-
-def pool_output_size(size, kernel, stride, padding, ceil_mode):
-    """Output length of pooling along one axis (PyTorch's rule)."""
-    span = size + 2 * padding - kernel
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + padding:  # the last window must start inside input or left padding
-        out -= 1
-    return out
-
-
-def _pool_geometry(x_shape, kernel, stride, padding, ceil_mode):
-    """Output size and the padded size that holds every window (ceil mode may need extra cells)."""
-    out = tuple(pool_output_size(x_shape[2 + a], kernel[a], stride[a], padding[a], ceil_mode) for a in (0, 1))
-    padded = tuple(max(x_shape[2 + a] + 2 * padding[a], (out[a] - 1) * stride[a] + kernel[a]) for a in (0, 1))
-    return out, padded
 
 
 def _windows(padded, kernel, stride, out):
@@ -56,7 +39,7 @@ def max_pool2d_strided(x, kernel, stride, padding, ceil_mode):
     The first maximum in row-major window order wins a tie (as in PyTorch and Caffe).
     """
     xp = get_array_module(x)
-    out, padded_size = _pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
+    out, padded_size = pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
     padded = _pad(x, padding, padded_size, -np.inf)
     index_type = np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
     y = argmax = None
@@ -73,7 +56,7 @@ def max_pool2d_strided(x, kernel, stride, padding, ceil_mode):
 def max_pool2d_backward_strided(gy, argmax, x_shape, kernel, stride, padding, ceil_mode):
     """Route each output gradient to the input cell that won its window."""
     xp = get_array_module(gy)
-    out, padded_size = _pool_geometry(x_shape, kernel, stride, padding, ceil_mode)
+    out, padded_size = pool_geometry(x_shape, kernel, stride, padding, ceil_mode)
     padded = xp.zeros(x_shape[:2] + padded_size, dtype=gy.dtype)
     for i, j, window in _windows(padded, kernel, stride, out):
         window += xp.where(argmax == i * kernel[1] + j, gy, 0)
@@ -87,7 +70,7 @@ def avg_pool_divisor(x_shape, kernel, stride, padding, ceil_mode, count_include_
     With ``count_include_pad`` the window is clipped to the padded input (cells
     added only by ceil mode do not count); without it, to the input itself.
     """
-    out, _ = _pool_geometry(x_shape, kernel, stride, padding, ceil_mode)
+    out, _ = pool_geometry(x_shape, kernel, stride, padding, ceil_mode)
     counts = []
     for a in (0, 1):
         start = np.arange(out[a]) * stride[a] - padding[a]
@@ -104,13 +87,16 @@ class MaxPool2dFunction(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        fast = kernels.find("max_pool2d", x)
-        y, self.argmax = (fast or max_pool2d_strided)(x, *self.geometry)
+        if kernels.use_numba(x):
+            y, self.argmax = kernels.cpu.max_pool2d(x, *self.geometry)
+        else:
+            y, self.argmax = max_pool2d_strided(x, *self.geometry)
         return y
 
     def backward(self, gy):
-        fast = kernels.find("max_pool2d_backward", gy)
-        return (fast or max_pool2d_backward_strided)(gy, self.argmax, self.x_shape, *self.geometry)
+        if kernels.use_numba(gy):
+            return kernels.cpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
+        return max_pool2d_backward_strided(gy, self.argmax, self.x_shape, *self.geometry)
 
 
 class AvgPool2dFunction(Function):
@@ -121,7 +107,7 @@ class AvgPool2dFunction(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.x_shape = x.shape
-        out, padded_size = _pool_geometry(x.shape, self.kernel, self.stride, self.padding, self.ceil_mode)
+        out, padded_size = pool_geometry(x.shape, self.kernel, self.stride, self.padding, self.ceil_mode)
         self.divisor = avg_pool_divisor(x.shape, self.kernel, self.stride, self.padding, self.ceil_mode,
                                         self.count_include_pad, xp, x.dtype)
         padded = _pad(x, self.padding, padded_size, 0)
@@ -132,7 +118,7 @@ class AvgPool2dFunction(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        out, padded_size = _pool_geometry(self.x_shape, self.kernel, self.stride, self.padding, self.ceil_mode)
+        out, padded_size = pool_geometry(self.x_shape, self.kernel, self.stride, self.padding, self.ceil_mode)
         share = gy / self.divisor
         padded = xp.zeros(self.x_shape[:2] + padded_size, dtype=gy.dtype)
         for _, _, window in _windows(padded, self.kernel, self.stride, out):

@@ -12,23 +12,13 @@ col2im and pooling backward), so the results never depend on thread timing.
 
 Threads: numba's default OpenMP threads spin-wait after each parallel loop,
 and so do the BLAS threads after each matrix product; on a machine with few
-cores the two fight, and a 0.03 ms kernel called after a product took 10 ms.
-numba's own "workqueue" threads sleep when idle, so minicnn asks for them
-(see src/minicnn/kernels/__init__.py) unless you chose a layer with the
-NUMBA_THREADING_LAYER environment variable.
+cores the two fight. :func:`minicnn.kernels.configure_cpu` (called by the
+trainer and the benchmark) chooses numba's sleeping "workqueue" threads.
 """
-import numba
 import numpy as np
 from numba import njit, prange
 
-from ..backend import keep_freed_host_memory
-from ..functional.conv import conv_output_size
-from ..functional.pooling import _pool_geometry
-from . import USER_THREADING_LAYER
-
-if USER_THREADING_LAYER is None:  # numba may have been imported before minicnn set the variable
-    numba.config.THREADING_LAYER = "workqueue"
-keep_freed_host_memory()  # big arrays come and go at every step: reuse their pages (see backend.py)
+from ..geometry import conv_output_size, pool_geometry
 
 _jit = njit(parallel=True, cache=True, nogil=True)
 # Reductions may add in any order: LLVM then sums in vector lanes (still the same order on every run).
@@ -159,7 +149,7 @@ def _max_pool_3x3_stride1_pad1(x, y, argmax):
 
 def max_pool2d(x, kernel, stride, padding, ceil_mode):
     """Returns (y, argmax) exactly as functional.pooling.max_pool2d_strided does."""
-    (oh, ow), _ = _pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
+    (oh, ow), _ = pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
     y = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
     if kernel == (3, 3) and stride == (1, 1) and padding == (1, 1):

@@ -1,1 +1,0 @@
-"""CuPy kernels for the GPU (none yet: the plain versions run on CuPy as they are)."""

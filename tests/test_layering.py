@@ -1,0 +1,88 @@
+"""The package's layers import only downwards, and importing minicnn changes nothing in the process."""
+import ast
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "src" / "minicnn"
+
+# Each top-level module or subpackage of minicnn, by layer: a module may import from its own
+# layer and the layers below, never from a layer above. A new module must be given a layer here.
+LAYERS = {
+    "backend": 0, "geometry": 0, "random": 0,
+    "tensor": 1,
+    "kernels": 2,
+    "functional": 3,
+    "nn": 4, "optim": 4,
+    "gradcheck": 5,
+    "__init__": 6,
+}
+# The one import that points up, by design: Tensor's operators and methods (+, .sum(), .reshape())
+# are the ops of functional.arithmetic, bound at the end of tensor.py.
+ALLOWED_UPWARD = {("tensor", "functional")}
+
+
+def _part(path):
+    """The top-level module or subpackage of minicnn that the file at ``path`` belongs to."""
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def _imported_parts(path):
+    """The top-level parts of minicnn that the module at ``path`` imports (relative imports)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    depth_of_file = len(path.relative_to(PACKAGE).parts) - 1  # 0 for minicnn/x.py, 1 for minicnn/sub/x.py
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            up = node.level - 1  # how many folders above the file's own
+            where = list(path.relative_to(PACKAGE).parts[:depth_of_file])
+            where = where[:len(where) - up] if up else where
+            target = where + (node.module.split(".") if node.module else [])
+            if target:
+                yield target[0]
+            else:  # `from .. import kernels`: the names are the parts
+                yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("minicnn."):
+            yield node.module.split(".")[1]
+
+
+def test_every_module_has_a_layer():
+    parts = {_part(path) for path in PACKAGE.rglob("*.py")}
+    assert parts <= set(LAYERS), f"give these a layer in LAYERS: {sorted(parts - set(LAYERS))}"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_only_point_down(path):
+    own = _part(path)
+    upward = [part for part in _imported_parts(path) if part in LAYERS and LAYERS[part] > LAYERS[own]
+              and (own, part) not in ALLOWED_UPWARD]
+    assert not upward, f"{path.relative_to(PACKAGE)} (layer {own}) imports from higher layers: {upward}"
+
+
+def _run(code, **environment):
+    """Run ``code`` in a fresh Python on this checkout's minicnn; returns what it printed, split."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env.update(environment, PYTHONPATH=os.pathsep.join([str(PACKAGE.parent), env.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def test_importing_minicnn_changes_nothing_in_the_process():
+    """No environment variable set, no numba thread pool chosen, numba not even imported."""
+    code = ("import os, sys, numpy as np; before = dict(os.environ); import minicnn, minicnn.functional as F; "
+            "F.conv2d(minicnn.Tensor(np.ones((1, 1, 4, 4))), minicnn.Tensor(np.ones((1, 1, 3, 3)))); "
+            "import numba; print(dict(os.environ) == before, numba.config.THREADING_LAYER)")
+    assert _run(code) == ["True", "default"]
+
+
+def test_configure_cpu_opts_in_to_the_workqueue_threads():
+    code = ("import minicnn, numba; applied = minicnn.configure_cpu(); "
+            "print(applied['threading_layer'], numba.config.THREADING_LAYER)")
+    assert _run(code) == ["workqueue", "workqueue"]
+
+
+def test_configure_cpu_respects_the_users_threading_layer():
+    code = "import minicnn; print(minicnn.configure_cpu()['threading_layer'])"
+    assert _run(code, NUMBA_THREADING_LAYER="omp") == ["omp"]
