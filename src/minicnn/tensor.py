@@ -274,6 +274,37 @@ def _inputs_of(function):
     return function.inputs
 
 
+def _check_gradients(function, input_grads):
+    """Refuse a backward whose gradients do not fit its inputs, naming the Function and the input.
+
+    A gradient must be an array of exactly its input's shape, dtype and device
+    (None where no gradient is wanted). Checking here, right after the
+    Function that made the mistake, turns a silent wrong result or a baffling
+    error many ops later into one message at the cause.
+    """
+    name = type(function).__name__
+    inputs = function.inputs
+    if len(input_grads) != len(inputs):
+        raise RuntimeError(f"{name}.backward returned {len(input_grads)} gradient(s) for {len(inputs)} "
+                           f"input(s): return one per input, in order (None where none is needed)")
+    for index, (tensor, grad) in enumerate(zip(inputs, input_grads)):
+        if grad is None or not tensor.requires_grad:
+            continue
+        if not (isinstance(grad, (np.ndarray, np.generic)) or backend.is_gpu_array(grad)):
+            problem = f"is a {type(grad).__name__}, not an array"
+        elif grad.shape != tensor.shape:
+            problem = f"has shape {grad.shape}"
+        elif grad.dtype != tensor.dtype:
+            problem = f"has dtype {grad.dtype}"
+        elif backend.device_of(grad) != backend.device_of(tensor.data):
+            problem = f"is on {backend.device_of(grad)}"
+        else:
+            continue
+        raise RuntimeError(f"{name}.backward: the gradient for input {index} {problem}, but that input is "
+                           f"{tensor.dtype} of shape {tensor.shape} on {tensor.device}; a gradient must "
+                           "match its input in shape, dtype and device")
+
+
 def _run_backward(root, grad):
     grads = {root: grad}  # gradient of each Function's output, summed over its consumers
     for function in _topological_order(root):
@@ -282,6 +313,7 @@ def _run_backward(root, grad):
             input_grads = function.backward(grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            _check_gradients(function, input_grads)
             for tensor, input_grad in zip(function.inputs, input_grads):
                 if input_grad is None or not tensor.requires_grad:
                     continue
