@@ -30,6 +30,28 @@ def conv2d(x, w, b, stride, padding):
     return y
 
 
+def conv2d_backward(x, w, gy, stride, padding):
+    """(dx, dw, db) of conv2d for an output gradient gy, each product of the forward sum routed back."""
+    n, c, h, width = x.shape
+    o, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros(o)
+    for b_ in range(n):
+        for oc in range(o):
+            for i in range(gy.shape[2]):
+                for j in range(gy.shape[3]):
+                    g = gy[b_, oc, i, j]
+                    db[oc] += g
+                    for ic in range(c):
+                        for di in range(kh):
+                            for dj in range(kw):
+                                r, s = i * sh - ph + di, j * sw - pw + dj
+                                if 0 <= r < h and 0 <= s < width:
+                                    dx[b_, ic, r, s] += g * w[oc, ic, di, dj]
+                                    dw[oc, ic, di, dj] += g * x[b_, ic, r, s]
+    return dx, dw, db
+
+
 def pool_output_size(size, k, s, p, ceil_mode):
     """PyTorch's rule, from its documentation."""
     if ceil_mode:

@@ -30,6 +30,19 @@ def test_conv2d_matches_naive_loops(device, rng, kernel, stride, padding, size, 
 
 
 @pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
+def test_conv2d_gradients_match_naive_loops(device, rng, kernel, stride, padding, size):
+    """dx, dw and db against the definition, for every geometry (the 1x1 path too, which has its own code)."""
+    x, w, b = (tensor(a, device, requires_grad=True) for a in (
+        rng.standard_normal((2, 3) + size), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)))
+    y = F.conv2d(x, w, b, stride, padding)
+    gy = rng.standard_normal(y.shape)
+    y.backward(tensor(gy, device))
+    expected = reference.conv2d_backward(x.numpy(), w.numpy(), gy, stride, padding)
+    for got, want in zip((x, w, b), expected):
+        np.testing.assert_allclose(_np(got.grad), want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
 def test_im2col_and_col2im_are_adjoint(device, rng, kernel, stride, padding, size):
     """<im2col(x), c> = <x, col2im(c)> for all x, c: col2im is exactly im2col's transpose."""
     x = tensor(rng.standard_normal((2, 3) + size), device).data

@@ -57,3 +57,39 @@ def test_command_line_report_fails_on_a_broken_layer(monkeypatch, capsys):
     monkeypatch.setenv("MINICNN_PLAIN_KERNELS", "1")
     assert gradcheck_cli.main(["--layer", "local_response_norm"]) == 1
     assert "FAILED: local_response_norm" in capsys.readouterr().out
+
+
+class ScaledSquareFunction(Function):
+    """x**2 whose backward is ``factor`` times the true gradient."""
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, gy):
+        return self.factor * 2 * self.x * gy
+
+
+def test_default_tolerances_catch_a_backward_off_by_a_tenth_of_a_percent():
+    x = Tensor(np.linspace(0.5, 2.0, 12).reshape(3, 4), requires_grad=True)
+    assert gradcheck(lambda x: ScaledSquareFunction(1.0)(x), [x]).checked == 12
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda x: ScaledSquareFunction(1.001)(x), [x])
+
+
+def test_the_perturbed_input_is_restored_when_fn_raises():
+    x = Tensor(np.arange(1.0, 5.0), requires_grad=True)
+    calls = []
+
+    def fails_on_the_first_perturbed_call(t):
+        calls.append(None)
+        if len(calls) > 1:  # the first call is the unperturbed forward pass
+            raise FloatingPointError("boom")
+        return t * t
+
+    with pytest.raises(FloatingPointError):
+        gradcheck(fails_on_the_first_perturbed_call, [x])
+    np.testing.assert_array_equal(x.data, [1.0, 2.0, 3.0, 4.0])

@@ -4,6 +4,7 @@ Gradient-checks every layer in several configurations (the same cases the test
 suite runs) and prints one row per case; exits with status 1 if any fails.
 """
 import argparse
+import inspect
 import sys
 import time
 
@@ -27,8 +28,10 @@ def main(argv=None):
     if not cases:
         parser.exit(2, f"error: no layer named {args.layer!r}; layers: {sorted({c.layer for c in CASES})}\n")
 
-    print(f"Gradient check on {device}: float64, central differences (eps 1e-6), "
-          f"pass if |analytic - numeric| <= 1e-5 + 1e-3 * |numeric|\n")
+    defaults = inspect.signature(gradcheck).parameters
+    eps, atol, rtol = (defaults[name].default for name in ("eps", "atol", "rtol"))
+    print(f"Gradient check on {device}: float64, central differences (eps {eps:g}), "
+          f"pass if |analytic - numeric| <= {atol:g} + {rtol:g} * |numeric|\n")
     row = "{:<20} {:<66} {:>9} {:>9}  {}"
     print(row.format("layer", "configuration", "max abs", "max rel", "result"))
     print("-" * 114)
