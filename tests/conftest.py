@@ -1,8 +1,11 @@
-"""Shared fixtures: the devices to test on, and GPU tests that skip cleanly without a GPU."""
+"""Shared fixtures: the devices to test on, GPU tests that skip cleanly without a GPU, tiny CIFAR-10 data."""
+import hashlib
+
 import numpy as np
 import pytest
 
 from minicnn import backend
+from tiny_cifar import make_archive, write_cifar
 
 DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]
 
@@ -26,3 +29,18 @@ def device(request):
 def rng():
     return np.random.default_rng(12345)
 
+
+@pytest.fixture
+def tiny_cifar(tmp_path):
+    """(data_dir, what was written): 5 x 16 training and 32 test images in the official layout."""
+    data_dir = tmp_path / "data"
+    return str(data_dir), write_cifar(str(data_dir))
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """(bytes of a tiny cifar-10-python.tar.gz, its MD5, what it holds)."""
+    source = tmp_path / "source"
+    written = write_cifar(str(source), train_per_batch=4, test_count=8, seed=3)
+    body = make_archive(str(source))
+    return body, hashlib.md5(body).hexdigest(), written

@@ -18,7 +18,7 @@ from minicnn import backend
 from train import cifar, data
 from train.checkpoint import load_checkpoint
 from train.metrics import METRIC_KEYS
-from test_train_data import CLASS_NAMES, Server, archive, write_cifar  # noqa: F401 (archive: a fixture)
+from tiny_cifar import CLASS_NAMES, Server, closed_port_url, write_cifar
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--device", "cpu", "--no-download", "--width", "0.0625", "--limit", "32", "--batch-size", "16"]
@@ -245,7 +245,6 @@ def test_missing_data_without_download(capsys, tmp_path):
 
 
 def test_failed_download_in_the_cli(capsys, tmp_path, monkeypatch):
-    from test_train_data import closed_port_url
     url = closed_port_url()
     monkeypatch.setattr(data, "CIFAR10_URL", url)
     data_dir = tmp_path / "data"
