@@ -7,7 +7,6 @@ they are skipped.
 import numpy as np
 import pytest
 
-import minicnn
 import minicnn.functional as F
 from minicnn import Tensor, nn, optim
 

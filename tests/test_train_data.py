@@ -16,7 +16,7 @@ import pytest
 
 from train import data
 from train.files import UserError
-from tiny_cifar import CLASS_NAMES, Server, closed_port_url, make_archive, write_cifar
+from tiny_cifar import CLASS_NAMES, Server, closed_port_url
 
 
 # -- reading ------------------------------------------------------------------------------------
