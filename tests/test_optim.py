@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from minicnn import nn, optim
+from minicnn import Tensor, nn, optim
 
 
 def _run(optimizer_factory, grads, p0):
@@ -130,3 +130,92 @@ def test_scheduler_state_round_trip():
 def test_optimizers_reject_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make([nn.Parameter(np.zeros(1))])
+
+
+# -- the flat buffers -------------------------------------------------------------------------------
+
+def _sgd_by_hand(p0, grads, lr=0.1, mu=0.9, wd=1e-2):
+    """Nesterov SGD with weight decay on one array, step by step; None in grads: no step."""
+    p, buf = p0.copy(), None
+    for g in grads:
+        if g is None:
+            continue
+        g = g + wd * p
+        buf = g.copy() if buf is None else mu * buf + g
+        p = p - lr * (g + mu * buf)
+    return p
+
+
+def test_parameters_live_in_one_flat_buffer_per_device_and_dtype(rng):
+    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 4))
+    before = [p.data.copy() for p in net.parameters()]
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    (group,) = opt.groups
+    assert group.data.size == sum(p.size for p in net.parameters())
+    for p, value in zip(net.parameters(), before):
+        assert p.data.base is group.data  # a view, not a copy
+        np.testing.assert_array_equal(p.data, value)
+    x = Tensor(rng.standard_normal((5, 2, 4, 4)).astype(np.float32))
+    net(x).sum().backward()
+    for p in net.parameters():
+        assert p.grad.base is group.grad  # the backward pass wrote into the gradient buffer
+
+
+def test_flat_steps_equal_steps_parameter_by_parameter(rng):
+    shapes = [(3, 2), (4,), (), (2, 1, 3)]
+    starts = [rng.standard_normal(s) for s in shapes]
+    grads = [[rng.standard_normal(s) for s in shapes] for _ in range(4)]
+    params = [nn.Parameter(s.copy()) for s in starts]
+    opt = optim.SGD(params, 0.1, momentum=0.9, weight_decay=1e-2, nesterov=True)
+    for step in grads:
+        for p, g in zip(params, step):
+            p.grad = g.copy()
+        opt.step()
+    for index, (p, start) in enumerate(zip(params, starts)):
+        expected = _sgd_by_hand(start, [step[index] for step in grads])
+        np.testing.assert_allclose(p.data, expected, rtol=1e-12)
+
+
+def test_a_parameter_without_a_gradient_keeps_its_value_and_state(rng):
+    a, b = nn.Parameter(rng.standard_normal(3)), nn.Parameter(rng.standard_normal(2))
+    a0, b0 = a.data.copy(), b.data.copy()
+    opt = optim.SGD([a, b], 0.1, momentum=0.9, weight_decay=1e-2, nesterov=True)
+    ga = [rng.standard_normal(3) for _ in range(3)]
+    gb = [rng.standard_normal(2), None, rng.standard_normal(2)]  # b gets no gradient in step 2
+    for g_a, g_b in zip(ga, gb):
+        opt.zero_grad()
+        a.grad = g_a.copy()
+        b.grad = None if g_b is None else g_b.copy()
+        opt.step()
+    np.testing.assert_allclose(a.data, _sgd_by_hand(a0, ga), rtol=1e-12)
+    np.testing.assert_allclose(b.data, _sgd_by_hand(b0, gb), rtol=1e-12)
+
+
+def test_mixed_dtypes_make_two_groups_and_the_state_dict_keeps_parameter_order(rng):
+    params = [nn.Parameter(rng.standard_normal(2)), nn.Parameter(rng.standard_normal(3).astype(np.float32)),
+              nn.Parameter(rng.standard_normal(4))]
+    opt = optim.SGD(params, 0.1, momentum=0.9)
+    assert sorted(g.data.dtype.name for g in opt.groups) == ["float32", "float64"]
+    for p in params:
+        p.grad = np.ones(p.shape, p.dtype)
+    opt.step()
+    state = opt.state_dict()["state"]
+    assert [s["momentum_buffer"].shape for s in state] == [(2,), (3,), (4,)]
+    assert state[1]["momentum_buffer"].dtype == np.float32
+
+
+def test_moving_the_model_after_building_the_optimizer_is_refused():
+    net = nn.Linear(3, 2)
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    net.to(dtype=np.float64)
+    for p in net.parameters():
+        p.grad = np.zeros(p.shape)
+    with pytest.raises(RuntimeError, match=r"SGD: parameter 0 \(shape \(2, 3\)\) no longer lives in the "
+                                           r"optimizer's buffer.*Build the optimizer after moving the model"):
+        opt.step()
+
+
+def test_the_same_parameter_twice_is_refused():
+    p = nn.Parameter(np.ones(2))
+    with pytest.raises(ValueError, match=r"params\[1\] appears more than once"):
+        optim.SGD([p, p], 0.1)

@@ -161,9 +161,10 @@ def test_ctrl_c_saves_and_resume_matches_a_straight_run(capsys, data_dir, tmp_pa
 
     monkeypatch.setattr(cifar.Run, "train_step", step_then_ctrl_c)
     out_dir = tmp_path / "interrupted"
+    handler_before = signal.getsignal(signal.SIGINT)  # Python's default; ignored in a background job
     code, _, err = train(capsys, data_dir, out_dir, "--epochs", "2")
     assert code == 130 and f"--resume --out {out_dir}" in err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler put back
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handler put back
     saved = load_checkpoint(str(out_dir / "checkpoint.npz"))
     assert (saved.epoch, saved.step) == (0, stop_after_step + 1) and saved.history == []
 

@@ -61,6 +61,7 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # `ndarray + Tensor` calls Tensor.__radd__
+    _grad_buffer = None  # a parameter's view of its optimizer's flat gradient buffer (see minicnn.optim)
 
     def __init__(self, data, requires_grad=False):
         data = _as_array(data)
@@ -234,10 +235,16 @@ def _check_one_device(op_name, arrays):
 
 
 def _accumulate_leaf(tensor, grad):
-    if tensor.grad is None:
+    buffer = tensor._grad_buffer  # where an optimizer keeps this gradient (see minicnn.optim), or None
+    if tensor.grad is None and buffer is not None:
+        buffer[...] = grad
+        tensor.grad = buffer
+    elif tensor.grad is None:
         # A leaf gets an array of its own: `grad` may be a read-only broadcast view, a view of
         # another gradient, the very array another leaf receives, or a NumPy scalar.
         tensor.grad = backend.get_array_module(grad).array(grad, dtype=tensor.dtype)
+    elif tensor.grad is buffer:
+        tensor.grad += grad  # the optimizer's buffer, owned by no one else: add in place
     else:
         tensor.grad = tensor.grad + grad  # out of place, for the same reasons
 

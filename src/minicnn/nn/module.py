@@ -109,7 +109,9 @@ class Module:
         """Move every parameter and buffer (in place) to ``device`` and/or ``dtype``; returns self."""
         for _, tensor in list(self.named_parameters()) + list(self.named_buffers()):
             data = tensor.data if device is None else backend.to_device(tensor.data, device)
-            tensor.data = data if dtype is None else data.astype(dtype, copy=False)
+            data = data if dtype is None else data.astype(dtype, copy=False)
+            if data is not tensor.data:
+                tensor.data, tensor._grad_buffer = data, None  # out of any optimizer's buffer now
             if tensor.grad is not None:
                 tensor.grad = backend.to_device(tensor.grad, backend.device_of(tensor.data)).astype(
                     tensor.dtype, copy=False)

@@ -1,30 +1,116 @@
-"""Optimizer base class: holds the parameters, their per-parameter state, and the learning rate."""
+"""Optimizer base class: the parameters in flat buffers, their state, and the learning rate.
+
+An update rule (SGD's, Adam's) is a handful of elementwise array operations.
+Applied parameter by parameter, GoogLeNet's 187 parameters cost a few hundred
+operations per step, and on a GPU each one is a kernel launch. So the
+optimizer keeps the parameters of one device and dtype in ONE flat buffer,
+each parameter's ``.data`` a view into it, and their gradients in a second
+flat buffer: the backward pass writes each gradient into its parameter's view
+of that buffer, and a step runs the update rule once, on the whole buffers.
+(Distributed training all-reduces that same gradient buffer in one call.)
+
+Build the optimizer after moving the model (``model.to("gpu")``), as in
+PyTorch: moving replaces each parameter's array, and :meth:`Optimizer.step`
+refuses parameters that no longer live in its buffer.
+"""
 import numbers
 
 from .. import backend
 from ..tensor import Tensor
 
 
+class FlatGroup:
+    """Parameters of one device and dtype, their values and gradients in two flat buffers.
+
+    Attributes:
+        params: the Tensors, in the order given.
+        data: flat array (total size,) holding every parameter; ``params[i].data`` is a view of it.
+        grad: flat array (total size,) where the backward pass writes the gradients.
+        slices: ``params[i]`` occupies ``data[slices[i]]`` and ``grad[slices[i]]``.
+        views: ``views[i]`` is ``params[i].data``, the view of ``data`` it was given.
+    """
+
+    def __init__(self, params):
+        self.params = params
+        xp = backend.get_array_module(params[0].data)
+        sizes = [p.size for p in params]
+        bounds = [0]
+        for size in sizes:
+            bounds.append(bounds[-1] + size)
+        self.slices = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+        dtype = params[0].dtype
+        self.data = xp.empty(bounds[-1], dtype=dtype)
+        self.grad = xp.zeros(bounds[-1], dtype=dtype)
+        self.views = []
+        for p, where in zip(params, self.slices):
+            self.data[where] = p.data.reshape(-1)
+            p.data = self.data[where].reshape(p.shape)
+            self.views.append(p.data)
+            p._grad_buffer = self.grad[where].reshape(p.shape)  # the engine writes p's gradient here
+            if p.grad is not None:  # a gradient already there moves into the buffer too
+                p._grad_buffer[...] = p.grad
+                p.grad = p._grad_buffer
+
+    def check_in_place(self, owner):
+        """Raise if a parameter's array was replaced (by ``.to()``) since the buffers were made."""
+        for index, (p, view) in enumerate(zip(self.params, self.views)):
+            if p.data is not view:
+                raise RuntimeError(
+                    f"{owner}: parameter {index} (shape {p.shape}) no longer lives in the optimizer's buffer; "
+                    "it was given a new array (model.to(...) after building the optimizer?). Build the "
+                    "optimizer after moving the model, as in PyTorch.")
+
+    def gradients_ready(self):
+        """True when every parameter's gradient is in the flat buffer (moving in any set by hand);
+        False when some parameter has no gradient this step."""
+        ready = True
+        for p in self.params:
+            if p.grad is None:
+                ready = False
+            elif p.grad is not p._grad_buffer:  # assigned by hand (p.grad = array)
+                p._grad_buffer[...] = p.grad
+                p.grad = p._grad_buffer
+        return ready
+
+
+def _group_by_device_and_dtype(params):
+    groups = {}
+    for p in params:
+        groups.setdefault((backend.device_of(p.data), p.dtype), []).append(p)
+    return [FlatGroup(members) for members in groups.values()]
+
+
 class Optimizer:
     """Base class. Subclasses implement ``update(param, grad, state)`` on raw arrays, in place.
+
+    ``update`` runs once per step on the flat buffers of each group (see the
+    module docs); where some parameter of a group has no gradient in a step,
+    it runs on each parameter that has one instead, with views of the state,
+    so parameters without gradients are left alone, as in PyTorch.
 
     Attributes:
         params: list of the Tensors being trained.
         lr: the learning rate (schedules in :mod:`minicnn.optim.lr_scheduler` change it).
-        state: one dict of arrays per parameter (momentum buffers, moment estimates).
+        groups: the :class:`FlatGroup` of each device and dtype.
+        state: per group, a dict name -> flat array (momentum buffers, moment estimates),
+            zero until the first step writes them.
         step_count: how many times :meth:`step` has run.
     """
 
     def __init__(self, params, lr):
         self.params = list(params)
+        name = type(self).__name__
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: params is empty; pass model.parameters()")
+            raise ValueError(f"{name}: params is empty; pass model.parameters()")
         for index, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"{type(self).__name__}: params[{index}] must be a Tensor with "
-                                f"requires_grad=True, got {type(p).__name__}")
+                raise TypeError(f"{name}: params[{index}] must be a Tensor with requires_grad=True, "
+                                f"got {type(p).__name__}")
+            if any(p is q for q in self.params[:index]):
+                raise ValueError(f"{name}: params[{index}] appears more than once")
         self.lr = self._check_non_negative("lr", lr)
-        self.state = [{} for _ in self.params]
+        self.groups = _group_by_device_and_dtype(self.params)
+        self.state = [{} for _ in self.groups]
         self.step_count = 0
 
     def _check_non_negative(self, name, value):
@@ -33,24 +119,46 @@ class Optimizer:
         return float(value)
 
     def zero_grad(self):
-        """Forget all gradients (``.grad = None``), before the next backward pass."""
+        """Forget all gradients (``.grad = None``), before the next backward pass.
+
+        No array is touched: the next backward pass overwrites each parameter's
+        part of the gradient buffer.
+        """
         for p in self.params:
             p.grad = None
 
     def step(self):
         """Update every parameter that has a gradient."""
         self.step_count += 1
-        for p, state in zip(self.params, self.state):
-            if p.grad is not None:
-                self.update(p.data, p.grad, state)
+        for group, state in zip(self.groups, self.state):
+            group.check_in_place(type(self).__name__)
+            if group.gradients_ready():
+                self.update(group.data, group.grad, state)
+                continue
+            for p, where in zip(group.params, group.slices):
+                if p.grad is not None:
+                    views = {name: array[where].reshape(p.shape) for name, array in state.items()}
+                    self.update(p.data, p.grad, views)
+                    for name, array in views.items():
+                        if name not in state:  # made by this first update: give it a flat home
+                            state[name] = backend.get_array_module(group.data).zeros_like(group.data)
+                            state[name][where] = array.reshape(-1)
 
     def update(self, param, grad, state):
+        """Apply the update rule in place: ``param`` and ``grad`` are arrays of one shape, and
+        ``state`` a dict of arrays of that shape (empty at first: create what the rule needs)."""
         raise NotImplementedError
 
     def state_dict(self):
         """{"lr", "step_count", "state": [ {name: NumPy array} per parameter ]}."""
+        per_param = []
+        for group, state in zip(self.groups, self.state):
+            for p, where in zip(group.params, group.slices):
+                per_param.append({name: backend.as_numpy(array[where]).reshape(p.shape)
+                                  for name, array in state.items()})
+        order = {id(p): i for i, p in enumerate(p for g in self.groups for p in g.params)}
         return {"lr": self.lr, "step_count": self.step_count,
-                "state": [{name: backend.as_numpy(value) for name, value in s.items()} for s in self.state]}
+                "state": [per_param[order[id(p)]] for p in self.params]}
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned, onto each parameter's device."""
@@ -58,6 +166,16 @@ class Optimizer:
         if len(states) != len(self.params):
             raise ValueError(f"load_state_dict: the saved optimizer has {len(states)} parameters, "
                              f"this one {len(self.params)}")
+        saved = {id(p): s for p, s in zip(self.params, states)}
+        for index, (group, state) in enumerate(zip(self.groups, self.state)):
+            xp = backend.get_array_module(group.data)
+            state.clear()
+            for p, where in zip(group.params, group.slices):
+                for name, value in saved[id(p)].items():
+                    if tuple(value.shape) != p.shape:
+                        raise ValueError(f"load_state_dict: state {name!r} has shape {tuple(value.shape)}, "
+                                         f"its parameter {p.shape}")
+                    if name not in state:
+                        state[name] = xp.zeros_like(group.data)
+                    state[name][where] = backend.to_device(value, backend.device_of(group.data)).reshape(-1)
         self.lr, self.step_count = float(state_dict["lr"]), int(state_dict["step_count"])
-        self.state = [{name: backend.to_device(value, backend.device_of(p.data)).astype(p.dtype)
-                       for name, value in saved.items()} for p, saved in zip(self.params, states)]

@@ -1,4 +1,5 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay (PyTorch's rule)."""
+from ..backend import get_array_module
 from .optimizer import Optimizer
 
 
@@ -23,11 +24,10 @@ class SGD(Optimizer):
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         if self.momentum:
-            buffer = state.get("momentum_buffer")
-            if buffer is None:
-                buffer = state["momentum_buffer"] = grad.copy()
-            else:
-                buffer *= self.momentum
-                buffer += grad
+            if "momentum_buffer" not in state:  # zeros: the first step then makes b = g, as PyTorch's copy does
+                state["momentum_buffer"] = get_array_module(param).zeros_like(param)
+            buffer = state["momentum_buffer"]
+            buffer *= self.momentum
+            buffer += grad
             grad = grad + self.momentum * buffer if self.nesterov else buffer
         param -= self.lr * grad
