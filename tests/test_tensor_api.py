@@ -229,6 +229,7 @@ def test_numpy_asarray_gives_the_values_on_the_cpu(device, rng):
     copy = np.array(t, copy=True)
     copy[0, 0] = 99.0
     assert t.numpy()[0, 0] == x[0, 0]
+    assert t.tolist() == x.tolist() and tensor(np.array(2.5), device).tolist() == 2.5
 
 
 def test_numpy_asarray_shares_cpu_memory_unless_asked_to_copy():
@@ -330,3 +331,20 @@ def test_numpy_warnings_are_not_raised_by_a_well_defined_op():
         a = tensor(np.array([0.0, 1.0]), requires_grad=True)
         b = tensor(np.array([0.0, 2.0]), requires_grad=True)
         (a ** b).sum().backward()  # 0 ** 0 and its gradients: defined, no "divide by zero"
+
+
+def test_randint_takes_torchs_two_forms_and_repeats_with_manual_seed(device):
+    minicnn.manual_seed(5)
+    labels = minicnn.randint(10, (1000,), device=device)
+    minicnn.manual_seed(5)
+    again = minicnn.randint(0, 10, (1000,), device=device)
+    np.testing.assert_array_equal(labels.numpy(), again.numpy())
+    values = labels.numpy()
+    assert labels.dtype == np.int64 and values.min() == 0 and values.max() == 9
+    assert set(np.unique(values)) == set(range(10))
+    assert minicnn.randint(-3, -1, (2, 3), dtype="int32").dtype == np.int32
+    for call, match in [(lambda: minicnn.randint(5, 5, (2,)), "randint: high must be greater than low"),
+                        (lambda: minicnn.randint(5, 2), r"randint: size must be a tuple such as \(16,\)"),
+                        (lambda: minicnn.randint(5), r"randint: takes \(high, size\) or \(low, high, size\)")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            call()

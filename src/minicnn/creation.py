@@ -3,8 +3,8 @@
 Each takes ``dtype`` (a NumPy dtype, type or name such as "float64"),
 ``device`` ("cpu", "gpu", "gpu:N") and ``requires_grad``. Floating-point
 values default to float32, the training dtype, as in PyTorch. Arrays are made
-directly on their device; ``randn`` draws from :mod:`minicnn.random`, so
-``minicnn.manual_seed`` repeats it.
+directly on their device; ``randn`` and ``randint`` draw from :mod:`minicnn.random`,
+so ``minicnn.manual_seed`` repeats them.
 """
 import numbers
 
@@ -86,6 +86,29 @@ def randn(*size, dtype=None, device="cpu", requires_grad=False):
     if dtype.kind != "f":
         raise TypeError(f"randn: dtype must be floating-point, got {dtype}")
     return Tensor(_on_device(device, lambda xp: random.standard_normal(size, dtype, xp)), requires_grad)
+
+
+def randint(*args, dtype=None, device="cpu", requires_grad=False):
+    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or ``randint(low, high, size)``.
+
+    As ``torch.randint``: ``size`` is a tuple, the dtype int64 unless given;
+    drawn from :mod:`minicnn.random`, so ``manual_seed`` repeats them.
+    """
+    if len(args) not in (2, 3):
+        raise TypeError(f"randint: takes (high, size) or (low, high, size), got {len(args)} arguments")
+    low, high, size = (0,) + args if len(args) == 2 else args
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"randint: {name} must be an int, got {value!r}")
+    if high <= low:
+        raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint: size must be a tuple such as (16,), got {size!r}")
+    size, dtype = _size("randint", size), _dtype("randint", dtype, np.dtype(np.int64))
+    if dtype.kind not in "iu":
+        raise TypeError(f"randint: dtype must be an integer dtype, got {dtype}")
+    return Tensor(_on_device(device, lambda xp: random.integers(int(low), int(high), size, dtype, xp)),
+                  requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):

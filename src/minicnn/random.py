@@ -62,3 +62,10 @@ def standard_normal(shape, dtype, xp=np):
     drawn = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float32
     generator = _cpu_generator if xp is np else _gpu_generator(xp)
     return generator.standard_normal(shape, dtype=drawn).astype(dtype, copy=False)
+
+
+def integers(low, high, shape, dtype, xp=np):
+    """Integers drawn uniformly from [low, high), of ``shape`` and integer ``dtype``, from ``xp``'s stream."""
+    if xp is np:
+        return _cpu_generator.integers(low, high, shape, dtype=dtype)
+    return _gpu_generator(xp).randint(low, high, shape, dtype=dtype)

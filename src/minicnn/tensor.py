@@ -111,6 +111,10 @@ class Tensor:
         """The values as a NumPy array: ``.data`` itself on the CPU, a copy from a GPU."""
         return backend.as_numpy(self.data)
 
+    def tolist(self):
+        """The values as (nested) Python lists of numbers; a number for a 0-d tensor."""
+        return self.numpy().tolist()
+
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:

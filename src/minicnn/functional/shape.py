@@ -36,7 +36,7 @@ class PermuteFunction(Function):
         return a.transpose(self.dims)
 
     def backward(self, gy):
-        return gy.transpose(tuple(np.argsort(self.dims)))  # the inverse permutation
+        return gy.transpose(tuple(int(axis) for axis in np.argsort(self.dims)))  # the inverse permutation
 
 
 class ConcatFunction(Function):

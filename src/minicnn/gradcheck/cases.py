@@ -141,8 +141,8 @@ _add("dropout", "p 0.2, fixed mask", _dropout(0.2))
 _add("relu", "(3, 4, 5)", lambda inp: (F.relu, [inp.away_from_zero(3, 4, 5)]))
 _add("linear", "(5, 6) -> 4", lambda inp: (F.linear, [inp.normal(5, 6), inp.normal(4, 6), inp.normal(4)]))
 _add("linear", "(2, 3, 6) -> 4, no bias", lambda inp: (F.linear, [inp.normal(2, 3, 6), inp.normal(4, 6)]))
-_add("softmax", "axis 1", lambda inp: ((lambda x: F.softmax(x, axis=1)), [inp.normal(4, 5)]))
-_add("log_softmax", "axis 0", lambda inp: ((lambda x: F.log_softmax(x, axis=0)), [inp.normal(4, 5)]))
+_add("softmax", "dim 1", lambda inp: ((lambda x: F.softmax(x, dim=1)), [inp.normal(4, 5)]))
+_add("log_softmax", "dim 0", lambda inp: ((lambda x: F.log_softmax(x, dim=0)), [inp.normal(4, 5)]))
 
 
 def _cross_entropy(smoothing, reduction):
@@ -157,15 +157,15 @@ _add("cross_entropy", "label smoothing 0.1, sum", _cross_entropy(0.1, "sum"))
 _add("cross_entropy", "per sample (reduction none)", _cross_entropy(0.0, "none"))
 
 # -- joining, reshaping, arithmetic --------------------------------------------------------------------
-_add("concat", "3 tensors, axis 1", lambda inp: ((lambda *ts: F.concat(ts, axis=1)),
+_add("concat", "3 tensors, dim 1", lambda inp: ((lambda *ts: F.concat(ts, dim=1)),
                                                   [inp.normal(2, 1, 3), inp.normal(2, 4, 3), inp.normal(2, 2, 3)]))
-_add("concat", "axis 0", lambda inp: ((lambda a, b: F.concat([a, b], axis=0)), [inp.normal(1, 3), inp.normal(2, 3)]))
+_add("concat", "dim 0", lambda inp: ((lambda a, b: F.concat([a, b], dim=0)), [inp.normal(1, 3), inp.normal(2, 3)]))
 _add("flatten", "(2, 3, 4, 5) from axis 1", lambda inp: ((lambda x: F.flatten(x, 1)), [inp.normal(2, 3, 4, 5)]))
 _add("arithmetic", "a + b * c, broadcasting", lambda inp: ((lambda a, b, c: a + b * c),
                                                           [inp.normal(2, 3), inp.normal(3), inp.normal(2, 1)]))
 _add("arithmetic", "a / b - c", lambda inp: ((lambda a, b, c: a / b - c),
                                             [inp.normal(2, 3), inp.positive(2, 3), inp.normal(1, 3)]))
-_add("arithmetic", "sum, mean and reshape", lambda inp: (
+_add("arithmetic", "sum, mean and reshape (NumPy's axis/keepdims)", lambda inp: (
     (lambda a: a.reshape(4, 3).sum(axis=0) * a.mean(axis=(0, 1), keepdims=True).reshape(3)), [inp.normal(2, 2, 3)]))
 _add("arithmetic", "matmul, power, exp, log", lambda inp: (
     (lambda a, b, c: (a @ b) ** 2 + c.exp() + c.log()), [inp.normal(3, 4), inp.normal(4, 2), inp.positive(3, 2)]))
