@@ -215,7 +215,7 @@ def test_float_int_bool_need_one_element(device):
         float(two)
     with pytest.raises(ValueError, match=r"int\(\) needs a one-element tensor, got shape \(2,\)"):
         int(two)
-    with pytest.raises(ValueError, match=r"truth value of a tensor of shape \(2,\) is ambiguous"):
+    with pytest.raises(ValueError, match=r"bool\(\) needs a one-element tensor, got shape \(2,\): the truth value"):
         bool(two)
 
 

@@ -115,27 +115,23 @@ class Tensor:
         """The values as (nested) Python lists of numbers; a number for a 0-d tensor."""
         return self.numpy().tolist()
 
-    def item(self):
-        """The value of a one-element tensor as a Python number."""
+    def _one_value(self, what, hint=""):
         if self.data.size != 1:
-            raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
+            raise ValueError(f"{what} needs a one-element tensor, got shape {self.shape}{hint}")
         return self.data.reshape(()).item()
 
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        return self._one_value("item()")
+
     def __float__(self):
-        if self.data.size != 1:
-            raise ValueError(f"float() needs a one-element tensor, got shape {self.shape}")
-        return float(self.item())
+        return float(self._one_value("float()"))
 
     def __int__(self):
-        if self.data.size != 1:
-            raise ValueError(f"int() needs a one-element tensor, got shape {self.shape}")
-        return int(self.item())
+        return int(self._one_value("int()"))
 
     def __bool__(self):
-        if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous: bool() needs "
-                             "a one-element tensor (use .any() or .all())")
-        return bool(self.item())
+        return bool(self._one_value("bool()", ": the truth value of more values is ambiguous (use .any() or .all())"))
 
     def __array__(self, dtype=None, copy=None):
         """``numpy.asarray(tensor)``: the values as a NumPy array (copied from a GPU)."""
