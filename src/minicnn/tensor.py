@@ -58,6 +58,10 @@ class Tensor:
         data: a NumPy or CuPy array (used as it is, not copied), or a Python
             number or nested list (converted; floats become float32).
         requires_grad: if True, ``backward`` fills ``.grad`` for this tensor.
+
+    ``minicnn.tensor(data, dtype, device, requires_grad)`` copies ``data``
+    instead, as ``torch.tensor`` does. Indexing, comparisons, reductions with
+    ``dim`` and the rest follow PyTorch; see :mod:`minicnn.functional`.
     """
 
     __array_priority__ = 1000  # `ndarray + Tensor` calls Tensor.__radd__
