@@ -162,7 +162,7 @@ class Inception(nn.Module):
 
     def forward(self, x):
         branches = (self.branch1, self.branch2, self.branch3, self.branch4)
-        return F.concat([branch(x) for branch in branches], axis=1)
+        return F.concat([branch(x) for branch in branches], dim=1)
 
 
 def inception_blocks(in_channels, width=1.0, unit=ConvReLU):

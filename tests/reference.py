@@ -136,3 +136,101 @@ def cross_entropy(logits, target, label_smoothing):
             q = (1 - label_smoothing) * (cls == target[i]) + label_smoothing / classes
             total -= q * (logits[i, cls] - log_norm)
     return total / n
+
+
+# -- the Tensor API: indexing, axes, reductions, elementwise math ---------------------------------------
+def slice_nd(x, slices):
+    """x[s0, s1, ...] for one slice per axis, element by element (negative steps included)."""
+    ranges = [list(range(*s.indices(n))) for s, n in zip(slices, x.shape)]
+    y = np.zeros([len(r) for r in ranges])
+    for out in np.ndindex(*y.shape):
+        y[out] = x[tuple(r[i] for r, i in zip(ranges, out))]
+    return y
+
+
+def take(x, indices, axis):
+    """x indexed along ``axis`` by a 1-D list of ints (repeats allowed); other axes kept."""
+    shape = list(x.shape)
+    shape[axis] = len(indices)
+    y = np.zeros(shape)
+    for out in np.ndindex(*shape):
+        source = list(out)
+        source[axis] = indices[out[axis]]
+        y[out] = x[tuple(source)]
+    return y
+
+
+def take_backward(gy, indices, axis, shape):
+    """The gradient of :func:`take`: each gy entry added back at its source (repeats add up)."""
+    gx = np.zeros(shape)
+    for out in np.ndindex(*gy.shape):
+        source = list(out)
+        source[axis] = indices[out[axis]]
+        gx[tuple(source)] += gy[out]
+    return gx
+
+
+def masked_select(x, mask):
+    """The elements of x where ``mask`` (same shape) is true, in row-major order, as a 1-D array."""
+    return np.array([x[position] for position in np.ndindex(*x.shape) if mask[position]])
+
+
+def permute(x, dims):
+    """Output axis i is axis dims[i] of x."""
+    y = np.zeros([x.shape[d] for d in dims])
+    for out in np.ndindex(*y.shape):
+        source = [0] * x.ndim
+        for i, d in enumerate(dims):
+            source[d] = out[i]
+        y[out] = x[tuple(source)]
+    return y
+
+
+def reduce(x, dims, keepdim, combine):
+    """``combine(values)`` for each output of a reduction over ``dims`` (None: all), values in row-major order."""
+    dims = tuple(range(x.ndim)) if dims is None else tuple(sorted(d % x.ndim for d in (
+        (dims,) if isinstance(dims, int) else dims)))
+    kept = [axis for axis in range(x.ndim) if axis not in dims]
+    y = np.zeros([x.shape[axis] for axis in kept])
+    for out in np.ndindex(*y.shape):
+        values = []
+        for inner in np.ndindex(*[x.shape[axis] for axis in dims]):
+            source = [0] * x.ndim
+            for axis, i in zip(kept, out):
+                source[axis] = i
+            for axis, i in zip(dims, inner):
+                source[axis] = i
+            values.append(x[tuple(source)])
+        y[out] = combine(values)
+    return y.reshape([1 if axis in dims else x.shape[axis] for axis in range(x.ndim)]) if keepdim else y
+
+
+def variance(values, correction):
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - correction)
+
+
+def first_argmax(values):
+    return values.index(max(values))
+
+
+def first_argmin(values):
+    return values.index(min(values))
+
+
+def max_backward_full(x, g):
+    """Gradient of the full max(x) for an upstream g: shared equally among the elements tied for the max."""
+    top = max(x.flat)
+    ties = [position for position in np.ndindex(*x.shape) if x[position] == top]
+    gx = np.zeros(x.shape)
+    for position in ties:
+        gx[position] = g / len(ties)
+    return gx
+
+
+def elementwise(function, *arrays):
+    """``function`` of scalars applied at every position of same-shape arrays."""
+    y = np.zeros(arrays[0].shape)
+    for position in np.ndindex(*y.shape):
+        y[position] = function(*(a[position] for a in arrays))
+    return y

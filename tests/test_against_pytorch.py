@@ -116,3 +116,89 @@ def test_learning_rate_schedules(ours, theirs):
         opt_ref.step()
         sched.step()
         sched_ref.step()
+
+
+# -- the Tensor API -------------------------------------------------------------------------------------
+TIES = np.array([[1.0, 3.0, 3.0, -2.0], [2.0, 2.0, 0.0, -2.0], [3.0, -1.0, 0.5, 3.0]])  # ties along both axes
+
+
+@pytest.mark.parametrize("key", [1, (slice(None), slice(1, 3)), (Ellipsis, 1), (None, -1), (slice(1, None, 2),),
+                                 [0, 2, 0], ([0, 2, 0], slice(None), [1, 3, 1]), (slice(None), 0, [2, 2, 1])])
+def test_indexing(rng, key):
+    _compare(lambda x: x[key], lambda x: x[key], rng.standard_normal((3, 2, 4)), rng=rng)
+
+
+def test_boolean_mask(rng):
+    x = rng.standard_normal((3, 4))
+    _compare(lambda t: t[x > 0], lambda t: t[torch.tensor(x > 0)], x, rng=rng)
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    (lambda x: x.permute(2, 0, 1), lambda x: x.permute(2, 0, 1)),
+    (lambda x: x.transpose(0, -1), lambda x: x.transpose(0, -1)),
+    (lambda x: x[0].T, lambda x: x[0].T),
+    (lambda x: x.view(-1, 4).unsqueeze(1), lambda x: x.view(-1, 4).unsqueeze(1)),
+    (lambda x: x[:1].squeeze(), lambda x: x[:1].squeeze()),
+    (lambda x: x.flatten(1), lambda x: x.flatten(1)),
+])
+def test_axes(rng, ours, theirs):
+    _compare(ours, theirs, rng.standard_normal((2, 3, 4)), rng=rng)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("dim,keepdim", [(0, False), (1, True), (-1, False)])
+def test_max_min_with_dim_and_ties(rng, name, dim, keepdim):
+    _compare(lambda x: getattr(x, name)(dim, keepdim).values, lambda x: getattr(x, name)(dim, keepdim).values,
+             TIES, rng=rng)
+    ours, theirs = getattr(Tensor(TIES), name)(dim, keepdim), getattr(torch.tensor(TIES), name)(dim, keepdim)
+    np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_full_max_min_with_ties(rng, name):
+    _compare(lambda x: getattr(x, name)(), lambda x: getattr(x, name)(), TIES, rng=rng)
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (0, True), (1, False)])
+def test_argmax_argmin(name, dim, keepdim):
+    ours = getattr(Tensor(TIES), name)(dim, keepdim)
+    theirs = getattr(torch.tensor(TIES), name)(dim, keepdim)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    (lambda x: x.sum(dim=(0, 2)), lambda x: x.sum(dim=(0, 2))),
+    (lambda x: x.mean(1, keepdim=True), lambda x: x.mean(1, keepdim=True)),
+    (lambda x: x.var(), lambda x: x.var()),
+    (lambda x: x.var(-1, keepdim=True), lambda x: x.var(-1, keepdim=True)),
+    (lambda x: x.var((0, 1), correction=0), lambda x: x.var((0, 1), correction=0)),
+    (lambda x: x.var(1, False), lambda x: x.var(1, False)),
+    (lambda x: x.var(0, correction=2), lambda x: x.var(0, correction=2)),
+])
+def test_reductions(rng, ours, theirs):
+    _compare(ours, theirs, rng.standard_normal((3, 4, 5)), rng=rng)
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    (lambda x: x.abs(), lambda x: x.abs()),
+    (lambda x: x.clamp(-0.5, 0.5), lambda x: x.clamp(-0.5, 0.5)),
+    (lambda x: x.clamp(min=0.0), lambda x: x.clamp(min=0.0)),
+    (lambda x: x.clip(max=1.0), lambda x: x.clip(max=1.0)),
+    (lambda x: 2 ** x, lambda x: 2 ** x),
+])
+def test_elementwise(rng, ours, theirs):
+    x = np.concatenate([rng.standard_normal(6), [0.0, 0.5, -0.5, 1.0]])  # zero and the clamp bounds themselves
+    _compare(ours, theirs, x, rng=rng)
+
+
+def test_sqrt(rng):
+    _compare(lambda x: x.sqrt(), lambda x: x.sqrt(), np.abs(rng.standard_normal(6)) + 0.01, rng=rng)
+
+
+def test_pow_with_a_tensor_exponent_including_zeros(rng):
+    a = np.array([0.0, 0.0, 0.0, 2.0, 0.5, 3.0])
+    b = np.array([0.0, 2.0, 1.0, -1.0, 0.5, 0.0])
+    _compare(lambda x, y: x ** y, lambda x, y: x ** y, a, b, rng=rng)
+    _compare(lambda x, y: x.pow(y), lambda x, y: x.pow(y), np.abs(rng.standard_normal((3, 1))) + 0.1,
+             rng.standard_normal(4), rng=rng)

@@ -11,7 +11,11 @@ from .tensor import Tensor, is_grad_enabled, no_grad
 from . import functional  # noqa: E402
 from . import nn, optim  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+# As in PyTorch, `minicnn.tensor` is the function that makes a tensor. The module
+# minicnn/tensor.py stays importable by name: `from minicnn.tensor import Function`.
+from .creation import arange, ones, ones_like, randint, randn, tensor, zeros, zeros_like  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "configure_cpu", "functional", "gpu_available",
-           "gradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad", "optim"]
+__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "arange", "configure_cpu", "functional",
+           "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like",
+           "optim", "randint", "randn", "tensor", "zeros", "zeros_like"]

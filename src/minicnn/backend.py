@@ -54,6 +54,42 @@ def parse_device(spec):
     raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N' with N a GPU number, got {spec!r}")
 
 
+def parse_dtype(dtype, op="dtype"):
+    """A NumPy dtype from a dtype, a type (``numpy.float32``, ``float``) or a name ("float64")."""
+    try:
+        result = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        result = None
+    if result is None or result.kind not in "biuf":
+        raise TypeError(f"{op}: dtype must be a numeric NumPy dtype or its name ('float32', 'float64', "
+                        f"'int64', 'bool'), got {dtype!r}")
+    return result
+
+
+def device_and_dtype(op, args, device=None, dtype=None):
+    """Sort PyTorch-style ``to(...)`` arguments into (Device or None, NumPy dtype or None).
+
+    ``args`` are the positional ones: a device ("cpu", "gpu", "gpu:N"), a dtype
+    (numpy.float64, "float64"), or both, as in ``t.to("gpu", numpy.float32)``;
+    ``device`` and ``dtype`` are the keyword ones.
+    """
+    found = {"device": [] if device is None else [parse_device(device)],
+             "dtype": [] if dtype is None else [parse_dtype(dtype, op)]}
+    for arg in args:
+        try:
+            found["device"].append(parse_device(arg))
+        except (TypeError, ValueError):
+            try:
+                found["dtype"].append(parse_dtype(arg, op))
+            except TypeError:
+                raise TypeError(f"{op}: {arg!r} is neither a device ('cpu', 'gpu', 'gpu:N') nor a numeric "
+                                f"dtype (numpy.float32, 'float64', ...)") from None
+    for kind, values in found.items():
+        if len(values) > 1:
+            raise TypeError(f"{op}: got more than one {kind}: {', '.join(str(v) for v in values)}")
+    return (found["device"] or [None])[0], (found["dtype"] or [None])[0]
+
+
 _cupy = None
 _cupy_import_error = None
 

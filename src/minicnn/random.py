@@ -1,6 +1,6 @@
 """minicnn's random numbers: one seeded stream for the CPU and one per GPU.
 
-Weight initialisation and dropout draw from here, so ``manual_seed(s)`` makes a
+Weight initialisation, dropout and ``minicnn.randn`` draw from here, so ``manual_seed(s)`` makes a
 run repeat exactly on the CPU (and on a GPU, run to run on the same machine).
 A function that needs the same dropout mask twice (a gradient check, say)
 calls ``manual_seed`` before each forward pass.
@@ -50,3 +50,22 @@ def uniform(shape, dtype, like):
     if xp is np:
         return _cpu_generator.random(shape, dtype=dtype)
     return _gpu_generator(xp).random_sample(shape, dtype=dtype)
+
+
+def standard_normal(shape, dtype, xp=np):
+    """Normal(0, 1) samples of ``shape`` and float ``dtype`` from ``xp``'s stream.
+
+    ``xp`` is numpy (the CPU stream) or cupy (the stream of the current GPU).
+    Both generators draw float32 or float64; other float dtypes are drawn as
+    float32 and converted.
+    """
+    drawn = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float32
+    generator = _cpu_generator if xp is np else _gpu_generator(xp)
+    return generator.standard_normal(shape, dtype=drawn).astype(dtype, copy=False)
+
+
+def integers(low, high, shape, dtype, xp=np):
+    """Integers drawn uniformly from [low, high), of ``shape`` and integer ``dtype``, from ``xp``'s stream."""
+    if xp is np:
+        return _cpu_generator.integers(low, high, shape, dtype=dtype)
+    return _gpu_generator(xp).randint(low, high, shape, dtype=dtype)

@@ -58,6 +58,10 @@ class Tensor:
         data: a NumPy or CuPy array (used as it is, not copied), or a Python
             number or nested list (converted; floats become float32).
         requires_grad: if True, ``backward`` fills ``.grad`` for this tensor.
+
+    ``minicnn.tensor(data, dtype, device, requires_grad)`` copies ``data``
+    instead, as ``torch.tensor`` does. Indexing, comparisons, reductions with
+    ``dim`` and the rest follow PyTorch; see :mod:`minicnn.functional`.
     """
 
     __array_priority__ = 1000  # `ndarray + Tensor` calls Tensor.__radd__
@@ -93,6 +97,8 @@ class Tensor:
         return str(backend.device_of(self.data))
 
     def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
     def __repr__(self):
@@ -110,24 +116,52 @@ class Tensor:
         """The values as a NumPy array: ``.data`` itself on the CPU, a copy from a GPU."""
         return backend.as_numpy(self.data)
 
+    def tolist(self):
+        """The values as (nested) Python lists of numbers; a number for a 0-d tensor."""
+        return self.numpy().tolist()
+
+    def _one_value(self, what, hint=""):
+        if self.data.size != 1:
+            raise ValueError(f"{what} needs a one-element tensor, got shape {self.shape}{hint}")
+        return self.data.reshape(()).item()
+
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self._one_value("item()")
+
+    def __float__(self):
+        return float(self._one_value("float()"))
+
+    def __int__(self):
+        return int(self._one_value("int()"))
+
+    def __bool__(self):
+        return bool(self._one_value("bool()", ": the truth value of more values is ambiguous (use .any() or .all())"))
+
+    def __array__(self, dtype=None, copy=None):
+        """``numpy.asarray(tensor)``: the values as a NumPy array (copied from a GPU)."""
+        if copy is False and backend.is_gpu_array(self.data):
+            raise ValueError(f"numpy.asarray(copy=False): this tensor is on {self.device}; its values "
+                             "reach the CPU only as a copy")
+        values = backend.as_numpy(self.data)
+        if copy is None or backend.is_gpu_array(self.data):  # NumPy 1 never passes copy
+            return np.asarray(values, dtype=dtype)
+        return np.array(values, dtype=dtype, copy=copy)
 
     def detach(self):
         """A new tensor sharing ``.data``, cut from the graph (requires_grad=False)."""
         return Tensor._wrap(self.data, False)
 
-    def to(self, device=None, dtype=None):
-        """This tensor on ``device`` ("cpu", "gpu", "gpu:N") and/or as ``dtype``.
+    def to(self, *args, device=None, dtype=None):
+        """This tensor on a device ("cpu", "gpu", "gpu:N") and/or as a dtype, as in PyTorch.
 
-        Returns ``self`` when nothing changes; otherwise a new tensor, recorded in
-        the graph so that gradients flow back to the original, as in PyTorch.
+        ``t.to("gpu")``, ``t.to(numpy.float64)``, ``t.to("gpu", numpy.float32)``,
+        ``t.to(device="cpu", dtype="float64")``. Returns ``self`` when nothing
+        changes; otherwise a new tensor, recorded in the graph so that gradients
+        flow back to the original, as in PyTorch.
         """
-        from .functional.arithmetic import to_device_and_dtype
-        return to_device_and_dtype(self, device, dtype)
+        device, dtype = backend.device_and_dtype("to", args, device, dtype)
+        return _arith.to_device_and_dtype(self, device, dtype)
 
     # -- autograd ------------------------------------------------------------
     def backward(self, grad=None):
@@ -173,22 +207,14 @@ class Tensor:
     def __rtruediv__(self, other): return _arith.div(other, self)
     def __neg__(self): return _arith.neg(self)
     def __pow__(self, exponent): return _arith.power(self, exponent)
+    def __rpow__(self, base): return _arith.power(base, self)
     def __matmul__(self, other): return _arith.matmul(self, other)
     def __rmatmul__(self, other): return _arith.matmul(other, self)
+    def __abs__(self): return _arith.abs(self)
 
-    def sum(self, axis=None, keepdims=False):
-        """Sum over ``axis`` (an int, a tuple, or None for all)."""
-        return _arith.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        """Mean over ``axis`` (an int, a tuple, or None for all)."""
-        return _arith.mean(self, axis, keepdims)
-
-    def reshape(self, *shape):
-        """The same values in a new shape; one dimension may be -1."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _arith.reshape(self, shape)
+    def pow(self, exponent):
+        """Elementwise self ** exponent (a number or a tensor)."""
+        return _arith.power(self, exponent)
 
     def exp(self):
         """Elementwise e**x."""
@@ -197,6 +223,107 @@ class Tensor:
     def log(self):
         """Elementwise natural logarithm."""
         return _arith.log(self)
+
+    def abs(self):
+        """Elementwise |x|."""
+        return _arith.abs(self)
+
+    def sqrt(self):
+        """Elementwise square root."""
+        return _arith.sqrt(self)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 (PyTorch's argument names)
+        """Each element limited to [min, max]; see :func:`minicnn.functional.clamp`."""
+        return _arith.clamp(self, min, max)
+
+    clip = clamp
+
+    # -- comparisons: bool tensors, never recorded (minicnn.functional.comparison)
+    def __eq__(self, other): return _compare.compare("eq", self, other)
+    def __ne__(self, other): return _compare.compare("ne", self, other)
+    def __lt__(self, other): return _compare.compare("lt", self, other)
+    def __le__(self, other): return _compare.compare("le", self, other)
+    def __gt__(self, other): return _compare.compare("gt", self, other)
+    def __ge__(self, other): return _compare.compare("ge", self, other)
+    __hash__ = object.__hash__  # == is elementwise, so hashing stays by identity (as in PyTorch)
+
+    # -- reductions (minicnn.functional.reduction): dim/keepdim, or NumPy's axis/keepdims
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Sum over ``dim`` (an int, a tuple, or None for all)."""
+        return _reduce.sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Mean over ``dim`` (an int, a tuple, or None for all)."""
+        return _reduce.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+        """Variance over ``dim``, unbiased by default; see :func:`minicnn.functional.var`."""
+        return _reduce.var(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """The largest element, or along ``dim`` a namedtuple (values, indices)."""
+        return _reduce.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """The smallest element, or along ``dim`` a namedtuple (values, indices)."""
+        return _reduce.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Position of the first largest element along ``dim`` (None: in the flattened tensor)."""
+        return _reduce.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Position of the first smallest element along ``dim`` (None: in the flattened tensor)."""
+        return _reduce.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """True where every element along ``dim`` is nonzero."""
+        return _reduce.all(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """True where some element along ``dim`` is nonzero."""
+        return _reduce.any(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    # -- shape and indexing (minicnn.functional.shape, .indexing) -----------
+    def reshape(self, *shape):
+        """The same values in a new shape, given as ints or one tuple; one dimension may be -1."""
+        return _shape.reshape(self, _shape.shape_arguments(shape))
+
+    def view(self, *shape):
+        """Same as :meth:`reshape` (minicnn has no strides of its own to keep contiguous)."""
+        return _shape.reshape(self, _shape.shape_arguments(shape))
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Axes start_dim..end_dim merged into one."""
+        return _shape.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim=None):
+        """Axes of size 1 dropped: all of them, or those of ``dim``."""
+        return _shape.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        """A new axis of size 1 at position ``dim``."""
+        return _shape.unsqueeze(self, dim)
+
+    def permute(self, *dims):
+        """The axes reordered, given as ints or one tuple: output axis i is axis dims[i]."""
+        return _shape.permute(self, _shape.shape_arguments(dims))
+
+    def transpose(self, dim0, dim1):
+        """Axes dim0 and dim1 swapped."""
+        return _shape.transpose(self, dim0, dim1)
+
+    T = property(lambda self: _shape.permute(self, tuple(reversed(range(self.ndim)))),
+                 doc="The axes in reverse order (for a matrix, its transpose).")
+
+    def __getitem__(self, key):
+        return _indexing.index(self, key)
+
+    def __iter__(self):
+        """The sub-tensors along the first axis: ``for row in x`` (each one differentiable)."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self)))
 
 
 class Function:
@@ -333,4 +460,6 @@ def _run_backward(root, grad):
         function.__dict__.clear()  # free saved arrays and the links to inputs
 
 
-from .functional import arithmetic as _arith  # noqa: E402  (needs Tensor and Function above)
+# The ops behind Tensor's methods; they need Tensor and Function above.
+from .functional import arithmetic as _arith, comparison as _compare  # noqa: E402
+from .functional import indexing as _indexing, reduction as _reduce, shape as _shape  # noqa: E402

@@ -1,7 +1,7 @@
 """ReLU, softmax and log-softmax."""
 from ..backend import get_array_module
 from ..tensor import Function
-from .validation import normalize_axis, require_tensor
+from .validation import dim_or_axis, normalize_axis, require_tensor
 
 
 class ReLUFunction(Function):
@@ -49,13 +49,19 @@ def relu(x):
     return ReLUFunction()(x)
 
 
-def softmax(x, axis):
-    """exp(x) / sum(exp(x)) along ``axis`` (PyTorch's ``dim``), computed stably."""
-    require_tensor("softmax", "x", x)
-    return SoftmaxFunction(normalize_axis("softmax", axis, x.ndim))(x)
+def _softmax_dim(op, x, dim, axis):
+    require_tensor(op, "x", x)
+    dim = dim_or_axis(op, dim, axis)
+    if dim is None:
+        raise TypeError(f"{op}: give the axis to normalize over, dim=... (or NumPy's name, axis=...)")
+    return normalize_axis(op, dim, x.ndim)
 
 
-def log_softmax(x, axis):
-    """log(softmax(x)) along ``axis``, computed without overflow or log(0)."""
-    require_tensor("log_softmax", "x", x)
-    return LogSoftmaxFunction(normalize_axis("log_softmax", axis, x.ndim))(x)
+def softmax(x, dim=None, *, axis=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (``axis`` is NumPy's name for it), computed stably."""
+    return SoftmaxFunction(_softmax_dim("softmax", x, dim, axis))(x)
+
+
+def log_softmax(x, dim=None, *, axis=None):
+    """log(softmax(x)) along ``dim`` (or ``axis``), computed without overflow or log(0)."""
+    return LogSoftmaxFunction(_softmax_dim("log_softmax", x, dim, axis))(x)

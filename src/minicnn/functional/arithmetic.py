@@ -1,7 +1,8 @@
-"""Elementwise arithmetic, reductions and reshaping, with NumPy broadcasting.
+"""Elementwise arithmetic with NumPy broadcasting, and the matrix product.
 
-These are the small ops behind ``+``, ``*``, ``.sum()`` and friends. A Python
-number or an array mixed with a Tensor is treated as a constant.
+These are the small ops behind ``+``, ``*``, ``**``, ``@``, ``.exp()``, ``.abs()``,
+``.clamp()`` and friends. A Python number or an array mixed with a Tensor is
+treated as a constant.
 """
 import numbers
 
@@ -9,15 +10,21 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Function, Tensor, is_grad_enabled
+from .validation import require_tensor
 
 
 def _as_tensor(value, like):
-    """``value`` as a constant Tensor with the dtype and device of Tensor ``like``."""
+    """``value`` as a constant Tensor with the dtype and device of Tensor ``like``.
+
+    A Python number is weak, as in NumPy 2 and PyTorch: it takes ``like``'s dtype
+    unless its kind does not fit (0.5 with an integer tensor stays a float).
+    """
     if isinstance(value, Tensor):
         return value
     if isinstance(value, numbers.Number) or isinstance(value, np.ndarray) or backend.is_gpu_array(value):
         xp = backend.get_array_module(like.data)
-        return Tensor._wrap(xp.asarray(value, dtype=like.dtype), False)
+        dtype = np.result_type(like.dtype, value) if isinstance(value, (bool, int, float)) else like.dtype
+        return Tensor._wrap(xp.asarray(value, dtype=dtype), False)
     raise TypeError(f"cannot combine a Tensor with {type(value).__name__}")
 
 
@@ -88,17 +95,23 @@ class NegFunction(Function):
 
 
 class PowerFunction(Function):
-    """a ** p for a constant exponent p."""
+    """a ** b elementwise, broadcasting (b is often a constant such as 2 or 0.5)."""
 
-    def __init__(self, exponent):
-        self.exponent = exponent
-
-    def forward(self, a):
-        self.a = a
-        return a ** self.exponent
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.y = a ** b
+        return self.y
 
     def backward(self, gy):
-        return gy * self.exponent * self.a ** (self.exponent - 1)
+        xp = backend.get_array_module(gy)
+        a, b = self.a, self.b
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf/nan below are masked out or real
+            if self.needs_input_grad[0]:  # b * a**(b-1); PyTorch takes 0 where b == 0 (even at a == 0)
+                ga = unbroadcast(xp.where(b == 0, 0, gy * b * a ** (b - 1)), a.shape)
+            if self.needs_input_grad[1]:  # a**b * log(a); 0 where a == 0 and b >= 0, the limit
+                gb = unbroadcast(xp.where((a == 0) & (b >= 0), 0, gy * self.y * xp.log(a)), b.shape)
+        return ga, gb
 
 
 class ExpFunction(Function):
@@ -132,32 +145,43 @@ class MatMulFunction(Function):
         return ga, gb
 
 
-class SumFunction(Function):
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
-
+class AbsFunction(Function):
     def forward(self, a):
-        self.shape = a.shape
-        return a.sum(axis=self.axis, keepdims=self.keepdims)
+        self.a = a
+        return backend.get_array_module(a).abs(a)
 
     def backward(self, gy):
-        xp = backend.get_array_module(gy)
-        if not self.keepdims and self.axis is not None:
-            axes = (self.axis,) if isinstance(self.axis, int) else self.axis
-            gy = xp.expand_dims(gy, tuple(axis % len(self.shape) for axis in axes))
-        return xp.broadcast_to(gy, self.shape)
+        return gy * backend.get_array_module(gy).sign(self.a)  # 0 at a == 0, as in PyTorch
 
 
-class ReshapeFunction(Function):
-    def __init__(self, shape):
-        self.shape = shape
-
+class SqrtFunction(Function):
     def forward(self, a):
-        self.input_shape = a.shape
-        return a.reshape(self.shape)
+        self.y = backend.get_array_module(a).sqrt(a)
+        return self.y
 
     def backward(self, gy):
-        return gy.reshape(self.input_shape)
+        return gy / (2 * self.y)
+
+
+class ClampFunction(Function):
+    """min(max(a, low), high); either bound may be None. The gradient passes where low <= a <= high."""
+
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def forward(self, a):
+        xp = backend.get_array_module(a)
+        self.a = a
+        y = a if self.low is None else xp.maximum(a, self.low)
+        return y if self.high is None else xp.minimum(y, self.high)
+
+    def backward(self, gy):
+        inside = True  # the bounds themselves count as inside, as in PyTorch
+        if self.low is not None:
+            inside = inside & (self.a >= self.low)
+        if self.high is not None:
+            inside = inside & (self.a <= self.high)
+        return gy * inside
 
 
 class ToDeviceFunction(Function):
@@ -209,20 +233,52 @@ def neg(a):
 
 
 def power(a, exponent):
-    """a ** exponent, for a constant number ``exponent``."""
-    if not isinstance(exponent, numbers.Real):
-        raise TypeError(f"power: exponent must be a number, got {type(exponent).__name__}")
-    return PowerFunction(exponent)(a)
+    """a ** exponent elementwise, broadcasting; either may be a Tensor, an array or a number."""
+    a, exponent = _operands(a, exponent)
+    return PowerFunction()(a, exponent)
 
 
 def exp(a):
     """Elementwise e**a."""
+    require_tensor("exp", "a", a)
     return ExpFunction()(a)
 
 
 def log(a):
     """Elementwise natural logarithm."""
+    require_tensor("log", "a", a)
     return LogFunction()(a)
+
+
+def abs(a):  # noqa: A001 (shadows builtins.abs, like numpy.abs)
+    """Elementwise |a|; its gradient is sign(a), 0 at a == 0 (PyTorch's choice)."""
+    require_tensor("abs", "a", a, floating=False)
+    return AbsFunction()(a)
+
+
+def sqrt(a):
+    """Elementwise square root."""
+    require_tensor("sqrt", "a", a)
+    return SqrtFunction()(a)
+
+
+def clamp(a, min=None, max=None):  # noqa: A002 (PyTorch's argument names)
+    """Each element limited to [min, max] (``torch.clamp``; ``clip`` is the same op).
+
+    Either bound may be None (no limit on that side). The gradient is 1 where
+    min <= a <= max (the bounds included, as in PyTorch) and 0 elsewhere; if
+    min > max, every element becomes max.
+    """
+    require_tensor("clamp", "a", a, floating=False)
+    if min is None and max is None:
+        raise ValueError("clamp: give min, max or both; got neither")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
+            raise TypeError(f"clamp: {name} must be a number or None, got {type(bound).__name__}")
+    return ClampFunction(min, max)(a)
+
+
+clip = clamp
 
 
 def matmul(a, b):
@@ -231,33 +287,6 @@ def matmul(a, b):
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: needs 2-D tensors (n, k) and (k, m), got shapes {a.shape} and {b.shape}")
     return MatMulFunction()(a, b)
-
-
-def sum(a, axis=None, keepdims=False):  # noqa: A001 (shadows builtins.sum, like numpy.sum)
-    """Sum of ``a`` over ``axis`` (int, tuple or None = all)."""
-    return SumFunction(axis, keepdims)(a)
-
-
-def mean(a, axis=None, keepdims=False):
-    """Mean of ``a`` over ``axis`` (int, tuple or None = all)."""
-    if axis is None:
-        count = a.size
-    else:
-        axes = (axis,) if isinstance(axis, int) else axis
-        count = int(np.prod([a.shape[i] for i in axes]))
-    return mul(sum(a, axis, keepdims), 1.0 / count)
-
-
-def reshape(a, shape):
-    """``a``'s values in ``shape`` (one entry may be -1)."""
-    shape = tuple(int(n) for n in shape)
-    known = int(np.prod([n for n in shape if n != -1]))
-    fits = (known == a.size if -1 not in shape
-            else shape.count(-1) == 1 and known > 0 and a.size % known == 0)
-    if not fits or any(n < -1 for n in shape):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                         f"({a.size} elements) into {shape}")
-    return ReshapeFunction(shape)(a)
 
 
 def to_device_and_dtype(tensor, device=None, dtype=None):

@@ -9,12 +9,12 @@ import numbers
 from ..tensor import Tensor
 
 
-def require_tensor(op, name, value, ndim=None, layout=None):
-    """Check that ``value`` is a floating-point Tensor (with ``ndim`` dimensions, if given)."""
+def require_tensor(op, name, value, ndim=None, layout=None, floating=True):
+    """Check that ``value`` is a Tensor, floating-point unless ``floating=False`` (and ``ndim``-D, if given)."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{op}: {name} must be a minicnn.Tensor, got {type(value).__name__}"
-                        + (" (wrap it: minicnn.Tensor(array))" if hasattr(value, "shape") else ""))
-    if value.dtype.kind != "f":
+                        + (" (wrap it: minicnn.tensor(array))" if hasattr(value, "shape") else ""))
+    if floating and value.dtype.kind != "f":
         raise TypeError(f"{op}: {name} must hold floating-point values, got dtype {value.dtype} "
                         f"(convert it, e.g. array.astype(numpy.float32))")
     if ndim is not None and value.ndim != ndim:
@@ -52,9 +52,33 @@ def probability(op, name, value):
     return float(value)
 
 
-def normalize_axis(op, axis, ndim):
+def normalize_axis(op, axis, ndim, name="dim"):
     """``axis`` as a non-negative int below ``ndim`` (negative counts from the end)."""
-    if not isinstance(axis, numbers.Integral) or not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis must be an int in [{-ndim}, {ndim}) for a {ndim}-D tensor, "
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: {name} must be an int in [{-ndim}, {ndim}) for a {ndim}-D tensor, "
                          f"got {axis!r}")
     return int(axis) % ndim
+
+
+def normalize_dims(op, dims, ndim, name="dim"):
+    """``dims`` (an int, a sequence of ints, or None) as a sorted tuple of distinct axes; None stays None.
+
+    An empty sequence means every axis, as in PyTorch's reductions.
+    """
+    if dims is None:
+        return None
+    if isinstance(dims, (tuple, list)):
+        axes = [normalize_axis(op, d, ndim, name) for d in dims]
+        for axis in axes:
+            if axes.count(axis) > 1:
+                raise ValueError(f"{op}: {name} lists axis {axis} more than once, got {dims!r}")
+        return tuple(sorted(axes)) if axes else None
+    return (normalize_axis(op, dims, ndim, name),)
+
+
+def dim_or_axis(op, dim, axis, dim_name="dim", axis_name="axis"):
+    """The one of PyTorch's ``dim`` and NumPy's ``axis`` that was given (they name the same argument)."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}: got both {dim_name}={dim!r} and {axis_name}={axis!r}, which name the same "
+                        f"argument ({dim_name} is PyTorch's name, {axis_name} NumPy's); give one")
+    return axis if dim is None else dim

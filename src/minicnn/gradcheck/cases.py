@@ -141,8 +141,8 @@ _add("dropout", "p 0.2, fixed mask", _dropout(0.2))
 _add("relu", "(3, 4, 5)", lambda inp: (F.relu, [inp.away_from_zero(3, 4, 5)]))
 _add("linear", "(5, 6) -> 4", lambda inp: (F.linear, [inp.normal(5, 6), inp.normal(4, 6), inp.normal(4)]))
 _add("linear", "(2, 3, 6) -> 4, no bias", lambda inp: (F.linear, [inp.normal(2, 3, 6), inp.normal(4, 6)]))
-_add("softmax", "axis 1", lambda inp: ((lambda x: F.softmax(x, axis=1)), [inp.normal(4, 5)]))
-_add("log_softmax", "axis 0", lambda inp: ((lambda x: F.log_softmax(x, axis=0)), [inp.normal(4, 5)]))
+_add("softmax", "dim 1", lambda inp: ((lambda x: F.softmax(x, dim=1)), [inp.normal(4, 5)]))
+_add("log_softmax", "dim 0", lambda inp: ((lambda x: F.log_softmax(x, dim=0)), [inp.normal(4, 5)]))
 
 
 def _cross_entropy(smoothing, reduction):
@@ -157,15 +157,52 @@ _add("cross_entropy", "label smoothing 0.1, sum", _cross_entropy(0.1, "sum"))
 _add("cross_entropy", "per sample (reduction none)", _cross_entropy(0.0, "none"))
 
 # -- joining, reshaping, arithmetic --------------------------------------------------------------------
-_add("concat", "3 tensors, axis 1", lambda inp: ((lambda *ts: F.concat(ts, axis=1)),
+_add("concat", "3 tensors, dim 1", lambda inp: ((lambda *ts: F.concat(ts, dim=1)),
                                                   [inp.normal(2, 1, 3), inp.normal(2, 4, 3), inp.normal(2, 2, 3)]))
-_add("concat", "axis 0", lambda inp: ((lambda a, b: F.concat([a, b], axis=0)), [inp.normal(1, 3), inp.normal(2, 3)]))
+_add("concat", "dim 0", lambda inp: ((lambda a, b: F.concat([a, b], dim=0)), [inp.normal(1, 3), inp.normal(2, 3)]))
 _add("flatten", "(2, 3, 4, 5) from axis 1", lambda inp: ((lambda x: F.flatten(x, 1)), [inp.normal(2, 3, 4, 5)]))
 _add("arithmetic", "a + b * c, broadcasting", lambda inp: ((lambda a, b, c: a + b * c),
                                                           [inp.normal(2, 3), inp.normal(3), inp.normal(2, 1)]))
 _add("arithmetic", "a / b - c", lambda inp: ((lambda a, b, c: a / b - c),
                                             [inp.normal(2, 3), inp.positive(2, 3), inp.normal(1, 3)]))
-_add("arithmetic", "sum, mean and reshape", lambda inp: (
+_add("arithmetic", "sum, mean and reshape (NumPy's axis/keepdims)", lambda inp: (
     (lambda a: a.reshape(4, 3).sum(axis=0) * a.mean(axis=(0, 1), keepdims=True).reshape(3)), [inp.normal(2, 2, 3)]))
 _add("arithmetic", "matmul, power, exp, log", lambda inp: (
     (lambda a, b, c: (a @ b) ** 2 + c.exp() + c.log()), [inp.normal(3, 4), inp.normal(4, 2), inp.positive(3, 2)]))
+
+# -- the Tensor API: indexing, axes, reductions, elementwise math ---------------------------------------
+for config, key in [
+    ("x[1]", 1), ("x[:, 1:3]", (slice(None), slice(1, 3))), ("x[..., ::-2]", (Ellipsis, slice(None, None, -2))),
+    ("x[None, -1]", (None, -1)), ("x[[0, 2, 0]] (a row twice)", [0, 2, 0]),
+    ("x[[0, 2, 0], :, [1, 3, 1]] (a pair twice)", ([0, 2, 0], slice(None), [1, 3, 1])),
+    ("x[x > 0] (boolean mask)", None),
+]:
+    _add("indexing", config, lambda inp, key=key: (
+        (lambda x: x[x > 0] if key is None else x[key]), [inp.away_from_zero(3, 2, 4)]))
+_add("indexing", "for row in x (rows weighted 1, 2, 3)", lambda inp: (
+    (lambda x: F.concat([row * (i + 1) for i, row in enumerate(x)])), [inp.normal(3, 4)]))
+_add("permute", "x.T (3-D: all axes reversed)", lambda inp: ((lambda x: x.T), [inp.normal(2, 3, 4)]))
+_add("permute", "transpose(0, 2)", lambda inp: ((lambda x: x.transpose(0, 2)), [inp.normal(2, 3, 4)]))
+_add("permute", "permute(2, 0, 1)", lambda inp: ((lambda x: x.permute(2, 0, 1)), [inp.normal(2, 3, 4)]))
+_add("reshape", "view(-1, 4), squeeze, unsqueeze, flatten(0, 1)", lambda inp: (
+    (lambda x: x.view(-1, 4).unsqueeze(1).squeeze().reshape((2, 3, 4)).flatten(0, 1)), [inp.normal(2, 1, 3, 4)]))
+for name in ("max", "min"):
+    _add(name, "every element (a 0-d tensor)", lambda inp, n=name: (
+        (lambda x: getattr(x, n)()), [inp.tie_free(3, 4)]))
+    _add(name, "dim 1: values", lambda inp, n=name: ((lambda x: getattr(x, n)(1).values), [inp.tie_free(3, 4, 2)]))
+    _add(name, "dim -1, keepdim: values", lambda inp, n=name: (
+        (lambda x: getattr(x, n)(dim=-1, keepdim=True).values), [inp.tie_free(3, 4)]))
+_add("reduction", "sum(dim=(0, 2)) and mean(dim=1, keepdim=True)", lambda inp: (
+    (lambda x: x.sum(dim=(0, 2)) * x.mean(dim=1, keepdim=True).sum()), [inp.normal(2, 3, 4)]))
+_add("reduction", "var (unbiased) and var(dim=0, correction=0)", lambda inp: (
+    (lambda x: x.var() + x.var(dim=0, correction=0)), [inp.normal(4, 3)]))
+_add("reduction", "var(dim=(1, 2), keepdim=True)", lambda inp: (
+    (lambda x: x.var(dim=(1, 2), keepdim=True)), [inp.normal(2, 3, 4)]))
+_add("elementwise", "abs, sqrt", lambda inp: ((lambda a, b: a.abs() + b.sqrt()),
+                                             [inp.away_from_zero(3, 4), inp.positive(3, 4)]))
+_add("elementwise", "clamp(-0.5, 0.8), clamp(min=0), clip(max=0.3)", lambda inp: (
+    (lambda x: x.clamp(-0.5, 0.8) + x.clamp(min=0.0) * x.clip(max=0.3)), [inp.away_from_zero(4, 5)]))
+_add("elementwise", "a ** b (tensor exponent), 2 ** b", lambda inp: (
+    (lambda a, b: a ** b + 2 ** b), [inp.positive(3, 4), inp.normal(3, 4)]))
+_add("elementwise", "a ** b broadcasting (3, 1) by (4,)", lambda inp: (
+    (lambda a, b: a.pow(b)), [inp.positive(3, 1), inp.normal(4)]))

@@ -45,6 +45,18 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    def __setattr__(self, name, value):
+        # A Module finds its parts among its attributes; one inside a plain list or dict
+        # would be silently left out of parameters(), state_dict(), to() and train().
+        if isinstance(value, (list, tuple, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            if any(isinstance(item, Module) for item in items):
+                container = "nn.ModuleDict" if isinstance(value, dict) else "nn.ModuleList"
+                raise TypeError(f"{type(self).__name__}.{name}: a plain {type(value).__name__} of Modules is not "
+                                f"registered (their parameters would not be trained, saved or moved); "
+                                f"use self.{name} = {container}(...)")
+        object.__setattr__(self, name, value)
+
     # -- the parts -------------------------------------------------------------
     def named_children(self):
         """(name, module) for each direct sub-module, in assignment order."""
@@ -105,8 +117,15 @@ class Module:
         """Set evaluation mode; same as ``train(False)``."""
         return self.train(False)
 
-    def to(self, device=None, dtype=None):
-        """Move every parameter and buffer (in place) to ``device`` and/or ``dtype``; returns self."""
+    def to(self, *args, device=None, dtype=None):
+        """Move every parameter and buffer (in place) to a device and/or floating dtype; returns self.
+
+        Takes what :meth:`Tensor.to` takes: ``model.to("gpu")``, ``model.to(numpy.float64)``,
+        ``model.to("gpu", "float32")``, ``model.to(device=..., dtype=...)``.
+        """
+        device, dtype = backend.device_and_dtype(f"{type(self).__name__}.to", args, device, dtype)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, got dtype {dtype}")
         for _, tensor in list(self.named_parameters()) + list(self.named_buffers()):
             data = tensor.data if device is None else backend.to_device(tensor.data, device)
             data = data if dtype is None else data.astype(dtype, copy=False)
@@ -172,32 +191,6 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
-
-
-class Sequential(Module):
-    """Modules applied one after another: ``Sequential(conv, relu, pool)(x)``."""
-
-    def __init__(self, *modules):
-        for index, module in enumerate(modules):
-            if not isinstance(module, Module):
-                raise TypeError(f"Sequential: argument {index} must be a Module, got {type(module).__name__}")
-            setattr(self, str(index), module)
-
-    def forward(self, x):
-        for module in self.children():
-            x = module(x)
-        return x
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(*self.children()[index])
-        return self.children()[index]
-
-    def __len__(self):
-        return len(self.children())
-
-    def __iter__(self):
-        return iter(self.children())
 
 
 def count_parameters(module):
