@@ -1,0 +1,197 @@
+"""Data parallelism for a model: every rank starts from the same weights and steps with the same gradient.
+
+Each rank computes the gradient of the mean loss over its own slice of the
+batch; the mean of those gradients over the ranks is the gradient of the mean
+loss over the whole batch (when the slices are of equal size). So after
+:func:`all_reduce_gradients` every rank holds the same gradient, the one a
+single process would compute on the whole batch, and the same optimizer step
+keeps the copies of the model identical.
+
+The functions take a model by duck typing (``named_parameters()`` and
+``named_buffers()`` of Tensors with ``.data``, ``.grad``, ``.requires_grad``),
+so this module needs nothing above :mod:`minicnn.backend`.
+"""
+import weakref
+
+from .. import backend
+from .world import _check_root, current_world
+
+# model -> its layout (and its parameters, by identity) when broadcast_parameters last ran on it
+_broadcast_layouts = weakref.WeakKeyDictionary()
+
+
+def _named_tensors(module):
+    return list(module.named_parameters()) + list(module.named_buffers())
+
+
+def _describe(tensor):
+    """What must agree across ranks about one parameter or buffer: shape, dtype, device kind, trained."""
+    return (tuple(tensor.shape), str(tensor.dtype), backend.device_of(tensor.data).kind, bool(tensor.requires_grad))
+
+
+def _layout(named):
+    return [(name, _describe(tensor)) for name, tensor in named]
+
+
+def _say(description):
+    shape, dtype, device, trained = description
+    return f"shape {shape} {dtype} on {device}" + ("" if trained else " (not trained)")
+
+
+def _check_same_layout(layouts, root):
+    """Raise one ValueError, naming the tensors, if some rank's model differs from the root's."""
+    reference, problems = dict(layouts[root]), []
+    for rank, layout in enumerate(layouts):
+        here = dict(layout)
+        for name in [n for n in reference if n not in here][:3]:
+            problems.append(f"{name!r} is missing on rank {rank}")
+        for name in [n for n in here if n not in reference][:3]:
+            problems.append(f"{name!r} exists on rank {rank} but not on rank {root}")
+        for name in [n for n in reference if n in here and here[n] != reference[n]][:3]:
+            problems.append(f"{name!r} has {_say(reference[name])} on rank {root} but {_say(here[name])} on rank {rank}")
+        if not problems and [n for n, _ in layout] != [n for n, _ in layouts[root]]:
+            problems.append(f"rank {rank} lists the parameters and buffers in another order than rank {root}")
+    if problems:
+        raise ValueError("broadcast_parameters: the model is not the same on every rank: " + "; ".join(problems[:6])
+                         + " (build the same model, with the same options, in every process)")
+
+
+def _groups(tensors):
+    """The tensors split by (device, dtype), in order: each group travels as one flat array."""
+    groups = {}
+    for tensor in tensors:
+        groups.setdefault((backend.device_of(tensor.data), tensor.dtype), []).append(tensor)
+    return list(groups.values())
+
+
+def _slices(tensors):
+    """Where each tensor sits in a flat array holding them all in order, and the total size."""
+    slices, start = [], 0
+    for tensor in tensors:
+        slices.append(slice(start, start + tensor.size))
+        start += tensor.size
+    return slices, start
+
+
+def broadcast_parameters(module, root=0):
+    """Copy every parameter and buffer of ``module`` from rank ``root`` to all ranks, in place.
+
+    Call it once, after building (and moving) the model and before training:
+    the ranks then start identical, whatever their random seeds. It first
+    checks, with one small collective, that every rank's model has the same
+    parameters and buffers (names, order, shapes, dtypes, CPU or GPU, trained
+    or not), and raises a ValueError naming the ones that differ, on every rank.
+    It remembers the layout, which :func:`all_reduce_gradients` checks.
+    One broadcast per (device, dtype) group: MPI for NumPy arrays, NCCL for CuPy arrays.
+    """
+    world = current_world()
+    _check_root("broadcast_parameters", root, world)
+    named = _named_tensors(module)
+    layout = _layout(named)
+    _check_same_layout(world.all_gather_objects(layout), root)
+    if world.size > 1:
+        for group in _groups([tensor for _, tensor in named]):
+            slices, total = _slices(group)
+            flat = backend.get_array_module(group[0].data).empty(total, group[0].dtype)
+            for tensor, where in zip(group, slices):
+                flat[where] = tensor.data.reshape(-1)
+            world.broadcast(flat, root)
+            for tensor, where in zip(group, slices):
+                tensor.data[...] = flat[where].reshape(tensor.shape)  # in place: an optimizer's views stay valid
+    _broadcast_layouts[module] = (layout, [tensor for _, tensor in named])
+
+
+def _trained_parameters(module):
+    """``module``'s trained parameters, after checking that the model is still as it was broadcast."""
+    record = _broadcast_layouts.get(module)
+    if record is None:
+        raise RuntimeError("all_reduce_gradients: this model was never passed to broadcast_parameters() in this "
+                           "process; call broadcast_parameters(model) once before training, so that every rank "
+                           "starts from the same weights")
+    named = _named_tensors(module)
+    layout, tensors = record
+    now = _layout(named)
+    changed = [name for (name, description), old, (_, tensor), kept in zip(now, layout, named, tensors)
+               if (name, description) != old or tensor is not kept]
+    if changed or len(now) != len(layout):
+        first = repr(changed[0]) if changed else f"{len(now)} parameters and buffers, {len(layout)} before"
+        raise RuntimeError(f"all_reduce_gradients: the model changed since broadcast_parameters() (first change: "
+                           f"{first}); call broadcast_parameters(model) again after moving or changing the model")
+    return [tensor for _, tensor in module.named_parameters() if tensor.requires_grad]
+
+
+def _data_pointer(array):
+    return array.data.ptr if backend.is_gpu_array(array) else array.__array_interface__["data"][0]
+
+
+def _optimizer_buffer(params):
+    """The flat gradient buffer of an optimizer if it holds exactly ``params``' gradients, in this order.
+
+    An optimizer (see :mod:`minicnn.optim`) gives each parameter a view of its
+    flat gradient buffer, ``p._grad_buffer``, and the backward pass writes the
+    gradient there. When this group's views tile one buffer end to end, in the
+    model's order, that buffer is already the packed gradient: it is reduced
+    as it is, with no copy. Returns None otherwise.
+    """
+    views = [getattr(p, "_grad_buffer", None) for p in params]
+    if any(view is None for view in views):
+        return None
+    flat = views[0].base
+    if flat is None or flat.ndim != 1 or flat.size != sum(p.size for p in params):
+        return None
+    expected = _data_pointer(flat)
+    for view in views:
+        if view.base is not flat or not view.flags.c_contiguous or _data_pointer(view) != expected:
+            return None
+        expected += view.nbytes
+    return flat
+
+
+def _mean_over_ranks(world, flat):
+    if world.size > 1:
+        world.all_reduce_sum(flat)
+        flat /= world.size
+
+
+def all_reduce_gradients(module):
+    """Make every trained parameter's ``.grad`` the mean of its gradients over the ranks, in place.
+
+    Call it between ``loss.backward()`` and ``optimizer.step()``, in every rank.
+    Checks first that ``module`` went through :func:`broadcast_parameters` in
+    this process and has not changed since (the same parameter objects, names,
+    order, shapes, dtypes, devices); the ranks' layouts were compared there,
+    so the flat buffers line up element for element.
+
+    A parameter whose ``.grad`` is None on a rank (it took no part in that
+    rank's loss) counts as a zero gradient there, as in PyTorch's
+    DistributedDataParallel: afterwards every trained parameter has a
+    ``.grad`` on every rank, even one that no rank used (it is then zero).
+
+    One collective per (device, dtype) group: when an optimizer built on this
+    model holds the gradients in its flat buffer, that buffer is reduced in
+    place; otherwise the gradients are packed into one temporary flat array and
+    the parameters get views of it. MPI for NumPy arrays, NCCL for CuPy arrays.
+    """
+    world = current_world()
+    for params in _groups(_trained_parameters(module)):
+        flat = _optimizer_buffer(params)
+        if flat is not None:
+            for p in params:
+                if p.grad is None:
+                    p._grad_buffer[...] = 0
+                elif p.grad is not p._grad_buffer:  # set by hand: move it in
+                    p._grad_buffer[...] = p.grad
+                p.grad = p._grad_buffer
+            _mean_over_ranks(world, flat)
+            continue
+        slices, total = _slices(params)
+        flat = backend.get_array_module(params[0].data).zeros(total, params[0].dtype)
+        for p, where in zip(params, slices):
+            if p.grad is not None:
+                flat[where] = p.grad.reshape(-1)
+        _mean_over_ranks(world, flat)
+        for p, where in zip(params, slices):
+            p.grad = flat[where].reshape(p.shape)
+            if getattr(p, "_grad_buffer", None) is not None:  # keep the optimizer's gradient in its buffer
+                p._grad_buffer[...] = p.grad
+                p.grad = p._grad_buffer
