@@ -36,12 +36,13 @@ def mpiexec():
 
 
 def launch(script, *arguments, ranks=2, timeout=120):
-    """Run tests/mpi/<script> in ``ranks`` processes; returns (exit code, everything printed, seconds taken)."""
+    """Run tests/mpi/<script> (or ``-m`` a module) in ``ranks`` processes; returns (exit code, output, seconds)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
                NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")  # 2 ranks on 2 cores: one thread each
     env = {name: value for name, value in env.items() if name not in distributed.LAUNCHER_VARIABLES}
     start = time.perf_counter()
-    done = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, str(SCRIPTS / script), *arguments],
+    target = [script] if script == "-m" else [str(SCRIPTS / script)]
+    done = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, *target, *arguments],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return done.returncode, done.stdout + done.stderr, time.perf_counter() - start
 
@@ -64,6 +65,13 @@ def test_a_rank_that_raises_ends_the_job_with_its_error_instead_of_hanging():
     assert "rank 1 of 2 raised ValueError; aborting all 2 processes (MPI_Abort)" in output
     assert "rank 0 passed the barrier" not in output
     print(f"the job ended {seconds:.1f} s after launch")
+
+
+def test_the_all_reduce_benchmark_runs_on_two_ranks():
+    code, output, _ = launch("-m", "benchmarks.all_reduce", "--width", "0.0625", "--batch-size", "4",
+                             "--repeats", "2", "--steps", "1")
+    assert code == 0, output
+    assert "2 ranks on cpu" in output and "all_reduce_gradients" in output and "of a training step" in output
 
 
 @pytest.mark.gpu
@@ -103,6 +111,8 @@ def test_without_a_launcher_the_world_is_this_process(fresh_world):
     array = np.arange(4.0)
     assert distributed.all_reduce(array) is array and distributed.broadcast(array) is array
     assert np.array_equal(array, np.arange(4.0))
+    with pytest.raises(ValueError, match="C-contiguous"):  # refused alone too, not only under mpiexec
+        distributed.all_reduce(np.ones((2, 2)).T)
     assert "mpi4py.MPI" not in sys.modules
 
 
@@ -130,11 +140,12 @@ def test_init_under_a_launcher_without_mpi4py_says_how_to_install_it(fresh_world
     (lambda: distributed.all_reduce([1.0, 2.0]), TypeError, r"all_reduce: expected a NumPy or CuPy array, got list"),
     (lambda: distributed.all_reduce(np.ones((3, 3))[:, 0]), ValueError, r"all_reduce: the array must be C-contiguous"),
     (lambda: distributed.all_reduce(np.ones(3, np.complex64)), TypeError, r"dtype complex64 is not supported"),
+    (lambda: distributed.broadcast(np.ones(3, bool)), TypeError, r"broadcast: dtype bool is not supported"),
     (lambda: distributed.broadcast(np.ones(3), root=2), ValueError, r"broadcast: root must be a rank from 0 to 1, got 2"),
     (lambda: distributed.broadcast_parameters(nn.Linear(2, 2), root=-1), ValueError, r"root must be a rank"),
 ])
 def test_collectives_reject_bad_arguments(call, error, match, monkeypatch):
-    monkeypatch.setattr(world, "_world", TwinWorld())  # the checks run where a collective would
+    monkeypatch.setattr(world, "_world", TwinWorld())  # 2 ranks: root 1 is valid, root 2 is not
     with pytest.raises(error, match=match):
         call()
 
@@ -171,7 +182,7 @@ def test_gradients_of_a_model_never_broadcast_or_changed_since_are_refused(fresh
         distributed.all_reduce_gradients(model)
     distributed.broadcast_parameters(model)
     setattr(model, "4", nn.Linear(3, 3))  # one more layer
-    with pytest.raises(RuntimeError, match=r"first change: 6 parameters and buffers, 4 before"):
+    with pytest.raises(RuntimeError, match=r"first change: 6 parameters, 4 before"):
         distributed.all_reduce_gradients(model)
 
 

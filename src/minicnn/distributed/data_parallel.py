@@ -16,8 +16,23 @@ import weakref
 from .. import backend
 from .world import _check_root, current_world
 
-# model -> its layout (and its parameters, by identity) when broadcast_parameters last ran on it
-_broadcast_layouts = weakref.WeakKeyDictionary()
+
+
+class _Broadcast:
+    """What broadcast_parameters remembers about a model, for all_reduce_gradients to check and reuse.
+
+    Attributes:
+        params: (parameter, its description) for each parameter, in the model's order.
+        flat_buffers: group number -> (the gradient views, the optimizer buffer they tile, or None),
+            found once instead of at every step.
+    """
+
+    def __init__(self, params):
+        self.params = [(p, _describe(p)) for p in params]
+        self.flat_buffers = {}
+
+
+_broadcasts = weakref.WeakKeyDictionary()  # model -> _Broadcast, from its latest broadcast_parameters
 
 
 def _named_tensors(module):
@@ -98,33 +113,31 @@ def broadcast_parameters(module, root=0):
             world.broadcast(flat, root)
             for tensor, where in zip(group, slices):
                 tensor.data[...] = flat[where].reshape(tensor.shape)  # in place: an optimizer's views stay valid
-    _broadcast_layouts[module] = (layout, [tensor for _, tensor in named])
+    _broadcasts[module] = _Broadcast(module.parameters())
 
 
-def _trained_parameters(module):
-    """``module``'s trained parameters, after checking that the model is still as it was broadcast."""
-    record = _broadcast_layouts.get(module)
+def _checked_broadcast(module):
+    """The record of ``module``'s broadcast, after checking that its parameters are still those it recorded."""
+    record = _broadcasts.get(module)
     if record is None:
         raise RuntimeError("all_reduce_gradients: this model was never passed to broadcast_parameters() in this "
                            "process; call broadcast_parameters(model) once before training, so that every rank "
                            "starts from the same weights")
-    named = _named_tensors(module)
-    layout, tensors = record
-    now = _layout(named)
-    changed = [name for (name, description), old, (_, tensor), kept in zip(now, layout, named, tensors)
-               if (name, description) != old or tensor is not kept]
-    if changed or len(now) != len(layout):
-        first = repr(changed[0]) if changed else f"{len(now)} parameters and buffers, {len(layout)} before"
+    params = module.parameters()
+    same = [p is kept and _describe(p) == description for p, (kept, description) in zip(params, record.params)]
+    if not all(same) or len(params) != len(record.params):
+        first = (repr(module.named_parameters()[same.index(False)][0]) if not all(same)
+                 else f"{len(params)} parameters, {len(record.params)} before")
         raise RuntimeError(f"all_reduce_gradients: the model changed since broadcast_parameters() (first change: "
                            f"{first}); call broadcast_parameters(model) again after moving or changing the model")
-    return [tensor for _, tensor in module.named_parameters() if tensor.requires_grad]
+    return record
 
 
 def _data_pointer(array):
     return array.data.ptr if backend.is_gpu_array(array) else array.__array_interface__["data"][0]
 
 
-def _optimizer_buffer(params):
+def _find_optimizer_buffer(params):
     """The flat gradient buffer of an optimizer if it holds exactly ``params``' gradients, in this order.
 
     An optimizer (see :mod:`minicnn.optim`) gives each parameter a view of its
@@ -147,6 +160,15 @@ def _optimizer_buffer(params):
     return flat
 
 
+def _optimizer_buffer(record, number, params):
+    """:func:`_find_optimizer_buffer` for group ``number``, looked for again only when its views change."""
+    views = [getattr(p, "_grad_buffer", None) for p in params]
+    known = record.flat_buffers.get(number)
+    if known is None or len(known[0]) != len(views) or any(a is not b for a, b in zip(known[0], views)):
+        known = record.flat_buffers[number] = (views, _find_optimizer_buffer(params))
+    return known[1]
+
+
 def _mean_over_ranks(world, flat):
     if world.size > 1:
         world.all_reduce_sum(flat)
@@ -158,9 +180,11 @@ def all_reduce_gradients(module):
 
     Call it between ``loss.backward()`` and ``optimizer.step()``, in every rank.
     Checks first that ``module`` went through :func:`broadcast_parameters` in
-    this process and has not changed since (the same parameter objects, names,
-    order, shapes, dtypes, devices); the ranks' layouts were compared there,
-    so the flat buffers line up element for element.
+    this process and that ``module.parameters()`` are still the same objects,
+    in the same order, with the same shapes, dtypes, devices (CPU or GPU) and
+    ``requires_grad``: the ranks' layouts were compared there, so the flat
+    buffers line up element for element. (Nothing is compared across ranks
+    here: a model changed the same way on every rank must be broadcast again.)
 
     A parameter whose ``.grad`` is None on a rank (it took no part in that
     rank's loss) counts as a zero gradient there, as in PyTorch's
@@ -173,8 +197,10 @@ def all_reduce_gradients(module):
     the parameters get views of it. MPI for NumPy arrays, NCCL for CuPy arrays.
     """
     world = current_world()
-    for params in _groups(_trained_parameters(module)):
-        flat = _optimizer_buffer(params)
+    record = _checked_broadcast(module)
+    trained = [p for p, _ in record.params if p.requires_grad]
+    for number, params in enumerate(_groups(trained)):
+        flat = _optimizer_buffer(record, number, params)
         if flat is not None:
             for p in params:
                 if p.grad is None:

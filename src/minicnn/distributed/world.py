@@ -221,14 +221,16 @@ def all_reduce(array):
             (through NCCL, on the GPU), of the same shape and dtype on every rank.
     """
     world = current_world()
-    return world.all_reduce_sum(_checked("all_reduce", array)) if world.size > 1 else array
+    _check_array("all_reduce", array)  # also in a world of one, where it would pass silently
+    return world.all_reduce_sum(array) if world.size > 1 else array
 
 
 def broadcast(array, root=0):
     """Overwrite ``array`` on every process with its values on process ``root``, in place; returns it."""
     world = current_world()
     _check_root("broadcast", root, world)
-    return world.broadcast(_checked("broadcast", array), root) if world.size > 1 else array
+    _check_array("broadcast", array)
+    return world.broadcast(array, root) if world.size > 1 else array
 
 
 def _check_root(op, root, world):
@@ -236,12 +238,11 @@ def _check_root(op, root, world):
         raise ValueError(f"{op}: root must be a rank from 0 to {world.size - 1}, got {root!r}")
 
 
-def _checked(op, array):
-    """``array`` itself if a collective can work on it in place; a clear error otherwise."""
+def _check_array(op, array):
+    """A clear error unless a collective can work on ``array`` in place."""
     if not (isinstance(array, np.ndarray) or backend.is_gpu_array(array)):
         raise TypeError(f"{op}: expected a NumPy or CuPy array, got {type(array).__name__}")
     if not array.flags.c_contiguous:
         raise ValueError(f"{op}: the array must be C-contiguous (one block of memory), got strides {array.strides}")
     if array.dtype.name not in SUPPORTED_DTYPES:
         raise TypeError(f"{op}: dtype {array.dtype} is not supported; use one of {', '.join(SUPPORTED_DTYPES)}")
-    return array
