@@ -17,7 +17,6 @@ from .. import backend
 from .world import _check_root, current_world
 
 
-
 class _Broadcast:
     """What broadcast_parameters remembers about a model, for all_reduce_gradients to check and reuse.
 
@@ -79,13 +78,21 @@ def _groups(tensors):
     return list(groups.values())
 
 
-def _slices(tensors):
-    """Where each tensor sits in a flat array holding them all in order, and the total size."""
+def _packed(tensors, arrays):
+    """``arrays`` (one per tensor, of its shape; None for zeros) end to end in one new flat array.
+
+    Returns:
+        (flat array of the tensors' device and dtype, the slice of it that holds each tensor).
+    """
     slices, start = [], 0
     for tensor in tensors:
         slices.append(slice(start, start + tensor.size))
         start += tensor.size
-    return slices, start
+    flat = backend.get_array_module(tensors[0].data).zeros(start, tensors[0].dtype)
+    for array, where in zip(arrays, slices):
+        if array is not None:
+            flat[where] = array.reshape(-1)
+    return flat, slices
 
 
 def broadcast_parameters(module, root=0):
@@ -106,10 +113,7 @@ def broadcast_parameters(module, root=0):
     _check_same_layout(world.all_gather_objects(layout), root)
     if world.size > 1:
         for group in _groups([tensor for _, tensor in named]):
-            slices, total = _slices(group)
-            flat = backend.get_array_module(group[0].data).empty(total, group[0].dtype)
-            for tensor, where in zip(group, slices):
-                flat[where] = tensor.data.reshape(-1)
+            flat, slices = _packed(group, [tensor.data for tensor in group])
             world.broadcast(flat, root)
             for tensor, where in zip(group, slices):
                 tensor.data[...] = flat[where].reshape(tensor.shape)  # in place: an optimizer's views stay valid
@@ -210,11 +214,7 @@ def all_reduce_gradients(module):
                 p.grad = p._grad_buffer
             _mean_over_ranks(world, flat)
             continue
-        slices, total = _slices(params)
-        flat = backend.get_array_module(params[0].data).zeros(total, params[0].dtype)
-        for p, where in zip(params, slices):
-            if p.grad is not None:
-                flat[where] = p.grad.reshape(-1)
+        flat, slices = _packed(params, [p.grad for p in params])
         _mean_over_ranks(world, flat)
         for p, where in zip(params, slices):
             p.grad = flat[where].reshape(p.shape)

@@ -60,23 +60,31 @@ class BatchNormFunction(Function):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.eps = training, momentum, eps
 
-    def forward(self, x, weight=None, bias=None):
-        xp = get_array_module(x)
-        channels = x.shape[1]
+    def _as_arrays(self, x, weight, bias):
+        """x as (N, C, L) (every axis but the channel one is averaged over); weight and bias, 1 and 0 if not given."""
+        xp, channels = get_array_module(x), x.shape[1]
         self.shape = x.shape
-        weight = weight if weight is not None else xp.ones(channels, x.dtype)
+        self.weight = weight if weight is not None else xp.ones(channels, x.dtype)
         bias = bias if bias is not None else xp.zeros(channels, x.dtype)
-        x3 = x.reshape(x.shape[0], channels, -1)  # (N, C, L): every axis but the channel one is averaged over
+        return x.reshape(x.shape[0], channels, -1), self.weight, bias
+
+    def _update_running_statistics(self, mean, var, count):
+        """running = (1 - momentum) * running + momentum * statistic, with var made unbiased (as PyTorch keeps it)."""
+        if self.running_mean is None:
+            return
+        dtype = self.running_mean.dtype
+        self.running_mean *= 1 - self.momentum
+        self.running_mean += (self.momentum * mean).astype(dtype, copy=False)
+        self.running_var *= 1 - self.momentum
+        self.running_var += (self.momentum * var * (count / (count - 1))).astype(dtype, copy=False)
+
+    def forward(self, x, weight=None, bias=None):
+        x3, weight, bias = self._as_arrays(x, weight, bias)
         given = (None, None) if self.training else (self.running_mean, self.running_var)
         forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
         y, self.x_hat, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
-        if self.training and self.running_mean is not None:
-            count = x3.shape[0] * x3.shape[2]
-            self.running_mean *= 1 - self.momentum
-            self.running_mean += self.momentum * mean
-            self.running_var *= 1 - self.momentum
-            self.running_var += self.momentum * var * (count / (count - 1))  # unbiased, as PyTorch keeps it
-        self.weight = weight
+        if self.training:
+            self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
         return y.reshape(x.shape)
 
     def backward(self, gy):
@@ -88,7 +96,7 @@ class BatchNormFunction(Function):
         return tuple(grad if need else None for grad, need in zip(grads, needs))
 
 
-class SyncBatchNormFunction(Function):
+class SyncBatchNormFunction(BatchNormFunction):
     """Batch norm in training mode with the statistics of every rank's batch together.
 
     As ChainerMN's MultiNodeBatchNormalization and PyTorch's SyncBatchNorm:
@@ -104,16 +112,11 @@ class SyncBatchNormFunction(Function):
     """
 
     def __init__(self, running_mean, running_var, momentum, eps):
-        self.running_mean, self.running_var = running_mean, running_var
-        self.momentum, self.eps = momentum, eps
+        super().__init__(running_mean, running_var, True, momentum, eps)
 
     def forward(self, x, weight=None, bias=None):
-        xp = get_array_module(x)
-        channels = x.shape[1]
-        self.shape = x.shape
-        weight = weight if weight is not None else xp.ones(channels, x.dtype)
-        bias = bias if bias is not None else xp.zeros(channels, x.dtype)
-        x3 = x.reshape(x.shape[0], channels, -1)
+        x3, weight, bias = self._as_arrays(x, weight, bias)
+        xp, channels = get_array_module(x), x.shape[1]
         sums = xp.empty(2 * channels + 1, np.float64)  # (sum of x, sum of x^2) per channel, then the count
         sums[:channels] = x3.sum(axis=(0, 2), dtype=np.float64)
         sums[channels:-1] = (x3 * x3).sum(axis=(0, 2), dtype=np.float64)
@@ -125,12 +128,7 @@ class SyncBatchNormFunction(Function):
         forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
         y, self.x_hat, _, _, self.inv_std = forward(x3, weight, bias, mean.astype(x.dtype), var.astype(x.dtype),
                                                     self.eps)
-        if self.running_mean is not None:  # the same update on every rank: the statistics are the same
-            self.running_mean *= 1 - self.momentum
-            self.running_mean += (self.momentum * mean).astype(x.dtype)
-            self.running_var *= 1 - self.momentum
-            self.running_var += (self.momentum * var * (self.count / (self.count - 1))).astype(x.dtype)
-        self.weight = weight
+        self._update_running_statistics(mean, var, self.count)  # the same on every rank: so are the statistics
         return y.reshape(x.shape)
 
     def backward(self, gy):
