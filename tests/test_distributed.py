@@ -16,7 +16,7 @@ import pytest
 import minicnn
 import minicnn.functional as F
 from minicnn import backend, distributed, gradcheck, nn, optim
-from minicnn.distributed import data_parallel, world
+from minicnn.distributed import world
 from minicnn.functional.normalization import SyncBatchNormFunction
 from helpers import tensor
 
@@ -141,7 +141,8 @@ def test_init_under_a_launcher_without_mpi4py_says_how_to_install_it(fresh_world
     (lambda: distributed.all_reduce(np.ones((3, 3))[:, 0]), ValueError, r"all_reduce: the array must be C-contiguous"),
     (lambda: distributed.all_reduce(np.ones(3, np.complex64)), TypeError, r"dtype complex64 is not supported"),
     (lambda: distributed.broadcast(np.ones(3, bool)), TypeError, r"broadcast: dtype bool is not supported"),
-    (lambda: distributed.broadcast(np.ones(3), root=2), ValueError, r"broadcast: root must be a rank from 0 to 1, got 2"),
+    (lambda: distributed.broadcast(np.ones(3), root=2), ValueError,
+     r"broadcast: root must be a rank from 0 to 1, got 2"),
     (lambda: distributed.broadcast_parameters(nn.Linear(2, 2), root=-1), ValueError, r"root must be a rank"),
 ])
 def test_collectives_reject_bad_arguments(call, error, match, monkeypatch):

@@ -1,6 +1,4 @@
 """The defining property: 2 ranks, each with half of a batch, end with the gradients one process gets on all of it."""
-import numpy as np
-
 import minicnn
 import minicnn.functional as F
 from minicnn import distributed, optim

@@ -1,4 +1,5 @@
-"""SyncBatchNorm on 2 ranks, each with half of a batch, computes what BatchNorm2d computes on all of it in one process."""
+"""SyncBatchNorm on 2 ranks, each with half of a batch, computes what BatchNorm2d computes on all of it in one
+process."""
 import numpy as np
 
 import minicnn
@@ -24,7 +25,7 @@ upstream = rng.standard_normal(x.shape)  # dL/dy for the whole batch
 
 x_whole, x_mine = tensor(x, device), tensor(x[part], device)
 x_whole.requires_grad = x_mine.requires_grad = True
-for step in range(2):  # twice: the second forward normalizes with the first one's running statistics' successors
+for step in range(2):  # twice: the second update of the running statistics starts from the first one's
     y_whole, y_mine = reference(x_whole), synchronised(x_mine)
     assert_close(y_mine.data, y_whole.data[part], f"step {step}: output")
     reference.zero_grad(), synchronised.zero_grad()

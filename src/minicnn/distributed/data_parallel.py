@@ -62,7 +62,8 @@ def _check_same_layout(layouts, root):
         for name in [n for n in here if n not in reference][:3]:
             problems.append(f"{name!r} exists on rank {rank} but not on rank {root}")
         for name in [n for n in reference if n in here and here[n] != reference[n]][:3]:
-            problems.append(f"{name!r} has {_say(reference[name])} on rank {root} but {_say(here[name])} on rank {rank}")
+            problems.append(f"{name!r} has {_say(reference[name])} on rank {root} "
+                            f"but {_say(here[name])} on rank {rank}")
         if not problems and [n for n, _ in layout] != [n for n, _ in layouts[root]]:
             problems.append(f"rank {rank} lists the parameters and buffers in another order than rank {root}")
     if problems:
