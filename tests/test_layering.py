@@ -13,7 +13,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "src" / "minicnn"
 # layer and the layers below, never from a layer above. A new module must be given a layer here.
 LAYERS = {
     "backend": 0, "geometry": 0, "random": 0,
-    "tensor": 1, "creation": 1,
+    "tensor": 1, "creation": 1, "distributed": 1,
     "kernels": 2,
     "functional": 3,
     "nn": 4, "optim": 4,

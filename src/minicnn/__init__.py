@@ -3,12 +3,13 @@
     import minicnn
     import minicnn.functional as F
     from minicnn import nn, optim
+    from minicnn import distributed   # data-parallel training under mpiexec
 """
 from .backend import DeviceUnavailableError, gpu_available
 from .kernels import configure_cpu
 from .random import manual_seed
 from .tensor import Tensor, is_grad_enabled, no_grad
-from . import functional  # noqa: E402
+from . import distributed, functional  # noqa: E402
 from . import nn, optim  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 # As in PyTorch, `minicnn.tensor` is the function that makes a tensor. The module
@@ -16,6 +17,6 @@ from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .creation import arange, ones, ones_like, randint, randn, tensor, zeros, zeros_like  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "arange", "configure_cpu", "functional",
-           "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like",
-           "optim", "randint", "randn", "tensor", "zeros", "zeros_like"]
+__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "arange", "configure_cpu", "distributed",
+           "functional", "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones",
+           "ones_like", "optim", "randint", "randn", "tensor", "zeros", "zeros_like"]

@@ -9,8 +9,15 @@ Backward in training mode (x_hat the normalized input, m the count per channel,
 g = dL/dx_hat = dL/dy * weight):
 
     dL/dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps)
+
+Synchronised batch norm (``sync=True``, :class:`minicnn.nn.SyncBatchNorm`)
+takes the mean, the variance and those two gradient means over the batches of
+every process of :mod:`minicnn.distributed`, so that N processes with a slice
+each compute what one process computes on the whole batch.
 """
-from .. import kernels
+import numpy as np
+
+from .. import distributed, kernels
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
 from .validation import require_same_dtype, require_tensor
@@ -53,23 +60,31 @@ class BatchNormFunction(Function):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.eps = training, momentum, eps
 
-    def forward(self, x, weight=None, bias=None):
-        xp = get_array_module(x)
-        channels = x.shape[1]
+    def _as_arrays(self, x, weight, bias):
+        """x as (N, C, L) (every axis but the channel one is averaged over); weight and bias, 1 and 0 if not given."""
+        xp, channels = get_array_module(x), x.shape[1]
         self.shape = x.shape
-        weight = weight if weight is not None else xp.ones(channels, x.dtype)
+        self.weight = weight if weight is not None else xp.ones(channels, x.dtype)
         bias = bias if bias is not None else xp.zeros(channels, x.dtype)
-        x3 = x.reshape(x.shape[0], channels, -1)  # (N, C, L): every axis but the channel one is averaged over
+        return x.reshape(x.shape[0], channels, -1), self.weight, bias
+
+    def _update_running_statistics(self, mean, var, count):
+        """running = (1 - momentum) * running + momentum * statistic, with var made unbiased (as PyTorch keeps it)."""
+        if self.running_mean is None:
+            return
+        dtype = self.running_mean.dtype
+        self.running_mean *= 1 - self.momentum
+        self.running_mean += (self.momentum * mean).astype(dtype, copy=False)
+        self.running_var *= 1 - self.momentum
+        self.running_var += (self.momentum * var * (count / (count - 1))).astype(dtype, copy=False)
+
+    def forward(self, x, weight=None, bias=None):
+        x3, weight, bias = self._as_arrays(x, weight, bias)
         given = (None, None) if self.training else (self.running_mean, self.running_var)
         forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
         y, self.x_hat, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
-        if self.training and self.running_mean is not None:
-            count = x3.shape[0] * x3.shape[2]
-            self.running_mean *= 1 - self.momentum
-            self.running_mean += self.momentum * mean
-            self.running_var *= 1 - self.momentum
-            self.running_var += self.momentum * var * (count / (count - 1))  # unbiased, as PyTorch keeps it
-        self.weight = weight
+        if self.training:
+            self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
         return y.reshape(x.shape)
 
     def backward(self, gy):
@@ -79,6 +94,56 @@ class BatchNormFunction(Function):
         needs = self.needs_input_grad
         grads = (gx.reshape(self.shape), gweight, gbias)  # inputs: x, then weight and bias if given
         return tuple(grad if need else None for grad, need in zip(grads, needs))
+
+
+class SyncBatchNormFunction(BatchNormFunction):
+    """Batch norm in training mode with the statistics of every rank's batch together.
+
+    As ChainerMN's MultiNodeBatchNormalization and PyTorch's SyncBatchNorm:
+    forward all-reduces, per channel, the sum and the sum of squares of x and
+    the count; backward all-reduces the sums of g and of g * x_hat. So each
+    layer costs one small collective (2C + 1 numbers) forward and one (2C)
+    backward. The forward sums are taken in float64: the variance is
+    E[x^2] - E[x]^2, and float32 would lose the digits that cancel.
+
+    The weight and bias gradients returned are this rank's own sums: averaging
+    them over the ranks, as :func:`minicnn.distributed.all_reduce_gradients`
+    does for every parameter, gives the whole batch's gradient.
+    """
+
+    def __init__(self, running_mean, running_var, momentum, eps):
+        super().__init__(running_mean, running_var, True, momentum, eps)
+
+    def forward(self, x, weight=None, bias=None):
+        x3, weight, bias = self._as_arrays(x, weight, bias)
+        xp, channels = get_array_module(x), x.shape[1]
+        sums = xp.empty(2 * channels + 1, np.float64)  # (sum of x, sum of x^2) per channel, then the count
+        sums[:channels] = x3.sum(axis=(0, 2), dtype=np.float64)
+        sums[channels:-1] = (x3 * x3).sum(axis=(0, 2), dtype=np.float64)
+        sums[-1] = x3.shape[0] * x3.shape[2]
+        distributed.all_reduce(sums)
+        self.count = sums[-1]  # the whole batch's, a 0-d array (no wait for the GPU here)
+        mean = sums[:channels] / self.count
+        var = xp.maximum(sums[channels:-1] / self.count - mean * mean, 0)
+        forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
+        y, self.x_hat, _, _, self.inv_std = forward(x3, weight, bias, mean.astype(x.dtype), var.astype(x.dtype),
+                                                    self.eps)
+        self._update_running_statistics(mean, var, self.count)  # the same on every rank: so are the statistics
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        gy3 = gy.reshape(self.x_hat.shape)
+        channels = gy3.shape[1]
+        # The gradient with the statistics held fixed (evaluation mode's), and this rank's two sums ...
+        backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
+        gx, gweight, gbias = backward(gy3, self.x_hat, self.weight, self.inv_std, False)
+        # ... then what flows through the statistics, from the sums over every rank.
+        sums = distributed.all_reduce(get_array_module(gy).concatenate([gbias, gweight]))
+        mean_g = (sums[:channels] / self.count).astype(gy.dtype)
+        mean_gx = (sums[channels:] / self.count).astype(gy.dtype)
+        gx -= (self.weight * self.inv_std)[:, None] * (mean_g[:, None] + self.x_hat * mean_gx[:, None])
+        grads = (gx.reshape(self.shape), gweight, gbias)
+        return tuple(grad if need else None for grad, need in zip(grads, self.needs_input_grad))
 
 
 def _buffer(op, name, value, channels, x):
@@ -95,7 +160,7 @@ def _buffer(op, name, value, channels, x):
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, sync=False):
     """Batch normalization over channel axis 1 (PyTorch's ``F.batch_norm``).
 
     Args:
@@ -106,6 +171,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         training: use batch statistics (and update running ones) or running ones.
         momentum: weight of the new batch in the running averages.
         eps: added to the variance before the square root.
+        sync: in training, take the statistics over the batches of every
+            process of :mod:`minicnn.distributed` together (synchronised batch
+            norm); with one process this changes nothing.
     Returns:
         Tensor of x's shape.
     """
@@ -133,4 +201,6 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if weight is None and bias is not None:
         raise ValueError(f"{op}: a bias without a weight is not supported; pass both or neither")
     inputs += [t for t in (weight, bias) if t is not None]
+    if training and sync and distributed.world_size() > 1:
+        return SyncBatchNormFunction(running_mean, running_var, float(momentum), float(eps))(*inputs)
     return BatchNormFunction(running_mean, running_var, bool(training), float(momentum), float(eps))(*inputs)

@@ -131,7 +131,7 @@ class BatchNorm2d(Module):
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
-        self.num_features = _positive_int("BatchNorm2d", "num_features", num_features)
+        self.num_features = _positive_int(type(self).__name__, "num_features", num_features)
         self.eps, self.momentum = float(eps), float(momentum)
         self.weight = Parameter(np.ones(num_features, np.float32))
         self.bias = Parameter(np.zeros(num_features, np.float32))
@@ -146,6 +146,44 @@ class BatchNorm2d(Module):
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class SyncBatchNorm(BatchNorm2d):
+    """BatchNorm2d whose training statistics are those of every process's batch together.
+
+    In data-parallel training (:mod:`minicnn.distributed`) each process sees a
+    slice of the batch, and a BatchNorm2d normalizes with that slice's own
+    statistics. A SyncBatchNorm all-reduces them (``F.batch_norm(..., sync=True)``),
+    so N processes normalize exactly as one process would on the whole batch,
+    at the cost of one small collective per layer forward and one backward. With
+    one process, or in evaluation mode, it is a BatchNorm2d. PyTorch's name and
+    semantics; :meth:`convert_sync_batchnorm` switches a whole model over.
+    """
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"SyncBatchNorm: x must be 4-D (N, C, H, W), got shape {x.shape}")
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training, self.momentum, self.eps, sync=True)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module):
+        """Replace every BatchNorm2d in ``module`` by a SyncBatchNorm that keeps its parameters and buffers.
+
+        The new layers hold the very same Parameter and Buffer objects (and eps,
+        momentum, training mode), so an optimizer already built on the model
+        still trains them. Returns ``module``, changed in place, or a new
+        SyncBatchNorm if ``module`` is itself a BatchNorm2d.
+        """
+        if isinstance(module, BatchNorm2d) and not isinstance(module, SyncBatchNorm):
+            synchronised = cls.__new__(cls)
+            synchronised.__dict__.update(vars(module))
+            return synchronised
+        for name, child in module.named_children():
+            converted = cls.convert_sync_batchnorm(child)
+            if converted is not child:
+                setattr(module, name, converted)
+        return module
 
 
 class Dropout(Module):
