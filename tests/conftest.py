@@ -1,4 +1,9 @@
-"""Shared fixtures: the devices to test on, and GPU tests that skip cleanly without a GPU."""
+"""Shared fixtures: the devices to test on.
+
+GPU tests run on real CuPy where it sees a GPU, and on the CuPy stand-in
+(tests/standin, installed by the repository's conftest.py) everywhere else;
+they skip only where neither is available (a copy of the tests without it).
+"""
 import numpy as np
 import pytest
 
@@ -18,7 +23,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    """Each test using this runs on the CPU and (where there is one) on the GPU."""
+    """Each test using this runs on the CPU and on the GPU code path."""
     return request.param
 
 
