@@ -28,6 +28,24 @@ def device(request):
 
 
 @pytest.fixture
+def without_cupy(monkeypatch):
+    """As on a machine where CuPy is not installed."""
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_import_error", ImportError("No module named 'cupy'"))
+
+
+@pytest.fixture
+def without_gpu(monkeypatch):
+    """As on a machine with CuPy installed but no GPU: CuPy's getDeviceCount raises cudaErrorNoDevice."""
+    runtime = backend.require_gpu().cuda.runtime
+
+    def no_device():
+        raise runtime.CUDARuntimeError(100)  # cudaErrorNoDevice
+
+    monkeypatch.setattr(runtime, "getDeviceCount", no_device)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(12345)
 

@@ -262,11 +262,18 @@ def test_corrupt_batch_in_the_cli(capsys, tmp_path):
     assert code == 1 and "test_batch is corrupt or truncated" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present")
-def test_gpu_without_cupy_is_one_line_saying_what_to_install(capsys, tmp_path):
+def test_gpu_without_cupy_is_one_line_saying_what_to_install(capsys, tmp_path, without_cupy):
     code, out, err = run_cli(capsys, "--device", "gpu", "--data-dir", tmp_path, "--out", tmp_path / "run")
     assert code == 1 and out == ""
-    assert len(err.strip().splitlines()) == 1 and "pip install" in err
+    assert len(err.strip().splitlines()) == 1 and "pip install -e '.[cuda12]'" in err
+
+
+def test_gpu_where_cupy_finds_none_is_one_line_saying_why(capsys, tmp_path, without_gpu):
+    """CuPy installed on a machine without a GPU (or its driver): no install hint, CuPy's own reason."""
+    code, out, err = run_cli(capsys, "--device", "gpu", "--data-dir", tmp_path, "--out", tmp_path / "run")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "CuPy finds none (cudaErrorNoDevice" in err and "nvidia-smi" in err and "pip install" not in err
 
 
 @pytest.mark.parametrize("argv, complaint", [

@@ -14,6 +14,9 @@ import numpy as np
 from . import api, counters, cuda, ndarray as arrays
 
 
+_KEYWORDS = {"out", "casting", "dtype"}  # what every CuPy ufunc's __call__ accepts (see its signature)
+
+
 class ufunc:  # noqa: N801 (CuPy's name)
     """A CuPy ufunc, computed by NumPy's ufunc of the same name."""
 
@@ -32,7 +35,8 @@ class ufunc:  # noqa: N801 (CuPy's name)
         raise api.missing_member("cupy.ufunc", "ufunc", name)
 
     def __call__(self, *args, **kwargs):
-        api.bind(self._qualified, self._signature, args, kwargs)
+        if not (self.nin <= len(args) <= self.nargs and kwargs.keys() <= _KEYWORDS):  # else bind says why
+            api.bind(self._qualified, self._signature, args, kwargs)
         inputs, outputs = args[:self.nin], args[self.nin:]
         out = kwargs.get("out")
         if out is not None:

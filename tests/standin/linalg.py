@@ -42,9 +42,13 @@ def tf32_enabled():
 
 def round_to_tf32(values):
     """float32 values rounded to TF32's 10-bit mantissa (to nearest, ties to even), still float32."""
-    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
-    rounded = (bits + np.uint32(0x0FFF) + ((bits >> np.uint32(13)) & np.uint32(1))) & np.uint32(0xFFFFE000)
-    return rounded.view(np.float32).reshape(np.shape(values))
+    bits = np.array(values, dtype=np.float32).view(np.uint32)  # a copy, rounded in place
+    lowest_kept = bits >> 13
+    lowest_kept &= 1
+    bits += 0x0FFF
+    bits += lowest_kept  # 0x1000 when the kept part is odd: ties go to even
+    bits &= 0xFFFFE000  # drop the 13 low mantissa bits
+    return bits.view(np.float32)
 
 
 def _prepare(a, b):

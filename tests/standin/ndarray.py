@@ -468,33 +468,29 @@ class ndarray:  # noqa: N801 (CuPy's name)
 
     # -- indexing ----------------------------------------------------------------------------------
     def __getitem__(self, key):
-        key = _index_tuple(key)
+        key, advanced = _index_tuple(key)
+        if not advanced:
+            return self._view(_basic(self._data, key))
         arrays = [k for k in key if isinstance(k, ndarray)]
-        if not arrays:  # basic indexing: a view (numpy gives a 0-d view, not a scalar, with a trailing ...)
-            return self._view(self._data[key + (Ellipsis,) if Ellipsis not in key else key])
         cuda.check_current(self._device)
         for index in arrays:
             cuda.check_current(index._device)
-        np_key = tuple(k._data if isinstance(k, ndarray) else k for k in key)
-        result = self._data[np_key]
+        result = self._data[tuple(k._data if isinstance(k, ndarray) else k for k in key)]
         _count_advanced_indexing(arrays)
         return new_array(result)
 
     def __setitem__(self, key, value):
-        key = _index_tuple(key)
-        arrays = [k for k in key if isinstance(k, ndarray)]
+        key, advanced = _index_tuple(key)
         cuda.check_current(self._device)
-        if arrays:
+        if advanced:
             _scatter(self, key, value, None)
             return
+        target = _basic(self._data, key)
         if isinstance(value, ndarray):
             cuda.check_current(value._device)
-            target = self._data[key]
-            same = (target.__array_interface__["data"][0] == value._data.__array_interface__["data"][0]
-                    and target.shape == value.shape and target.strides == value.strides)
-            if not same:
+            if not _same_memory(target, value._data):  # CuPy skips copying an array onto itself
                 counters.record("device_ops", _kernel_on_empty(target))
-                self._data[key] = value._data
+                target[...] = value._data
             return
         if isinstance(value, np.ndarray):
             if value.shape != ():
@@ -502,8 +498,8 @@ class ndarray:  # noqa: N801 (CuPy's name)
             value = value.item()
         elif not isinstance(value, _SCALAR_TYPES):
             raise unsupported(value)
-        counters.record("device_ops", _kernel_on_empty(self._data[key]))
-        self._data[key] = value
+        counters.record("device_ops", _kernel_on_empty(target))
+        target[...] = value
 
     # -- NumPy interoperability (as CuPy: dispatch to CuPy's functions) --------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -654,8 +650,18 @@ def _device_index(index):
     return index
 
 
+_BASIC_INDEX_TYPES = (int, slice, type(None), type(Ellipsis))
+
+
 def _index_tuple(key):
-    key = key if isinstance(key, tuple) else (key,)
+    """(key as a tuple, whether it holds index arrays). NumPy arrays and lists in it become device
+    arrays (uploads), as CuPy turns them into cupy arrays before indexing."""
+    key = key if type(key) is tuple else (key,)
+    for k in key:
+        if type(k) not in _BASIC_INDEX_TYPES:
+            break
+    else:
+        return key, False
     converted = []
     for k in key:
         if k is None or k is Ellipsis or isinstance(k, (slice, ndarray)):
@@ -663,13 +669,23 @@ def _index_tuple(key):
         elif isinstance(k, (bool, np.bool_)):
             converted.append(_device_index(np.array(k)))
         elif isinstance(k, (int, np.integer)):
-            converted.append(k)
+            converted.append(int(k))
         elif isinstance(k, (np.ndarray, list, tuple)):
             converted.append(_device_index(np.asarray(k)))
         else:
             raise IndexError("only integers, slices (`:`), ellipsis (`...`),numpy.newaxis (`None`) and integer "
                              "or boolean arrays are valid indices")
-    return tuple(converted)
+    return tuple(converted), any(isinstance(k, ndarray) for k in converted)
+
+
+def _basic(data, key):
+    """NumPy's view for a basic index; a trailing ... keeps an all-integer index a 0-d view, not a scalar."""
+    return data[key] if Ellipsis in key else data[key + (Ellipsis,)]  # (key holds no arrays: `in` is safe)
+
+
+def _same_memory(a, b):
+    return (a.shape == b.shape and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
 
 
 def _count_advanced_indexing(arrays):
@@ -692,7 +708,7 @@ def _count_advanced_indexing(arrays):
 
 def _scatter(target, key, value, numpy_at):
     """x[key] = value (numpy_at None) or ufunc.at(x, key, value) with advanced indices, as CuPy's scatter."""
-    key = _index_tuple(key)
+    key, _ = _index_tuple(key)
     arrays = [k for k in key if isinstance(k, ndarray)]
     cuda.check_current(target._device)
     for index in arrays:

@@ -17,7 +17,8 @@ def _as_tensor(value, like):
         return value
     if isinstance(value, numbers.Number) or isinstance(value, np.ndarray) or backend.is_gpu_array(value):
         xp = backend.get_array_module(like.data)
-        return Tensor._wrap(xp.asarray(value, dtype=like.dtype), False)
+        with backend.on_device_of(like.data):
+            return Tensor._wrap(xp.asarray(value, dtype=like.dtype), False)
     raise TypeError(f"cannot combine a Tensor with {type(value).__name__}")
 
 
@@ -176,11 +177,10 @@ class ToDevice(Function):
 
     def forward(self, a):
         self.source = backend.device_of(a), a.dtype
-        return backend.to_device(a, self.device).astype(self.dtype, copy=False)
+        return backend.to_device(a, self.device, self.dtype)
 
     def backward(self, gy):
-        device, dtype = self.source
-        return backend.to_device(gy, device).astype(dtype, copy=False)
+        return backend.to_device(gy, *self.source)
 
 
 def add(a, b):

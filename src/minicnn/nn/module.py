@@ -108,11 +108,10 @@ class Module:
     def to(self, device=None, dtype=None):
         """Move every parameter and buffer (in place) to ``device`` and/or ``dtype``; returns self."""
         for _, tensor in list(self.named_parameters()) + list(self.named_buffers()):
-            data = tensor.data if device is None else backend.to_device(tensor.data, device)
-            tensor.data = data if dtype is None else data.astype(dtype, copy=False)
+            target = backend.device_of(tensor.data) if device is None else device
+            tensor.data = backend.to_device(tensor.data, target, dtype)
             if tensor.grad is not None:
-                tensor.grad = backend.to_device(tensor.grad, backend.device_of(tensor.data)).astype(
-                    tensor.dtype, copy=False)
+                tensor.grad = backend.to_device(tensor.grad, target, tensor.dtype)
         return self
 
     def zero_grad(self):
@@ -152,8 +151,9 @@ class Module:
             if tuple(value.shape) != tensor.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {tensor.shape} here but "
                                  f"{tuple(value.shape)} in the state dict")
-            tensor.data[...] = backend.to_device(value, backend.device_of(tensor.data)).astype(
-                tensor.dtype, copy=False)
+            device = backend.device_of(tensor.data)
+            with backend.running_on(device):
+                tensor.data[...] = backend.to_device(value, device, tensor.dtype)
         return LoadResult(missing, unexpected)
 
     # -- printing ----------------------------------------------------------------

@@ -42,7 +42,8 @@ class Optimizer:
         self.step_count += 1
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
-                self.update(p.data, p.grad, state)
+                with backend.on_device_of(p.data):  # the state is made, and the update runs, beside p
+                    self.update(p.data, p.grad, state)
 
     def update(self, param, grad, state):
         raise NotImplementedError
@@ -59,5 +60,12 @@ class Optimizer:
             raise ValueError(f"load_state_dict: the saved optimizer has {len(states)} parameters, "
                              f"this one {len(self.params)}")
         self.lr, self.step_count = float(state_dict["lr"]), int(state_dict["step_count"])
-        self.state = [{name: backend.to_device(value, backend.device_of(p.data)).astype(p.dtype)
-                       for name, value in saved.items()} for p, saved in zip(self.params, states)]
+        self.state = [{name: _own_copy(value, p) for name, value in saved.items()}
+                      for p, saved in zip(self.params, states)]
+
+
+def _own_copy(value, param):
+    """Saved state ``value`` on ``param``'s device and in its dtype, in an array the optimizer owns
+    (its updates are in place, so it must never share the caller's array)."""
+    moved = backend.to_device(value, backend.device_of(param.data), param.dtype)
+    return moved.copy() if moved is value else moved
