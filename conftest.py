@@ -235,9 +235,9 @@ _CUPY_LINE = pytest.StashKey()
 def _choose_cupy():
     """Real CuPy where it sees a GPU, else the stand-in; returns the session header's line."""
     try:
-        from tests.standin.install import install_unless_gpu
+        from tests.standin.installer import install_unless_gpu
     except ModuleNotFoundError as error:
-        if error.name not in ("tests", "tests.standin", "tests.standin.install"):
+        if error.name not in ("tests", "tests.standin", "tests.standin.installer"):
             raise
         return "GPU tests: CuPy as installed (this conftest.py is not beside tests/standin)"
     return install_unless_gpu()

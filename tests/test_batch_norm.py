@@ -74,3 +74,15 @@ def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
     np.testing.assert_allclose(y.numpy(), backend.as_numpy(plain_y).reshape(y.shape), rtol=1e-5, atol=1e-5)
     for got, want in zip((x.grad, w.grad, b.grad), (plain[0].reshape(x.shape), plain[1], plain[2])):
         np.testing.assert_allclose(backend.as_numpy(got), backend.as_numpy(want), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("stats_device", ["cpu", "gpu:1"])
+def test_running_statistics_on_another_device_are_the_usual_device_error(stats_device):
+    if stats_device == "gpu:1" and backend.gpu_count() < 2:
+        pytest.skip("needs two GPUs (the CuPy stand-in simulates two)")
+    x = tensor(np.ones((4, 3, 2, 2)), "gpu")
+    mean, var = tensor(np.zeros(3), stats_device).data, tensor(np.ones(3), stats_device).data
+    with pytest.raises(ValueError, match=rf"batch_norm: all tensors must be on one device, got x on gpu:0, "
+                                         rf"running_mean on {stats_device}, running_var on {stats_device}"):
+        F.batch_norm(x, mean, var, training=True)

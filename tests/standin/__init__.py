@@ -58,7 +58,7 @@ import contextlib
 
 from . import cuda
 from .counters import Counter, counting, one_operation, reset, totals
-from .install import install
+from .installer import install
 
 __all__ = ["Counter", "counting", "install", "one_operation", "reset", "simulated_devices", "totals"]
 

@@ -15,8 +15,8 @@ What it reads, and how:
   keepdims=False) -> _ndarray_base``); C types in it (``size_t size``) are
   dropped, keeping the parameter names.
 * ufuncs (``cupy._core._kernel.ufunc``): ``nin`` and ``nout`` from the object,
-  the signature from the first docstring line, which CuPy generates from the
-  keywords its ``__call__`` accepts (``out``, ``casting``, ``dtype``; NumPy's
+  and the signature built from them as CuPy builds its docstrings: the keywords
+  its ``__call__`` accepts are ``out``, ``casting`` and ``dtype`` (NumPy's
   ``where``, ``order``, ``subok``... are not among them).
 * Properties (Cython ``getset_descriptor``), class attributes and constants
   (numbers, ``None``, NumPy scalar types such as ``cupy.float32``).
@@ -207,13 +207,14 @@ def describe(module_name, name, obj, ufunc_type):
 
 
 def signature_of_ufunc(ufunc):
-    """From the docstring CuPy generates; for a ufunc with a hand-written one, what CuPy would generate."""
-    generated = _from_docstring(ufunc.__doc__, drop_first=False)
-    if generated is not None:
-        return generated
+    """What CuPy's ufunc __call__ takes: the inputs (positional only), the outputs (positionally or as out=),
+    casting= and dtype=. CuPy's docstrings say the same in NumPy's bracket notation, which is not Python."""
     inputs = [("x" if ufunc.nin == 1 else f"x{i + 1}", "positional_only", False) for i in range(ufunc.nin)]
     keywords = [("casting", "keyword_only", True), ("dtype", "keyword_only", True)]
-    return _format(inputs + [("out", "positional_or_keyword", True)] + keywords)
+    if ufunc.nout == 1:
+        return _format(inputs + [("out", "positional_or_keyword", True)] + keywords)
+    outputs = [(f"out{i + 1}", "positional_only", True) for i in range(ufunc.nout)]
+    return _format(inputs + outputs + [("out", "keyword_only", True)] + keywords)
 
 
 def signature_of_class(cls):

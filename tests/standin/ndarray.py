@@ -706,8 +706,18 @@ def _count_advanced_indexing(arrays):
     counters.record("device_ops", len(arrays) + 2)
 
 
+# The dtypes CuPy's atomic scatter kernels take (cupy/_core/_routines_indexing.pyx, _scatter_op_single)
+_SCATTER_DTYPES = {"add": "int32 float16 float32 float64 uint32 uint64", "maximum": "int32 float32 float64 uint32 uint64",
+                   "minimum": "int32 float32 float64 uint32 uint64"}
+
+
 def _scatter(target, key, value, numpy_at):
     """x[key] = value (numpy_at None) or ufunc.at(x, key, value) with advanced indices, as CuPy's scatter."""
+    if numpy_at is not None:
+        name = numpy_at.__self__.__name__
+        if target.dtype.name not in _SCATTER_DTYPES[name].split():
+            short = {"add": "add", "maximum": "max", "minimum": "min"}[name]
+            raise TypeError(f"scatter_{short} only supports {', '.join(_SCATTER_DTYPES[name].split())} as data type")
     key, _ = _index_tuple(key)
     arrays = [k for k in key if isinstance(k, ndarray)]
     cuda.check_current(target._device)
@@ -718,7 +728,8 @@ def _scatter(target, key, value, numpy_at):
         if value.dtype != target.dtype:
             counters.record("device_ops")  # value.astype(a.dtype)
         np_value = value._data
-    elif value is None or isinstance(value, _SCALAR_TYPES):
+    elif isinstance(value, _SCALAR_TYPES):
+        counters.record("device_ops")  # CuPy first makes a 0-d device array of it (a fill)
         np_value = value
     else:  # CuPy turns anything else into a device array first (core.array): an upload
         counters.record("uploads")

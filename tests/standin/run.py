@@ -14,7 +14,7 @@ import runpy
 import sys
 
 from .counters import _session
-from .install import install
+from .installer import install
 
 
 def main(argv=None):
