@@ -45,10 +45,10 @@ def totals_read_lines():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """train.cifar's Run on tiny generated data, on the GPU path (BN, width 1/16, batches of 16)."""
+    """train.cifar's Run on tiny generated data, on the GPU path: BN, width 1/16, 16 images, one batch of 16."""
     folder = str(tmp_path_factory.mktemp("cifar"))
     write_cifar(folder)
-    args = cifar.build_parser().parse_args(["--device", "gpu", "--no-download", "--width", "0.0625", "--limit", "32",
+    args = cifar.build_parser().parse_args(["--device", "gpu", "--no-download", "--width", "0.0625", "--limit", "16",
                                             "--batch-size", "16", "--data-dir", folder,
                                             "--out", str(tmp_path_factory.mktemp("run"))])
     args.device = "gpu:0"
@@ -61,15 +61,14 @@ def test_a_training_step_reads_nothing_back(run):
     totals = RunningTotals()
     run.train_step(plan, 0, 0, totals)  # the first step makes the momentum buffers
     with standin.counting() as counter:
-        run.train_step(plan, 0, 1, totals)  # batch, forward, loss, backward, SGD and schedule steps, totals
+        run.train_step(plan, 0, 0, totals)  # batch, forward, loss, backward, SGD and schedule steps, totals
     assert counter.device_ops > 1000
     assert counter.syncs == 0, read_sites(counter)
 
 
-def test_an_epoch_reads_only_the_running_totals(run, monkeypatch):
-    """Two batches with SYNC_EVERY 2: one read of the totals (loss, objective, hits), at the second."""
+def test_an_epoch_reads_only_the_running_totals(run):
+    """One read of the totals (loss, objective, hits) at the epoch's last batch, as at every SYNC_EVERY-th."""
     from tests import standin
-    monkeypatch.setattr(cifar, "SYNC_EVERY", 2)
     totals, stop = RunningTotals(), cifar.CtrlC()
     with standin.counting() as counter:
         run.train_epoch(0, 0, totals, stop, cifar.epoch_clock(0.0), lr=None)
@@ -80,9 +79,9 @@ def test_evaluation_reads_only_its_final_totals(run):
     """Two batches: nothing read per batch (the confusion matrix is counted on the device too)."""
     from tests import standin
     with standin.counting() as counter:
-        loss, accuracy, confusion = cifar.evaluate(run.model, run.test_images, run.test_labels, 16)
+        loss, accuracy, confusion = cifar.evaluate(run.model, run.test_images, run.test_labels, 8)
     assert counter.syncs == 3 and set(counter.sites("syncs")) <= totals_read_lines(), read_sites(counter)
-    assert np.isfinite(loss) and int(confusion.sum()) == 32
+    assert np.isfinite(loss) and int(confusion.sum()) == 16
 
 
 def test_the_confusion_matrix_is_counted_on_the_device_without_reading_it():

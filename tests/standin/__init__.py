@@ -44,6 +44,13 @@ What is counted (``counters.py``), per call site (the first frame outside this p
 
 Device.synchronize() waits but reads nothing, so it is not counted.
 
+Extending it. ``counters.one_operation()`` counts a composite call as one device
+operation: ``cupy.fuse`` (run the function on the arrays, one operation, after
+checking fuse's restrictions) and ``ElementwiseKernel``/``RawKernel``/
+``ReductionKernel`` calls that run a registered NumPy twin belong there. A new
+CuPy module (``cupy.cuda.nccl``...) is added to MODULES in ``generate_api.py``,
+the table regenerated, and what it implements listed in ``installer.py``.
+
 The API for tests:
 
     from tests import standin

@@ -159,7 +159,7 @@ class Stream:
     null = None  # set below: Stream.null, the default stream
 
     def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
-        self._previous = []
+        pass
 
     def synchronize(self):
         """Wait for the stream's work (there is none left on the stand-in)."""

@@ -139,7 +139,6 @@ class ndarray:  # noqa: N801 (CuPy's name)
         if memptr is not None or strides is not None:
             raise api.not_implemented("cupy.ndarray(..., memptr=, strides=)")
         data = np.empty(shape, dtype=dtype, order=order)
-        cuda.check_current(cuda.current_device())
         self._data, self._device, self._base = data, cuda.current_device(), None
         cuda.account(data, self._device)
 
@@ -707,8 +706,8 @@ def _count_advanced_indexing(arrays):
 
 
 # The dtypes CuPy's atomic scatter kernels take (cupy/_core/_routines_indexing.pyx, _scatter_op_single)
-_SCATTER_DTYPES = {"add": "int32 float16 float32 float64 uint32 uint64", "maximum": "int32 float32 float64 uint32 uint64",
-                   "minimum": "int32 float32 float64 uint32 uint64"}
+_SCATTER_DTYPES = {"add": "int32 float16 float32 float64 uint32 uint64",
+                   "maximum": "int32 float32 float64 uint32 uint64", "minimum": "int32 float32 float64 uint32 uint64"}
 
 
 def _scatter(target, key, value, numpy_at):
