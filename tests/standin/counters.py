@@ -134,6 +134,11 @@ def totals():
     return _session.totals()
 
 
+def report(kind="device_ops", top=15):
+    """The session counter's report (see Counter.report)."""
+    return _session.report(kind, top)
+
+
 def reset():
     """Zero the session counter."""
     for per_site in _session.per_site.values():

@@ -13,7 +13,7 @@ import atexit
 import runpy
 import sys
 
-from .counters import _session
+from . import counters
 from .installer import install
 
 
@@ -31,7 +31,7 @@ def main(argv=None):
     module, module_args = argv[split + 1], argv[split + 2:]
     install(options.devices)
     if options.report:
-        atexit.register(lambda: print("CuPy stand-in: " + _session.report(), file=sys.stderr))
+        atexit.register(lambda: print("CuPy stand-in: " + counters.report(), file=sys.stderr))
     sys.argv = [module] + module_args
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
