@@ -144,15 +144,19 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward() needs a tensor that requires grad: no input of the ops "
                                "that made this tensor has requires_grad=True (or it was made under no_grad)")
-        if grad is None and self.data.size != 1:
-            raise RuntimeError(f"backward() without grad needs a one-element tensor (a loss); "
-                               f"this one has shape {self.shape}: pass grad of that shape")
-        grad = grad.data if isinstance(grad, Tensor) else grad
-        if grad is not None and tuple(grad.shape) != self.shape:
-            raise ValueError(f"backward(grad): grad must have this tensor's shape {self.shape}, got {grad.shape}")
-        with backend.on_device_of(self.data):
+        with backend.on_device_of(self.data):  # the gradients are made where this tensor is
             xp = backend.get_array_module(self.data)
-            grad = xp.ones_like(self.data) if grad is None else xp.asarray(grad).astype(self.dtype, copy=False)
+            if grad is None:
+                if self.data.size != 1:
+                    raise RuntimeError(f"backward() without grad needs a one-element tensor (a loss); "
+                                       f"this one has shape {self.shape}: pass grad of that shape")
+                grad = xp.ones_like(self.data)
+            else:
+                grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+                if grad.shape != self.shape:
+                    raise ValueError(f"backward(grad): grad must have this tensor's shape {self.shape}, "
+                                     f"got {grad.shape}")
+                grad = grad.astype(self.dtype, copy=False)
             if self.creator is None:
                 _accumulate_leaf(self, grad)
             else:

@@ -106,9 +106,9 @@ def matmul(*args, **kwargs):
     api.bind("cupy.matmul", api.table_signature("cupy.matmul"), args, kwargs)
     if len(args) != 2:
         raise TypeError(f"cupy.matmul takes 2 positional arguments, got {len(args)}")
-    unsupported_keywords = {k for k, v in kwargs.items() if k not in ("out", "dtype") and v not in (None, False)}
-    if unsupported_keywords - {"casting", "order"}:
-        raise api.not_implemented(f"cupy.matmul({', '.join(sorted(unsupported_keywords))}=)")
+    others = sorted(set(kwargs) - {"out", "dtype"})
+    if others:
+        raise api.not_implemented(f"cupy.matmul({', '.join(others)}=)")
     a, b = args
     _check_arrays(a, b)
     if a.ndim == 0 or b.ndim == 0:
@@ -136,10 +136,8 @@ def tensordot(a, b, axes=2):
     cost = 1
     for data, summed in ((a._data, a_axes), (b._data, b_axes)):
         moved = np.moveaxis(data, summed, list(range(len(summed))))
-        k = int(np.prod([data.shape[i] for i in summed]))
-        matrix = moved.reshape(k, -1) if data.size else moved.reshape(k, 0)
-        copied = not np.shares_memory(matrix, data) if data.size else False
-        cost += copied or _matrix_copies(matrix)
+        matrix = moved.reshape(int(np.prod([data.shape[i] for i in summed])), -1)
+        cost += int(not np.shares_memory(matrix, data) or _matrix_copies(matrix) > 0)  # one copy at most
     return _finish(result, None, cost)
 
 
