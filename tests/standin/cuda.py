@@ -17,7 +17,6 @@ its ``total_bytes`` can be smaller than the stand-in's.)
 but read no value: they are not counted as device -> host reads.
 """
 import collections
-import weakref
 
 from . import api
 
@@ -253,9 +252,12 @@ def get_default_memory_pool():
     return _pool
 
 
-def account(buffer, device_id):
-    """Charge a new NumPy buffer to ``device_id``'s pool until it is garbage-collected."""
-    if buffer.nbytes:
-        pool = _pool.device_pool(device_id)
-        weakref.finalize(buffer, pool.release, pool.allocate(buffer.nbytes))
+def allocate(nbytes, device_id):
+    """Charge ``nbytes`` to ``device_id``'s pool; returns the rounded size to ``release`` later."""
+    return _pool.device_pool(device_id).allocate(nbytes) if nbytes else 0
+
+
+def release(size, device_id):
+    if size:
+        _pool.device_pool(device_id).release(size)
 

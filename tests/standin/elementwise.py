@@ -46,17 +46,19 @@ class ufunc:  # noqa: N801 (CuPy's name)
                 raise arrays.unsupported(target)
             cuda.check_current(target._device)
         operands = [arrays.operand(value) for value in inputs]
-        options = {key: kwargs[key] for key in ("dtype", "casting") if kwargs.get(key) is not None}
+        options = {key: kwargs[key] for key in ("dtype", "casting") if kwargs.get(key) is not None} if kwargs else {}
         if outputs:
             self._numpy(*operands, out=tuple(target._data for target in outputs), **options)
             counters.record("device_ops", min(arrays._kernel_on_empty(t._data) for t in outputs))
             return outputs[0] if self.nout == 1 else tuple(outputs)
         result = self._numpy(*operands, **options)
-        results = result if self.nout > 1 else (result,)
-        results = tuple(np.asarray(r) for r in results)
+        if self.nout == 1:
+            result = np.asarray(result)  # a NumPy scalar from 0-d operands: CuPy gives a 0-d array
+            counters.record("device_ops", arrays._kernel_on_empty(result))
+            return arrays.new_array(result)
+        results = [np.asarray(r) for r in result]
         counters.record("device_ops", arrays._kernel_on_empty(results[0]))
-        wrapped = tuple(arrays.new_array(r) for r in results)
-        return wrapped[0] if self.nout == 1 else wrapped
+        return tuple(arrays.new_array(r) for r in results)
 
     # -- methods ---------------------------------------------------------------------------------
     def at(self, a, indices, b=None):

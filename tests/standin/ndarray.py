@@ -131,7 +131,9 @@ def _cupy(name):
 class ndarray:  # noqa: N801 (CuPy's name)
     """cupy.ndarray(shape, dtype=float, memptr=None, strides=None, order='C'): an array on the current device."""
 
-    __slots__ = ("_data", "_device", "_base", "__weakref__")
+    # _charged: the bytes this array holds in its device's memory pool (0 for a view), given back when
+    # it dies; a view keeps the array it views alive (_base), so the memory stays charged as long as any
+    __slots__ = ("_data", "_device", "_base", "_charged")
     __array_priority__ = 100  # CuPy's
     __module__ = "cupy"
 
@@ -140,20 +142,26 @@ class ndarray:  # noqa: N801 (CuPy's name)
             raise api.not_implemented("cupy.ndarray(..., memptr=, strides=)")
         data = np.empty(shape, dtype=dtype, order=order)
         self._data, self._device, self._base = data, cuda.current_device(), None
-        cuda.account(data, self._device)
+        self._charged = cuda.allocate(data.nbytes, self._device)
 
     @classmethod
     def _new(cls, data, device):
         array = cls.__new__(cls)
         array._data, array._device, array._base = data, device, None
-        cuda.account(_root(data), device)
+        array._charged = cuda.allocate(_root(data).nbytes, device)
         return array
 
     def _view(self, data):
         """A view of this array (free): ``data`` shares this array's memory."""
         view = ndarray.__new__(ndarray)
         view._data, view._device, view._base = data, self._device, self._base if self._base is not None else self
+        view._charged = 0
         return view
+
+    def __del__(self):
+        charged = getattr(self, "_charged", 0)  # (unset if __init__ failed)
+        if charged:
+            cuda.release(charged, self._device)
 
     def __getattr__(self, name):
         raise api.missing_member("cupy.ndarray", "ndarray", name)
