@@ -10,7 +10,9 @@ runs their code blocks, so a changed API breaks a test, not a reader. The rules:
   between) holds that block's printed output, compared exactly (trailing
   spaces and blank lines at the end ignored). So every number printed in the
   prose is the number the code prints today.
-* ```python gpu blocks run only where CuPy sees a GPU; elsewhere they skip.
+* ```python gpu blocks run on the GPU path: real CuPy where it sees a GPU, else
+  the strict CuPy stand-in in tests/standin, which ``pytest_configure`` below
+  installs for the whole session (and names in the session header).
 * Every other block (```bash, a ```text block after prose, a bare ```) is
   prose and is not run.
 
@@ -220,9 +222,31 @@ class MarkdownBlock(pytest.Item):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: needs CuPy and an NVIDIA GPU; skipped without them")
+    config.addinivalue_line("markers", "gpu: runs the GPU code path (real CuPy or the CuPy stand-in)")
+    # TF32 is chosen once per process, at the first float32 matrix product: pin it off, so that no test
+    # (a trainer run, which asks for TF32) changes the float32 results of the tests after it.
+    os.environ["CUPY_TF32"] = "0"
+    config.stash[_CUPY_LINE] = _choose_cupy()
     import minicnn
     minicnn.configure_cpu()  # the tests run with the settings the trainer and the benchmark choose
+
+
+_CUPY_LINE = pytest.StashKey()
+
+
+def _choose_cupy():
+    """Real CuPy where it sees a GPU, else the stand-in; returns the session header's line."""
+    try:
+        from tests.standin.installer import install_unless_gpu
+    except ModuleNotFoundError as error:
+        if error.name not in ("tests", "tests.standin", "tests.standin.installer"):
+            raise
+        return "GPU tests: CuPy as installed (this conftest.py is not beside tests/standin)"
+    return install_unless_gpu()
+
+
+def pytest_report_header(config):
+    return config.stash.get(_CUPY_LINE, None)
 
 
 def pytest_collect_file(file_path, parent):

@@ -10,7 +10,11 @@ happens to be installed (the same network, same batch, same process):
   a training step (Linux);
 - where minicnn's training step goes: per layer type, forward and backward,
   the optimizer, and the rest (Python overhead: graph bookkeeping, argument
-  checks, allocation).
+  checks, allocation);
+- on the CuPy stand-in only, the device operations (~kernel launches), device ->
+  host reads and host -> device copies of one training step (real CuPy counts
+  nothing): ``python -m tests.standin.run -m benchmarks.googlenet --device gpu ...``
+  runs it there (see ``device_op_counter``).
 
 Warm-up steps are excluded, the device is synchronised before every clock
 read, and each figure is the median of --repeats runs of --steps steps.
@@ -24,6 +28,7 @@ import statistics
 import sys
 import time
 from datetime import datetime
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -105,48 +110,93 @@ def measure(train_step, infer_step, set_training, synchronize, peak_memory, args
     return result
 
 
+# -- device operations (CuPy stand-in only) ------------------------------------------------
+def device_op_counter():
+    """The counter of a counting CuPy stand-in running this process, or None (real CuPy counts nothing).
+
+    The interface: a module registered in ``sys.modules`` as ``device_op_counter``
+    whose ``totals()`` returns {"device_ops": n, "syncs": n, "uploads": n}, the
+    counts so far in the process. ``python -m tests.standin.run -m MODULE``
+    registers the stand-in's (tests/standin/counters.py); the benchmark never
+    imports tests/.
+    """
+    return sys.modules.get("device_op_counter")
+
+
+def device_ops_per_step(train_step):
+    """{"device_ops", "syncs", "uploads"} of one call of ``train_step``, or None without a counter."""
+    counter = device_op_counter()
+    if counter is None:
+        return None
+    before = counter.totals()
+    train_step()
+    return {kind: count - before[kind] for kind, count in counter.totals().items()}
+
+
 # -- minicnn -------------------------------------------------------------------------------
-def bench_minicnn(args, norm, device, batch, steps):
+class MinicnnSteps(NamedTuple):
+    """GoogLeNet on a device with the trainer's SGD, and what one step of it does, on a fixed batch."""
+
+    model: object
+    backward: Callable  # forward, loss with the aux heads, zero_grad, backward
+    update: Callable    # the SGD step (Nesterov momentum 0.9, weight decay 5e-4)
+    infer: Callable     # a forward pass without a graph
+
+    def train_step(self):
+        self.backward()
+        self.update()
+
+
+def minicnn_steps(norm, device, batch, width):
+    """:class:`MinicnnSteps` for GoogLeNet (CIFAR stem, aux heads, ``norm``, ``width``) on ``device``."""
     import minicnn
     from minicnn import backend, optim
     from models.googlenet import GoogLeNet, googlenet_loss
-    from benchmarks.op_timer import time_ops
 
     minicnn.manual_seed(0)
-    model = GoogLeNet(10, stem="cifar", norm=norm, width=args.width).to(device)
+    model = GoogLeNet(10, stem="cifar", norm=norm, width=width).to(device)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
     rng = np.random.default_rng(0)
     x = minicnn.Tensor(backend.to_device(rng.standard_normal((batch, 3, 32, 32)).astype(np.float32), device))
     y = backend.to_device(rng.integers(0, 10, batch), device)
-    sync = lambda: backend.synchronize(device)  # noqa: E731
 
-    def train_step():
+    def backward():
         loss = googlenet_loss(model(x), y)
         opt.zero_grad()
         loss.backward()
-        opt.step()
 
-    def infer_step():
+    def infer():
         with minicnn.no_grad():
             model(x)
 
+    return MinicnnSteps(model, backward, opt.step, infer)
+
+
+def bench_minicnn(args, norm, device, batch, steps):
+    from minicnn import backend
+    from benchmarks.op_timer import time_ops
+
+    net = minicnn_steps(norm, device, batch, args.width)
+    sync = lambda: backend.synchronize(device)  # noqa: E731
     if device.kind == "gpu":
         pool = backend.require_gpu(device.index).get_default_memory_pool()
-        peak_memory = lambda step: pool.total_bytes()  # noqa: E731 (the pool keeps blocks up to its high-water mark)
+
+        def peak_memory(step):  # the pool keeps blocks up to its high-water mark; it reports per device
+            with backend.running_on(device):
+                return pool.total_bytes()
     else:
         peak_memory = cpu_peak_rss_during
-    result = measure(train_step, infer_step, model.train, sync, peak_memory, args, batch, steps)
+    result = measure(net.train_step, net.infer, net.model.train, sync, peak_memory, args, batch, steps)
+    result["per_step"] = device_ops_per_step(net.train_step)  # after the warm-up: a steady-state step
 
     if not args.no_profile:
         with time_ops(sync) as op_seconds:
             start = time.perf_counter()
             for _ in range(steps):
-                loss = googlenet_loss(model(x), y)
-                opt.zero_grad()
-                loss.backward()
+                net.backward()
                 sync()
                 optimizer_start = time.perf_counter()
-                opt.step()
+                net.update()
                 sync()
                 op_seconds[("optimizer", "step")] += time.perf_counter() - optimizer_start
             profiled_step = (time.perf_counter() - start) / steps
@@ -155,9 +205,10 @@ def bench_minicnn(args, norm, device, batch, steps):
         result["breakdown_ms"] = dict(sorted(breakdown.items(), key=lambda kv: -kv[1]))
         result["profiled_step_ms"] = profiled_step * 1e3
 
-    del model, opt, x
+    del net
     if device.kind == "gpu":
-        pool.free_all_blocks()
+        with backend.running_on(device):
+            pool.free_all_blocks()
     return result
 
 
@@ -196,6 +247,11 @@ def bench_torch(args, norm, device, batch, steps):
     return measure(train_step, infer_step, model.train, sync, peak_memory, args, batch, steps)
 
 
+def torch_has_cuda():
+    import torch
+    return torch.cuda.is_available()
+
+
 def torch_version():
     try:
         import torch
@@ -228,6 +284,13 @@ def print_report(meta, results):
             print(f"\nminicnn {norm}: one training step, profiled ({total:.0f} ms; each op timed alone)")
             for name, ms in breakdown.items():
                 print(f"  {name:<24}{ms:>9.1f} ms {100 * ms / total:>5.1f}%")
+    counted = {norm: engines["minicnn"]["per_step"] for norm, engines in results.items()
+               if engines["minicnn"].get("per_step")}
+    if counted:
+        print("\nminicnn: one training step on the CuPy stand-in (its counts; real CuPy counts nothing)")
+        for norm, counts in counted.items():
+            print(f"  {norm:<6}{counts['device_ops']:>8,} device operations {counts['syncs']:>5,} device -> host reads "
+                  f"{counts['uploads']:>5,} host -> device copies")
 
 
 def write_json(path, payload):
@@ -252,7 +315,7 @@ def main(argv=None):
         sys.exit(f"error: {error}")
     batch = args.batch_size or DEFAULT_BATCH[device.kind]
     steps = args.steps or (10 if device.kind == "gpu" else 2)
-    compare = not args.no_torch and torch_version() is not None
+    compare = not args.no_torch and torch_version() is not None and (device.kind == "cpu" or torch_has_cuda())
     if device.kind == "gpu":
         name = cp.cuda.runtime.getDeviceProperties(device.index)["name"].decode()
         if compare and not args.no_tf32:

@@ -1,4 +1,9 @@
-"""Shared fixtures: the devices to test on, GPU tests that skip cleanly without a GPU, tiny CIFAR-10 data."""
+"""Shared fixtures: the devices to test on, tiny CIFAR-10 data.
+
+GPU tests run on real CuPy where it sees a GPU, and on the CuPy stand-in
+(tests/standin, installed by the repository's conftest.py) everywhere else;
+they skip only where neither is available (a copy of the tests without it).
+"""
 import hashlib
 
 import numpy as np
@@ -21,8 +26,26 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    """Each test using this runs on the CPU and (where there is one) on the GPU."""
+    """Each test using this runs on the CPU and on the GPU code path."""
     return request.param
+
+
+@pytest.fixture
+def without_cupy(monkeypatch):
+    """As on a machine where CuPy is not installed."""
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_import_error", ImportError("No module named 'cupy'"))
+
+
+@pytest.fixture
+def without_gpu(monkeypatch):
+    """As on a machine with CuPy installed but no GPU: CuPy's getDeviceCount raises cudaErrorNoDevice."""
+    runtime = backend.require_gpu().cuda.runtime
+
+    def no_device():
+        raise runtime.CUDARuntimeError(100)  # cudaErrorNoDevice
+
+    monkeypatch.setattr(runtime, "getDeviceCount", no_device)
 
 
 @pytest.fixture

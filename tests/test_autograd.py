@@ -127,10 +127,14 @@ def test_to_copies_across_dtypes_and_back_propagates():
     np.testing.assert_array_equal(x.grad, [2.0, 2.0])
 
 
-def test_asking_for_a_gpu_without_one_is_one_clear_error():
-    if backend.gpu_available():
-        pytest.skip("this machine has a GPU")
-    with pytest.raises(backend.DeviceUnavailableError, match=r"cuda12|CuPy finds none"):
+def test_asking_for_a_gpu_without_cupy_says_what_to_install(without_cupy):
+    with pytest.raises(backend.DeviceUnavailableError, match=r"needs CuPy, which could not be imported.*"
+                                                             r"pip install -e '\.\[cuda12\]'"):
+        Tensor(np.ones(2)).to("gpu")
+
+
+def test_asking_for_a_gpu_where_cupy_finds_none_says_why(without_gpu):
+    with pytest.raises(backend.DeviceUnavailableError, match=r"CuPy finds none \(cudaErrorNoDevice: .*nvidia-smi"):
         Tensor(np.ones(2)).to("gpu")
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import minicnn.functional as F
-from minicnn import backend, nn
+from minicnn import backend, kernels, nn
 import reference
 from helpers import tensor
 
@@ -56,19 +56,33 @@ def test_batch_norm_rejects_bad_input(kwargs, error, match):
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_fast_batch_norm_kernels_match_the_plain_versions(device, rng, training):
+def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
+    """CPU only: the numba kernels against the plain versions (the GPU has no fast kernels yet)."""
     from minicnn.functional.normalization import batch_norm_backward_plain, batch_norm_forward_plain
-    x = tensor((rng.standard_normal((6, 5, 7, 3)) * 2 + 1).astype(np.float32), device, requires_grad=True)
-    w, b = (tensor(rng.standard_normal(5).astype(np.float32), device, requires_grad=True) for _ in range(2))
-    mean = tensor(rng.standard_normal(5).astype(np.float32), device).data
-    var = tensor(rng.uniform(0.5, 2, 5).astype(np.float32), device).data
+    x = tensor((rng.standard_normal((6, 5, 7, 3)) * 2 + 1).astype(np.float32), requires_grad=True)
+    assert kernels.use_numba(x.data)  # the numba kernels, not the plain twin, ran
+    w, b = (tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True) for _ in range(2))
+    mean = tensor(rng.standard_normal(5).astype(np.float32)).data
+    var = tensor(rng.uniform(0.5, 2, 5).astype(np.float32)).data
     stats = (None, None) if training else (mean.copy(), var.copy())
     y = F.batch_norm(x, mean, var, w, b, training=training, eps=1e-3)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)
     x3 = x.data.reshape(6, 5, -1)
     plain_y, x_hat, _, _, inv_std = batch_norm_forward_plain(x3, w.data, b.data, *stats, 1e-3)
-    plain = batch_norm_backward_plain(tensor(gy, device).data.reshape(6, 5, -1), x_hat, w.data, inv_std, training)
+    plain = batch_norm_backward_plain(gy.reshape(6, 5, -1), x_hat, w.data, inv_std, training)
     np.testing.assert_allclose(y.numpy(), backend.as_numpy(plain_y).reshape(y.shape), rtol=1e-5, atol=1e-5)
     for got, want in zip((x.grad, w.grad, b.grad), (plain[0].reshape(x.shape), plain[1], plain[2])):
         np.testing.assert_allclose(backend.as_numpy(got), backend.as_numpy(want), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("stats_device", ["cpu", "gpu:1"])
+def test_running_statistics_on_another_device_are_the_usual_device_error(stats_device):
+    if stats_device == "gpu:1" and backend.gpu_count() < 2:
+        pytest.skip("needs two GPUs (the CuPy stand-in simulates two)")
+    x = tensor(np.ones((4, 3, 2, 2)), "gpu")
+    mean, var = tensor(np.zeros(3), stats_device).data, tensor(np.ones(3), stats_device).data
+    with pytest.raises(ValueError, match=rf"batch_norm: all tensors must be on one device, got x on gpu:0, "
+                                         rf"running_mean on {stats_device}, running_var on {stats_device}"):
+        F.batch_norm(x, mean, var, training=True)

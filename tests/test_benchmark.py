@@ -1,6 +1,8 @@
 """The benchmark script runs end to end and writes its JSON (a smoke test: no timing is asserted)."""
 import json
 
+import pytest
+
 from benchmarks import googlenet as bench
 
 
@@ -19,7 +21,31 @@ def test_benchmark_runs_and_writes_every_figure(tmp_path, capsys):
 
 
 def test_benchmark_rejects_bad_options(capsys):
-    import pytest
     with pytest.raises(SystemExit):
         bench.main(["--device", "cpu", "--batch-size", "0"])
     assert "--batch-size must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("device", ["gpu", "gpu:1"])
+def test_benchmark_runs_on_the_gpu_path(tmp_path, capsys, device):
+    """One tiny step of each variant, on the first GPU and (with two) on the second while the first is current."""
+    from minicnn import backend
+    if device == "gpu:1" and backend.gpu_count() < 2:
+        pytest.skip("needs two GPUs (the CuPy stand-in simulates two)")
+    out = tmp_path / "result.json"
+    bench.main(["--device", device, "--width", "0.0625", "--batch-size", "2", "--steps", "1", "--repeats", "1",
+                "--warmup", "1", "--no-torch", "--no-profile", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert result["meta"]["device"] == ("gpu:0" if device == "gpu" else device)
+    for norm in ("lrn", "bn"):
+        minicnn = result["results"][norm]["minicnn"]
+        assert minicnn["train_images_per_s"] > 0 and minicnn["peak_memory_bytes"] > 0
+        counts = minicnn["per_step"]
+        if bench.device_op_counter() is None:  # real CuPy counts nothing
+            assert counts is None
+        else:
+            assert counts["device_ops"] > 0 and counts["syncs"] == 0
+    printed = capsys.readouterr().out
+    assert "train img/s" in printed
+    assert ("device operations" in printed) == (bench.device_op_counter() is not None)

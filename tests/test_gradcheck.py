@@ -1,4 +1,8 @@
 """Every layer's gradient check (the same cases as `python -m minicnn.gradcheck`), and the checker itself."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -6,6 +10,8 @@ from minicnn import Tensor, gradcheck, GradcheckError
 from minicnn.gradcheck import __main__ as gradcheck_cli
 from minicnn.gradcheck.cases import CASES, Inputs
 from minicnn.tensor import Function
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.layer}: {c.config}" for c in CASES])
@@ -93,3 +99,24 @@ def test_the_perturbed_input_is_restored_when_fn_raises():
     with pytest.raises(FloatingPointError):
         gradcheck(fails_on_the_first_perturbed_call, [x])
     np.testing.assert_array_equal(x.data, [1.0, 2.0, 3.0, 4.0])
+
+
+@pytest.mark.gpu
+def test_command_line_report_on_the_gpu():
+    """`python -m minicnn.gradcheck --device gpu`, as a user runs it (through the stand-in's runner where
+    the tests run on the CuPy stand-in)."""
+    runner = ["-m", "tests.standin.run"] if "device_op_counter" in sys.modules else []
+    result = subprocess.run([sys.executable, *runner, "-m", "minicnn.gradcheck", "--device", "gpu"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Gradient check on gpu:0")
+    assert f"{len(CASES)} of {len(CASES)} cases passed" in result.stdout
+
+
+@pytest.mark.gpu
+def test_command_line_report_on_the_second_gpu(capsys):
+    from minicnn import backend
+    if backend.gpu_count() < 2:
+        pytest.skip("needs two GPUs (the CuPy stand-in simulates two)")
+    assert gradcheck_cli.main(["--device", "gpu:1", "--layer", "batch_norm"]) == 0
+    assert "Gradient check on gpu:1" in capsys.readouterr().out

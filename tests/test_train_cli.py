@@ -262,11 +262,18 @@ def test_corrupt_batch_in_the_cli(capsys, tmp_path):
     assert code == 1 and "test_batch is corrupt or truncated" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present")
-def test_gpu_without_cupy_is_one_line_saying_what_to_install(capsys, tmp_path):
+def test_gpu_without_cupy_is_one_line_saying_what_to_install(capsys, tmp_path, without_cupy):
     code, out, err = run_cli(capsys, "--device", "gpu", "--data-dir", tmp_path, "--out", tmp_path / "run")
     assert code == 1 and out == ""
-    assert len(err.strip().splitlines()) == 1 and "pip install" in err
+    assert len(err.strip().splitlines()) == 1 and "pip install -e '.[cuda12]'" in err
+
+
+def test_gpu_where_cupy_finds_none_is_one_line_saying_why(capsys, tmp_path, without_gpu):
+    """CuPy installed on a machine without a GPU (or its driver): no install hint, CuPy's own reason."""
+    code, out, err = run_cli(capsys, "--device", "gpu", "--data-dir", tmp_path, "--out", tmp_path / "run")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "CuPy finds none (cudaErrorNoDevice" in err and "nvidia-smi" in err and "pip install" not in err
 
 
 @pytest.mark.parametrize("argv, complaint", [
@@ -308,3 +315,73 @@ def test_command_line_error_has_no_traceback(tmp_path):
     assert result.returncode == 1
     assert result.stdout.splitlines() == ["device: cpu (--device cpu)"]
     assert result.stderr.startswith("error: CIFAR-10 is not in --data-dir") and "Traceback" not in result.stderr
+
+
+# -- the GPU path (real CuPy, or the CuPy stand-in) --------------------------------------------------
+
+def on_gpu(device):
+    """TINY with --device ``device``, and 16 images: one step per epoch (the stand-in's steps cost most)."""
+    return [{"cpu": device, "32": "16"}.get(a, a) for a in TINY]
+
+
+@pytest.fixture
+def gpu_run(monkeypatch):
+    """For in-process GPU runs: no curves.png (drawn on the host, tested above, and slow to draw), and
+    gpu:0 made current again afterwards (train.cifar makes its GPU CuPy's current device for the rest
+    of the process, as a command should; the tests after it expect gpu:0)."""
+    monkeypatch.setattr(cifar, "plot_curves", lambda history, path: True)
+    yield
+    backend.require_gpu().cuda.Device(0).use()
+
+
+@pytest.mark.gpu
+def test_gpu_run_resumes_to_the_straight_runs_result_and_evaluates(capsys, data_dir, tmp_path, gpu_run):
+    paper = ["--schedule", "paper"]
+    code, out, _ = run_cli(capsys, *on_gpu("gpu"), "--data-dir", data_dir, "--out", tmp_path / "straight", *paper,
+                           "--epochs", "2")
+    assert code == 0, out
+    assert out.splitlines()[0] == "device: gpu:0 (--device gpu:0; full float32 products)"  # the tests pin TF32 off
+    code, _, _ = run_cli(capsys, *on_gpu("gpu"), "--data-dir", data_dir, "--out", tmp_path / "split", *paper,
+                         "--epochs", "1")
+    assert code == 0
+    code, out, _ = run_cli(capsys, "--resume", "--out", tmp_path / "split", "--epochs", "2", "--data-dir", data_dir,
+                           "--device", "gpu", "--no-download")
+    assert code == 0 and "resuming" in out
+    straight, resumed = (model_arrays(tmp_path / name / "checkpoint.npz") for name in ("straight", "split"))
+    assert straight.keys() == resumed.keys()
+    for key in straight:  # the same run (bit for bit on the stand-in; a GPU may sum in another order)
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    last = json.loads(open(tmp_path / "straight" / "metrics.jsonl").read().splitlines()[-1])
+    code, out, _ = run_cli(capsys, "--evaluate", tmp_path / "straight" / "checkpoint.npz", "--data-dir", data_dir,
+                           "--device", "gpu", "--limit", "16")
+    assert code == 0 and f"test accuracy {last['test_acc']:.2%}" in out and "confusion matrix" in out
+
+
+@pytest.mark.gpu
+def test_gpu1_run_and_evaluation(capsys, data_dir, tmp_path, gpu_run):
+    if backend.gpu_count() < 2:
+        pytest.skip("needs two GPUs (the CuPy stand-in simulates two)")
+    code, out, _ = run_cli(capsys, *on_gpu("gpu:1"), "--data-dir", data_dir, "--out", tmp_path / "run",
+                           "--epochs", "1")
+    assert code == 0 and out.startswith("device: gpu:1 (--device gpu:1")
+    saved = load_checkpoint(str(tmp_path / "run" / "checkpoint.npz"))
+    assert saved.epoch == 1 and all(np.isfinite(v).all() for v in saved.model.values())
+    backend.require_gpu().cuda.Device(0).use()  # evaluation on gpu:1 while gpu:0 is current
+    code, out, _ = run_cli(capsys, "--evaluate", tmp_path / "run" / "checkpoint.npz", "--data-dir", data_dir,
+                           "--device", "gpu:1", "--limit", "16")
+    assert code == 0 and "per-class accuracy" in out
+
+
+@pytest.mark.gpu
+def test_gpu_command_line_end_to_end(data_dir, tmp_path):
+    """`python -m train.cifar --device gpu` in a fresh process, LRN variant: run by the stand-in's runner
+    where the tests run on the stand-in. (CUPY_TF32=0 comes from the tests' environment.)"""
+    runner = ["-m", "tests.standin.run"] if "device_op_counter" in sys.modules else []
+    result = subprocess.run([sys.executable, *runner, "-m", "train.cifar", *on_gpu("gpu"), "--norm", "lrn",
+                             "--data-dir", data_dir, "--out", str(tmp_path / "run"), "--epochs", "1"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "device: gpu:0 (--device gpu:0; full float32 products)"
+    assert "norm lrn" in result.stdout and lines[-1].startswith("best test accuracy")
+    assert (tmp_path / "run" / "checkpoint.npz").exists() and (tmp_path / "run" / "metrics.jsonl").exists()

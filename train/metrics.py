@@ -55,10 +55,17 @@ class RunningTotals:
 
 
 def confusion_matrix(labels, predictions, num_classes):
-    """(C, C) int64 counts on the device of ``labels``: row = true class, column = predicted."""
+    """(C, C) int64 counts on the device of ``labels``: row = true class, column = predicted.
+
+    A scatter-add of ones into a fixed C*C array, so nothing is read back:
+    ``bincount`` would size its result on the host (CuPy reads max(x) and
+    checks x >= 0 there, two waits per batch). int32 counts, because CuPy's
+    scatter-add has no int64 (a batch is far below 2**31 images).
+    """
     xp = get_array_module(labels)
-    flat = labels.astype(xp.int64) * num_classes + predictions
-    return xp.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    counts = xp.zeros(num_classes * num_classes, dtype=xp.int32)
+    xp.add.at(counts, labels * num_classes + predictions, 1)
+    return counts.reshape(num_classes, num_classes).astype(xp.int64)
 
 
 def write_metrics(history, path):

@@ -6,8 +6,11 @@ inputs. CuPy is imported only when a GPU is asked for, so minicnn runs (and its
 tests pass) on machines without it.
 
 Devices are named by strings, as in PyTorch: ``"cpu"``, ``"gpu"`` (= ``"gpu:0"``)
-and ``"gpu:N"``.
+and ``"gpu:N"``. CuPy runs every kernel, and creates every array, on its
+*current* device; minicnn runs each op on its inputs' device instead
+(:func:`running_on`), so a model works on whichever GPU the user names.
 """
+import contextlib
 import ctypes
 import os
 import sys
@@ -16,8 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 GPU_INSTALL_HINT = (
-    "install CuPy for your CUDA version: pip install -e '.[cuda12]' (CUDA 12.x) "
-    "or pip install -e '.[cuda13]' (CUDA 13.x); `nvidia-smi` prints the CUDA version"
+    "install CuPy with the CUDA libraries for your driver: pip install -e '.[cuda12]' (CUDA 12.x) "
+    "or pip install -e '.[cuda13]' (CUDA 13.x); `nvidia-smi` prints the CUDA version, and the "
+    "NVIDIA driver is all the machine needs besides"
 )
 
 
@@ -92,6 +96,7 @@ def device_and_dtype(op, args, device=None, dtype=None):
 
 _cupy = None
 _cupy_import_error = None
+_gpu_count_error = None  # why CuPy last found no GPU (its CUDARuntimeError)
 
 
 def cupy_module():
@@ -108,12 +113,14 @@ def cupy_module():
 
 def gpu_count():
     """How many GPUs CuPy can use (0 without CuPy, a driver or a GPU)."""
+    global _gpu_count_error
     cp = cupy_module()
     if cp is None:
         return 0
     try:
         return cp.cuda.runtime.getDeviceCount()
-    except Exception:  # no driver, or no device
+    except Exception as error:  # no driver, or no device
+        _gpu_count_error = error
         return 0
 
 
@@ -132,8 +139,8 @@ def require_gpu(index=0):
     count = gpu_count()
     if count == 0:
         raise DeviceUnavailableError(
-            f"device 'gpu:{index}' needs an NVIDIA GPU, but CuPy finds none "
-            "(check `nvidia-smi` and the CUDA driver); use device 'cpu' instead")
+            f"device 'gpu:{index}' needs an NVIDIA GPU, but CuPy finds none ({_gpu_count_error}); "
+            "check `nvidia-smi` and the CUDA driver, or use device 'cpu'")
     if index >= count:
         raise DeviceUnavailableError(
             f"device 'gpu:{index}' does not exist: CuPy sees {count} GPU(s), "
@@ -162,16 +169,41 @@ def device_of(array):
     return CPU
 
 
-def to_device(array, device):
-    """Return ``array`` on ``device``: the array itself if it is already there, else a copy."""
+_ALREADY_THERE = contextlib.nullcontext()
+
+
+def running_on(device):
+    """Context manager that makes ``device`` CuPy's current device for the block, if it is not already.
+
+    A no-op (one shared nullcontext) on the CPU and on the current GPU, so an
+    op pays next to nothing for it.
+    """
+    if device.kind == "cpu":
+        return _ALREADY_THERE
+    cp = sys.modules["cupy"]
+    if cp.cuda.runtime.getDevice() == device.index:
+        return _ALREADY_THERE
+    return cp.cuda.Device(device.index)
+
+
+def on_device_of(array):
+    """:func:`running_on` the device that holds ``array``."""
+    return running_on(device_of(array))
+
+
+def to_device(array, device, dtype=None):
+    """Return ``array`` on ``device`` (and as ``dtype``): the array itself if nothing changes, else a copy."""
     device = parse_device(device)
     if device.kind == "cpu":
-        return array.get() if is_gpu_array(array) else np.asarray(array)
+        array = array.get() if is_gpu_array(array) else np.asarray(array)
+        return array if dtype is None else array.astype(dtype, copy=False)
     cp = require_gpu(device.index)
-    if is_gpu_array(array) and array.device.id == device.index:
-        return array
-    with cp.cuda.Device(device.index):
-        return cp.asarray(array)
+    if is_gpu_array(array) and array.device.id != device.index:
+        with on_device_of(array):  # CuPy copies between GPUs only from a contiguous array
+            array = cp.ascontiguousarray(array)
+    with running_on(device):
+        array = cp.asarray(array)
+        return array if dtype is None else array.astype(dtype, copy=False)
 
 
 def as_numpy(array):

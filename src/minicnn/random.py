@@ -7,7 +7,7 @@ calls ``manual_seed`` before each forward pass.
 """
 import numpy as np
 
-from .backend import get_array_module
+from .backend import get_array_module, on_device_of
 
 _seed = None
 _cpu_generator = np.random.default_rng()
@@ -49,7 +49,8 @@ def uniform(shape, dtype, like):
     xp = get_array_module(like)
     if xp is np:
         return _cpu_generator.random(shape, dtype=dtype)
-    return _gpu_generator(xp).random_sample(shape, dtype=dtype)
+    with on_device_of(like):  # that GPU's stream, and the samples land there
+        return _gpu_generator(xp).random_sample(shape, dtype=dtype)
 
 
 def standard_normal(shape, dtype, xp=np):

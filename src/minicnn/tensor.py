@@ -179,22 +179,23 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward() needs a tensor that requires grad: no input of the ops "
                                "that made this tensor has requires_grad=True (or it was made under no_grad)")
-        xp = backend.get_array_module(self.data)
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(f"backward() without grad needs a one-element tensor (a loss); "
-                                   f"this one has shape {self.shape}: pass grad of that shape")
-            grad = xp.ones_like(self.data)
-        else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
-            if grad.shape != self.shape:
-                raise ValueError(f"backward(grad): grad must have this tensor's shape {self.shape}, "
-                                 f"got {grad.shape}")
-            grad = grad.astype(self.dtype, copy=False)
-        if self.creator is None:
-            _accumulate_leaf(self, grad)
-        else:
-            _run_backward(self.creator, grad)
+        with backend.on_device_of(self.data):  # the gradients are made where this tensor is
+            xp = backend.get_array_module(self.data)
+            if grad is None:
+                if self.data.size != 1:
+                    raise RuntimeError(f"backward() without grad needs a one-element tensor (a loss); "
+                                       f"this one has shape {self.shape}: pass grad of that shape")
+                grad = xp.ones_like(self.data)
+            else:
+                grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+                if grad.shape != self.shape:
+                    raise ValueError(f"backward(grad): grad must have this tensor's shape {self.shape}, "
+                                     f"got {grad.shape}")
+                grad = grad.astype(self.dtype, copy=False)
+            if self.creator is None:
+                _accumulate_leaf(self, grad)
+            else:
+                _run_backward(self.creator, grad)
 
     # -- arithmetic, delegated to minicnn.functional.arithmetic --------------
     def __add__(self, other): return _arith.add(self, other)
@@ -337,10 +338,11 @@ class Function:
 
     def __call__(self, *inputs):
         arrays = [tensor.data for tensor in inputs]
-        _check_one_device(type(self).__name__, arrays)
+        device = _one_device(type(self).__name__, arrays)
         record = _grad_enabled and any(tensor.requires_grad for tensor in inputs)
         self.needs_input_grad = tuple(record and tensor.requires_grad for tensor in inputs)
-        output = Tensor._wrap(self.forward(*arrays), record)
+        with backend.running_on(device):  # CuPy runs kernels on its current device: make it the inputs'
+            output = Tensor._wrap(self.forward(*arrays), record)
         if record:
             self.inputs = inputs
             output.creator = self
@@ -353,12 +355,18 @@ class Function:
         raise NotImplementedError
 
 
-def _check_one_device(op_name, arrays):
+def _one_device(op_name, arrays):
+    """The device holding every array in ``arrays``; ValueError naming each input's device if there are several."""
     devices = [backend.device_of(array) for array in arrays]
     if len(set(devices)) > 1:
-        where = ", ".join(f"input {i} on {device}" for i, device in enumerate(devices))
-        raise ValueError(f"{op_name}: all tensors must be on one device, got {where}; "
-                         "move them with .to(device)")
+        raise ValueError(device_mismatch(op_name, [f"input {i}" for i in range(len(devices))], devices))
+    return devices[0]
+
+
+def device_mismatch(op_name, names, devices):
+    """The error message for arrays of one op on several devices."""
+    where = ", ".join(f"{name} on {device}" for name, device in zip(names, devices))
+    return f"{op_name}: all tensors must be on one device, got {where}; move them with .to(device)"
 
 
 def _accumulate_leaf(tensor, grad):
@@ -444,19 +452,21 @@ def _run_backward(root, grad):
     for function in _topological_order(root):
         grad_output = grads.pop(function, None)
         if grad_output is not None:
-            input_grads = function.backward(grad_output)
+            with backend.on_device_of(grad_output):
+                input_grads = function.backward(grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             _check_gradients(function, input_grads)
             for tensor, input_grad in zip(function.inputs, input_grads):
                 if input_grad is None or not tensor.requires_grad:
                     continue
-                if tensor.creator is None:
-                    _accumulate_leaf(tensor, input_grad)
-                elif tensor.creator in grads:
-                    grads[tensor.creator] = grads[tensor.creator] + input_grad
-                else:
-                    grads[tensor.creator] = input_grad
+                with backend.on_device_of(input_grad):  # the input's device (ToDevice crosses devices)
+                    if tensor.creator is None:
+                        _accumulate_leaf(tensor, input_grad)
+                    elif tensor.creator in grads:
+                        grads[tensor.creator] = grads[tensor.creator] + input_grad
+                    else:
+                        grads[tensor.creator] = input_grad
         function.__dict__.clear()  # free saved arrays and the links to inputs
 
 

@@ -24,7 +24,8 @@ def _as_tensor(value, like):
     if isinstance(value, numbers.Number) or isinstance(value, np.ndarray) or backend.is_gpu_array(value):
         xp = backend.get_array_module(like.data)
         dtype = np.result_type(like.dtype, value) if isinstance(value, (bool, int, float)) else like.dtype
-        return Tensor._wrap(xp.asarray(value, dtype=dtype), False)
+        with backend.on_device_of(like.data):
+            return Tensor._wrap(xp.asarray(value, dtype=dtype), False)
     raise TypeError(f"cannot combine a Tensor with {type(value).__name__}")
 
 
@@ -200,11 +201,10 @@ class ToDeviceFunction(Function):
 
     def forward(self, a):
         self.source = backend.device_of(a), a.dtype
-        return backend.to_device(a, self.device).astype(self.dtype, copy=False)
+        return backend.to_device(a, self.device, self.dtype)
 
     def backward(self, gy):
-        device, dtype = self.source
-        return backend.to_device(gy, device).astype(dtype, copy=False)
+        return backend.to_device(gy, *self.source)
 
 
 def add(a, b):

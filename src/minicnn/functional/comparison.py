@@ -11,7 +11,7 @@ import operator
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, _check_one_device
+from ..tensor import Tensor, _one_device
 
 _OPERATORS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
               "gt": operator.gt, "ge": operator.ge}
@@ -20,7 +20,7 @@ _OPERATORS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": ope
 def _other_operand(x, other):
     """``other`` as an array on ``x``'s device, or a number; None if it cannot be compared."""
     if isinstance(other, Tensor):
-        _check_one_device("comparison", [x.data, other.data])
+        _one_device("comparison", [x.data, other.data])
         return other.data
     if isinstance(other, numbers.Number):
         return other
@@ -40,6 +40,7 @@ def compare(name, x, other):
     other = _other_operand(x, other)
     if other is None:
         return NotImplemented
-    result = _OPERATORS[name](x.data, other)
-    return Tensor._wrap(backend.get_array_module(x.data).asarray(result), False)
+    with backend.on_device_of(x.data):
+        result = _OPERATORS[name](x.data, other)
+        return Tensor._wrap(backend.get_array_module(x.data).asarray(result), False)
 

@@ -18,8 +18,8 @@ each compute what one process computes on the whole batch.
 import numpy as np
 
 from .. import distributed, kernels
-from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..backend import device_of, get_array_module
+from ..tensor import Function, Tensor, device_mismatch
 from .validation import require_same_dtype, require_tensor
 
 
@@ -186,6 +186,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     running_var = _buffer(op, "running_var", running_var, channels, x)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    devices = [device_of(array) for array in (x.data, running_mean, running_var) if array is not None]
+    if len(set(devices)) > 1:  # the buffers are not inputs of the Function, so its own check misses them
+        raise ValueError(device_mismatch(op, ["x", "running_mean", "running_var"], devices))
     if not training and running_mean is None:
         raise ValueError(f"{op}: evaluation (training=False) needs running_mean and running_var")
     if training and x.size // channels < 2:

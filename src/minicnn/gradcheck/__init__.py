@@ -37,10 +37,18 @@ class GradcheckError(AssertionError):
         self.result = result
 
 
+def _perturbed_loss(fn, inputs, projection, data, index, value):
+    """The scalar loss with entry ``index`` of ``data`` (an input's array, on any device) set to ``value``."""
+    with backend.on_device_of(data):
+        data[index] = value
+    return _scalar_loss(fn, inputs, projection)
+
+
 def _scalar_loss(fn, inputs, projection):
     with no_grad():
         out = fn(*inputs)
-    return float((out.data * projection).sum())
+    with backend.on_device_of(out.data):
+        return float((out.data * projection).sum())
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, max_elements=None, names=None, seed=0):
@@ -86,8 +94,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, max_elements=None, nam
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
-    xp = backend.get_array_module(out.data)
-    projection = xp.asarray(rng.standard_normal(out.shape))
+    projection = backend.to_device(rng.standard_normal(out.shape), backend.device_of(out.data))
     out.backward(projection)
     analytic = [backend.as_numpy(t.grad) if t.grad is not None else np.zeros(t.shape) for t in inputs]
     for t, grad in zip(inputs, saved_grads):
@@ -102,14 +109,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, max_elements=None, nam
                         else rng.choice(count, size=max_elements, replace=False))
         for flat in flat_indices:
             index = np.unravel_index(int(flat), data.shape)
-            original = data[index].copy()  # a 0-d array: no host read of a GPU value, and exact
+            original = float(data[index])
             try:
-                data[index] = original + eps
-                plus = _scalar_loss(fn, inputs, projection)
-                data[index] = original - eps
-                minus = _scalar_loss(fn, inputs, projection)
+                plus = _perturbed_loss(fn, inputs, projection, data, index, original + eps)
+                minus = _perturbed_loss(fn, inputs, projection, data, index, original - eps)
             finally:  # the caller's input comes back unchanged even when fn raises
-                data[index] = original
+                with backend.on_device_of(data):
+                    data[index] = original
             numeric = (plus - minus) / (2 * eps)
             exact = float(analytic[i][index])
             error = abs(exact - numeric)

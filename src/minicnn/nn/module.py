@@ -127,13 +127,12 @@ class Module:
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, got dtype {dtype}")
         for _, tensor in list(self.named_parameters()) + list(self.named_buffers()):
-            data = tensor.data if device is None else backend.to_device(tensor.data, device)
-            data = data if dtype is None else data.astype(dtype, copy=False)
+            target = backend.device_of(tensor.data) if device is None else device
+            data = backend.to_device(tensor.data, target, dtype)
             if data is not tensor.data:
                 tensor.data, tensor._grad_buffer = data, None  # out of any optimizer's buffer now
             if tensor.grad is not None:
-                tensor.grad = backend.to_device(tensor.grad, backend.device_of(tensor.data)).astype(
-                    tensor.dtype, copy=False)
+                tensor.grad = backend.to_device(tensor.grad, target, tensor.dtype)
         return self
 
     def zero_grad(self):
@@ -173,8 +172,9 @@ class Module:
             if tuple(value.shape) != tensor.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {tensor.shape} here but "
                                  f"{tuple(value.shape)} in the state dict")
-            tensor.data[...] = backend.to_device(value, backend.device_of(tensor.data)).astype(
-                tensor.dtype, copy=False)
+            device = backend.device_of(tensor.data)
+            with backend.running_on(device):
+                tensor.data[...] = backend.to_device(value, device, tensor.dtype)
         return LoadResult(missing, unexpected)
 
     # -- printing ----------------------------------------------------------------

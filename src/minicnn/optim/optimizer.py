@@ -33,23 +33,22 @@ class FlatGroup:
     def __init__(self, params):
         self.params = params
         xp = backend.get_array_module(params[0].data)
-        sizes = [p.size for p in params]
         bounds = [0]
-        for size in sizes:
-            bounds.append(bounds[-1] + size)
+        for p in params:
+            bounds.append(bounds[-1] + p.size)
         self.slices = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
-        dtype = params[0].dtype
-        self.data = xp.empty(bounds[-1], dtype=dtype)
-        self.grad = xp.zeros(bounds[-1], dtype=dtype)
         self.views = []
-        for p, where in zip(params, self.slices):
-            self.data[where] = p.data.reshape(-1)
-            p.data = self.data[where].reshape(p.shape)
-            self.views.append(p.data)
-            p._grad_buffer = self.grad[where].reshape(p.shape)  # the engine writes p's gradient here
-            if p.grad is not None:  # a gradient already there moves into the buffer too
-                p._grad_buffer[...] = p.grad
-                p.grad = p._grad_buffer
+        with backend.on_device_of(params[0].data):
+            self.data = xp.empty(bounds[-1], dtype=params[0].dtype)
+            self.grad = xp.zeros(bounds[-1], dtype=params[0].dtype)
+            for p, where in zip(params, self.slices):
+                self.data[where] = p.data.reshape(-1)
+                p.data = self.data[where].reshape(p.shape)
+                self.views.append(p.data)
+                p._grad_buffer = self.grad[where].reshape(p.shape)  # the engine writes p's gradient here
+                if p.grad is not None:  # a gradient already there moves into the buffer too
+                    p._grad_buffer[...] = p.grad
+                    p.grad = p._grad_buffer
 
     def check_in_place(self, owner):
         """Raise if a parameter's array was replaced (by ``.to()``) since the buffers were made."""
@@ -132,17 +131,23 @@ class Optimizer:
         self.step_count += 1
         for group, state in zip(self.groups, self.state):
             group.check_in_place(type(self).__name__)
-            if group.gradients_ready():
-                self.update(group.data, group.grad, state)
-                continue
-            for p, where in zip(group.params, group.slices):
-                if p.grad is not None:
-                    views = {name: array[where].reshape(p.shape) for name, array in state.items()}
-                    self.update(p.data, p.grad, views)
-                    for name, array in views.items():
-                        if name not in state:  # made by this first update: give it a flat home
-                            state[name] = backend.get_array_module(group.data).zeros_like(group.data)
-                            state[name][where] = array.reshape(-1)
+            with backend.on_device_of(group.data):  # the state is made, and the update runs, beside the group
+                self._update_group(group, state)
+
+    def _update_group(self, group, state):
+        """The update rule once on the whole buffers, or, where some parameter has no gradient, on each
+        parameter that has one (views of the state), leaving the others alone."""
+        if group.gradients_ready():
+            self.update(group.data, group.grad, state)
+            return
+        for p, where in zip(group.params, group.slices):
+            if p.grad is not None:
+                views = {name: array[where].reshape(p.shape) for name, array in state.items()}
+                self.update(p.data, p.grad, views)
+                for name, array in views.items():
+                    if name not in state:  # made by this first update: give it a flat home
+                        state[name] = backend.get_array_module(group.data).zeros_like(group.data)
+                        state[name][where] = array.reshape(-1)
 
     def update(self, param, grad, state):
         """Apply the update rule in place: ``param`` and ``grad`` are arrays of one shape, and
@@ -167,15 +172,16 @@ class Optimizer:
             raise ValueError(f"load_state_dict: the saved optimizer has {len(states)} parameters, "
                              f"this one {len(self.params)}")
         saved = {id(p): s for p, s in zip(self.params, states)}
-        for index, (group, state) in enumerate(zip(self.groups, self.state)):
-            xp = backend.get_array_module(group.data)
+        for group, state in zip(self.groups, self.state):
+            xp, device = backend.get_array_module(group.data), backend.device_of(group.data)
             state.clear()
-            for p, where in zip(group.params, group.slices):
-                for name, value in saved[id(p)].items():
-                    if tuple(value.shape) != p.shape:
-                        raise ValueError(f"load_state_dict: state {name!r} has shape {tuple(value.shape)}, "
-                                         f"its parameter {p.shape}")
-                    if name not in state:
-                        state[name] = xp.zeros_like(group.data)
-                    state[name][where] = backend.to_device(value, backend.device_of(group.data)).reshape(-1)
+            with backend.on_device_of(group.data):
+                for p, where in zip(group.params, group.slices):
+                    for name, value in saved[id(p)].items():
+                        if tuple(value.shape) != p.shape:
+                            raise ValueError(f"load_state_dict: state {name!r} has shape {tuple(value.shape)}, "
+                                             f"its parameter {p.shape}")
+                        if name not in state:  # the optimizer's own arrays: never the caller's
+                            state[name] = xp.zeros_like(group.data)
+                        state[name][where] = backend.to_device(value, device, group.data.dtype).reshape(-1)
         self.lr, self.step_count = float(state_dict["lr"]), int(state_dict["step_count"])
