@@ -37,6 +37,29 @@ def no_grad():
         _grad_enabled = previous
 
 
+# -- watching the engine -----------------------------------------------------------
+# minicnn.autograd.trace() puts watchers here; each has before(function, phase, arrays) and
+# after(function, phase, arrays, result). While the list is empty, an op pays one check for it.
+_watchers = []
+
+
+def _run_watched(function, phase, method, arrays):
+    """``method(*arrays)``, a Function's forward or backward, announced to every watcher."""
+    for watcher in _watchers:
+        watcher.before(function, phase, arrays)
+    result = method(*arrays)
+    for watcher in reversed(_watchers):
+        watcher.after(function, phase, arrays, result)
+    return result
+
+
+def _forward(function, arrays):
+    """``function.forward(*arrays)``, seen by the watchers if there are any."""
+    if _watchers:
+        return _run_watched(function, "forward", function.forward, arrays)
+    return function.forward(*arrays)
+
+
 def _as_array(data):
     """An ndarray for ``data``: NumPy/CuPy arrays as they are, Python numbers as float32/int64."""
     if isinstance(data, np.ndarray) or backend.is_gpu_array(data):
@@ -61,6 +84,7 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # `ndarray + Tensor` calls Tensor.__radd__
+    _grad_hooks = None  # {handle id: hook} once register_hook is called (see minicnn.hooks)
 
     def __init__(self, data, requires_grad=False):
         data = _as_array(data)
@@ -157,9 +181,20 @@ class Tensor:
                                  f"got {grad.shape}")
             grad = grad.astype(self.dtype, copy=False)
         if self.creator is None:
-            _accumulate_leaf(self, grad)
+            _accumulate_leaf(self, _hooks.run_grad_hooks(self._grad_hooks, grad) if self._grad_hooks else grad)
         else:
             _run_backward(self.creator, grad)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` each time backward computes this tensor's gradient (PyTorch's name).
+
+        ``grad`` is a raw array of this tensor's shape (what ``.grad`` holds). The
+        hook returns None, or an array of that shape and dtype to use instead: for
+        a leaf, what is added to ``.grad``; for any other tensor, what flows on to
+        the ops that made it. A leaf's hooks run once per backward pass, on the sum
+        of its gradients in that pass. Returns a handle: ``handle.remove()``.
+        """
+        return _hooks.register_tensor_hook(self, hook)
 
     # -- arithmetic, delegated to minicnn.functional.arithmetic --------------
     def __add__(self, other): return _arith.add(self, other)
@@ -207,12 +242,14 @@ class Function:
     ``self.needs_input_grad[i]`` tells ``backward`` which gradients anyone wants.
     """
 
+    _grad_hooks = None  # the hooks of this Function's output tensor (Tensor.register_hook)
+
     def __call__(self, *inputs):
         arrays = [tensor.data for tensor in inputs]
         _check_one_device(type(self).__name__, arrays)
         record = _grad_enabled and any(tensor.requires_grad for tensor in inputs)
         self.needs_input_grad = tuple(record and tensor.requires_grad for tensor in inputs)
-        output = Tensor._wrap(self.forward(*arrays), record)
+        output = Tensor._wrap(_forward(self, arrays), record)
         if record:
             self.inputs = inputs
             output.creator = self
@@ -276,22 +313,33 @@ def _inputs_of(function):
 
 def _run_backward(root, grad):
     grads = {root: grad}  # gradient of each Function's output, summed over its consumers
+    hooked_leaves = {}  # id -> [leaf, gradient summed over this pass], for leaves with hooks
     for function in _topological_order(root):
         grad_output = grads.pop(function, None)
         if grad_output is not None:
-            input_grads = function.backward(grad_output)
+            if function._grad_hooks:
+                grad_output = _hooks.run_grad_hooks(function._grad_hooks, grad_output)
+            if _watchers:
+                input_grads = _run_watched(function, "backward", function.backward, (grad_output,))
+            else:
+                input_grads = function.backward(grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             for tensor, input_grad in zip(function.inputs, input_grads):
                 if input_grad is None or not tensor.requires_grad:
                     continue
-                if tensor.creator is None:
+                if tensor.creator is None and tensor._grad_hooks:
+                    _hooks.hold_leaf_gradient(hooked_leaves, tensor, input_grad)
+                elif tensor.creator is None:
                     _accumulate_leaf(tensor, input_grad)
                 elif tensor.creator in grads:
                     grads[tensor.creator] = grads[tensor.creator] + input_grad
                 else:
                     grads[tensor.creator] = input_grad
         function.__dict__.clear()  # free saved arrays and the links to inputs
+    for leaf, leaf_grad in hooked_leaves.values():
+        _accumulate_leaf(leaf, _hooks.run_grad_hooks(leaf._grad_hooks, leaf_grad))
 
 
-from .functional import arithmetic as _arith  # noqa: E402  (needs Tensor and Function above)
+from . import hooks as _hooks  # noqa: E402  (needs Tensor and Function above)
+from .functional import arithmetic as _arith  # noqa: E402

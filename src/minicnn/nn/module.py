@@ -11,6 +11,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
+from ..hooks import call_with_hooks, register_module_hook
 from ..tensor import Tensor
 
 
@@ -38,12 +39,32 @@ class Module:
     """Base class of layers and networks: subclasses set parts in ``__init__`` and define ``forward``."""
 
     training = True
+    _hooks = None  # a minicnn.hooks.ModuleHooks once a hook is registered
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not self._hooks:
+            return self.forward(*args, **kwargs)
+        return call_with_hooks(self, args, kwargs)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    # -- hooks (PyTorch's; see minicnn.hooks) --------------------------------------------
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, args)`` before each forward; it may return new args (a tuple, or
+        one value). Returns a handle: ``handle.remove()``."""
+        return register_module_hook(self, "forward_pre", hook)
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after each forward; it may return a new output.
+        Returns a handle: ``handle.remove()``."""
+        return register_module_hook(self, "forward", hook)
+
+    def register_full_backward_hook(self, hook):
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients with respect to this
+        module's inputs are computed; it may return a new grad_input (a tuple, one entry per input).
+        Returns a handle: ``handle.remove()``."""
+        return register_module_hook(self, "backward", hook)
 
     # -- the parts -------------------------------------------------------------
     def named_children(self):
