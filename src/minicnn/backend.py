@@ -173,3 +173,28 @@ def keep_freed_host_memory():
     largest = 2**31 - 1  # mallopt takes an int
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(mallopt(m_mmap_threshold, largest)) and bool(mallopt(m_trim_threshold, largest))
+
+
+# -- counting device operations --------------------------------------------------------------
+# Real CuPy counts nothing; a stand-in for tests can. Whoever can count registers a function
+# returning the number of device operations (kernel launches, copies...) so far, and readers
+# such as minicnn.autograd.trace() show how many each op caused.
+_device_operation_counter = None
+
+
+def set_device_operation_counter(counter):
+    """Register ``counter()`` -> the cumulative number of device operations (None: forget it).
+
+    Returns the counter registered before, so that a caller can put it back.
+    """
+    global _device_operation_counter
+    if counter is not None and not callable(counter):
+        raise TypeError(f"set_device_operation_counter: counter must be callable or None, "
+                        f"got {type(counter).__name__}")
+    previous, _device_operation_counter = _device_operation_counter, counter
+    return previous
+
+
+def device_operation_count():
+    """The number of device operations so far, or None when nothing registered a counter."""
+    return None if _device_operation_counter is None else int(_device_operation_counter())
