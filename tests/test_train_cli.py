@@ -123,6 +123,29 @@ def test_evaluate_rebuilds_the_model_from_the_checkpoint(capsys, data_dir, finis
     assert all(name in out for name in CLASS_NAMES)
 
 
+def test_evaluate_plots_what_the_network_learned(capsys, data_dir, finished_run, tmp_path, device):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "plots"
+    code, out, _ = run_cli(capsys, "--evaluate", os.path.join(finished_run, "checkpoint.npz"), "--data-dir",
+                           data_dir, "--device", device, "--limit", "32", "--plots", folder)
+    assert code == 0
+    names = ["filters.png", "feature-maps.png", "class-accuracy.png", "confusion.png"]
+    assert sorted(os.listdir(folder)) == sorted(names)  # and no temporary files
+    for name in names:
+        assert (folder / name).read_bytes()[:4] == b"\x89PNG"
+    assert "plots written: " + ", ".join(str(folder / name) for name in names) in out
+
+
+def test_plots_go_with_evaluate_and_need_matplotlib(capsys, data_dir, finished_run, monkeypatch):
+    with pytest.raises(SystemExit):
+        cifar.main(["--plots"])
+    assert "--plots goes with --evaluate CHECKPOINT" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, _, err = run_cli(capsys, "--evaluate", os.path.join(finished_run, "checkpoint.npz"), "--data-dir",
+                           data_dir, "--device", "cpu", "--plots")
+    assert code == 1 and "--plots needs matplotlib: python -m pip install -e '.[plot]'" in err
+
+
 def test_first_run_downloads_the_data(capsys, tmp_path, monkeypatch, archive):  # noqa: F811
     body, md5, _ = archive
     data_dir = tmp_path / "fresh"
