@@ -56,7 +56,7 @@ def test_a_small_expression_gives_one_node_per_op_and_leaf(device):
                 ("0.5", "MulFunction/()"), ("MulFunction/()", "output/()")}
     assert edges == {(keys[a], keys[b]) for a, b in expected}
     unnamed = by_label(parse(graph.to_dot(y))[0])
-    assert "parameter/(3,)" in unnamed  # without params a parameter is still drawn, unnamed
+    assert "requires grad/(3,)" in unnamed  # without params a parameter is still drawn, unnamed
 
 
 def tiny_googlenet():

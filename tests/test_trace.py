@@ -58,7 +58,7 @@ def test_trace_sees_every_op_forward_then_backward_with_shapes_and_modules(devic
     assert [(s.shape, s.dtype, s.device) for s in conv_forward.outputs] == [((2, 4, 5, 5), np.float32, where)]
     assert [s.shape for s in conv_backward.inputs] == [(2, 4, 5, 5)]                # dL/d(output)
     assert [s and s.shape for s in conv_backward.outputs] == [None, (4, 3, 3, 3), (4,)]  # x needs none
-    assert str(conv_forward).startswith("forward   Conv2dFunction  conv  (2, 3, 5, 5) float32")
+    assert str(conv_forward).startswith("forward   Conv2dFunction in conv:  (2, 3, 5, 5) float32")
     assert all(op.seconds >= 0 for op in ops) and not engine._watchers
 
 

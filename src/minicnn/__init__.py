@@ -9,8 +9,9 @@ from .random import manual_seed
 from .tensor import Tensor, is_grad_enabled, no_grad
 from . import functional  # noqa: E402
 from . import nn, optim  # noqa: E402
+from . import autograd  # noqa: E402  (trace(): watch every op; minicnn.graph draws the graph)
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "functional", "gpu_available",
+__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "autograd", "functional", "gpu_available",
            "gradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad", "optim"]

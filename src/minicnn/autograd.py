@@ -6,7 +6,7 @@
         loss = F.cross_entropy(model(x), y)
         loss.backward()
     for op in ops:
-        print(op)    # forward  Conv2dFunction  0.conv  (2, 3, 8, 8) float32, (4, 3, 3, 3) float32 -> (2, 4, 8, 8) float32
+        print(op)    # forward   Conv2dFunction in conv:  (2, 3, 8, 8) float32, (4, 3, 3, 3) float32 -> ...
 
 ``trace()`` is the one engine-level hook: while it is active, every Function's
 ``forward`` and ``backward`` is announced to it (``minicnn.tensor._watchers``),
@@ -91,8 +91,8 @@ class OpRecord:
     def __str__(self):
         def listed(specs):
             return ", ".join("-" if spec is None else str(spec) for spec in specs)
-        where = f"  {self.module}" if self.module else ""
-        return f"{self.phase:<8}  {self.name}{where}  {listed(self.inputs)} -> {listed(self.outputs)}"
+        where = f" in {self.module}" if self.module else ""
+        return f"{self.phase:<8}  {self.name}{where}:  {listed(self.inputs)} -> {listed(self.outputs)}"
 
 
 # -- multiply-adds ---------------------------------------------------------------------------------

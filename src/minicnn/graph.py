@@ -174,10 +174,11 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
 
 
 def _leaf_label(tensor, name):
-    """(label, kind) of a leaf: a parameter (a leaf that requires grad), or a constant (one that
-    does not, such as the images: backward stops there); a one-value constant shows its value."""
+    """(label, kind) of a leaf: one that requires grad (a parameter, named if ``params`` knows it),
+    or a constant (one that does not, such as the images: backward stops there); a one-value
+    constant shows its value."""
     if name is not None or tensor.requires_grad:
-        return f"{name or 'parameter'}\n{_shape(tensor.shape)}", "parameter"
+        return f"{name or 'requires grad'}\n{_shape(tensor.shape)}", "parameter"
     if tensor.size == 1:
         return f"{backend.as_numpy(tensor.data).item():g}", "leaf"
     return f"constant\n{_shape(tensor.shape)}", "leaf"

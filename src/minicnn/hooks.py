@@ -183,7 +183,7 @@ class BackwardHookViewFunction(Function):
 
 
 def _gate(values, on_gradients):
-    """Route the Tensors among ``values`` that need a gradient through one BackwardHookFunction.
+    """Route the Tensors among ``values`` (a tuple) that need a gradient through one BackwardHookFunction.
 
     ``on_gradients(grads)`` is called in backward with a tuple of one gradient per
     entry of ``values`` (None where none), and returns the tuple to pass on.
@@ -206,7 +206,7 @@ def _gate(values, on_gradients):
     replaced = list(values)
     for index, position in enumerate(positions):
         replaced[position] = BackwardHookViewFunction(gather, index, values[position].data)(placeholder)
-    return type(values)(replaced) if isinstance(values, tuple) else replaced, True
+    return tuple(replaced), True
 
 
 class _BackwardHookCall:

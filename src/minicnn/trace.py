@@ -249,16 +249,20 @@ def main(argv=None):
     labels = None
 
     def step(ops=None):
+        """Forward, loss, backward; returns (a problem drawing --graph or None, seconds spent drawing)."""
         nonlocal labels
         outputs = model(x)
         if labels is None:
             classes = (outputs[0] if isinstance(outputs, tuple) else outputs).shape[-1]
             labels = backend.to_device(rng.integers(0, classes, args.batch_size), device)
         loss = training_loss(outputs, labels)
-        problem = _draw(args, loss, model, ops) if ops is not None and args.graph else None
+        problem, drawing = None, time.perf_counter()
+        if ops is not None and args.graph:  # before backward(), which frees the graph
+            problem = _draw(args, loss, model, ops)
+        drawing = time.perf_counter() - drawing
         optimizer.zero_grad()
         loss.backward()
-        return problem
+        return problem, drawing
 
     step()  # untraced: compiles the kernels
     optimizer.step()
@@ -271,10 +275,10 @@ def main(argv=None):
         synchronize()
     started = time.perf_counter()
     with autograd.trace(model, synchronize) as ops:
-        problem = step(ops)
+        problem, drawing_seconds = step(ops)
     if synchronize:
         synchronize()
-    step_seconds = time.perf_counter() - started
+    step_seconds = time.perf_counter() - started - drawing_seconds
     step_device_ops = backend.device_operation_count() - count_before if counted else None
     optimizer_started, optimizer_count = time.perf_counter(), backend.device_operation_count()
     optimizer.step()
