@@ -8,22 +8,8 @@
 
 It builds the network, runs one step untraced (the first call of each kernel
 compiles it, which is not what a step costs), then one step of forward, loss
-and backward under :func:`minicnn.autograd.trace`, and an SGD step. Columns:
-
-    #          the op's place in the step
-    module     the module that made the op (dotted name; blank: the loss)
-    in, out    shapes of the arrays in and out; in backward, "in" is the gradient
-               arriving at the op's output and "out" the gradients it returns, one
-               per input of its forward ("-" where none is needed)
-    out bytes  bytes of the arrays the op returned: the new memory for its results
-    saved      forward: bytes of the new arrays it keeps for backward (im2col
-               columns, masks, normalized values); scratch freed on return, and
-               arrays it keeps that are its inputs or output, are not counted
-    mult-adds  products of a weight and an input (conv, linear, matmul)
-    ms         the call's wall time; on a GPU the device is synchronised before
-               and after each op, so this includes the device's work
-    dev ops    device operations the call caused, shown only where something
-               counts them (minicnn.backend.set_device_operation_counter)
+and backward under :func:`minicnn.autograd.trace`, and an SGD step. What each
+column counts is in :data:`COLUMNS` (``--help`` prints it).
 
 The network comes from --model MODULE:FACTORY, imported by name when the command
 runs (the default, models.googlenet:GoogLeNet, lives in the repository, not in
@@ -44,6 +30,23 @@ import numpy as np
 from . import Tensor, autograd, backend, graph, manual_seed, optim
 from . import functional as F
 
+COLUMNS = """columns:
+    #          the op's place in the step
+    module     the module that made the op (dotted name; blank: the model's own
+               forward, or the loss)
+    in, out    shapes of the arrays in and out; in backward, "in" is the gradient
+               arriving at the op's output and "out" the gradients it returns, one
+               per input of its forward ("-" where none is needed)
+    out bytes  bytes of the arrays the op returned: the new memory for its results
+    saved      forward: bytes of the new arrays it keeps for backward (im2col
+               columns, masks, normalized values); scratch freed on return, and
+               arrays it keeps that are its inputs or output, are not counted
+    mult-adds  products of a weight and an input (conv, linear, matmul)
+    ms         the call's wall time; on a GPU the device is synchronised before
+               and after each op, so this includes the device's work
+    dev ops    device operations the call caused, shown only where something
+               counts them (minicnn.backend.set_device_operation_counter)
+"""
 DEFAULT_MODEL = "models.googlenet:GoogLeNet"
 FACTORY_DEFAULTS = {"num_classes": 10, "stem": "cifar", "norm": None, "width": None}
 AUX_WEIGHT = 0.3
@@ -183,8 +186,7 @@ def build_parser():
         prog="python -m minicnn.trace",
         description="Print every op of one training step (forward, loss, backward) in order, with shapes, "
                     "bytes, multiply-adds and time, then totals by op type.",
-        epilog="The columns, and what is counted, are explained in the module's documentation: "
-               "python -c 'import minicnn.trace; help(minicnn.trace)'")
+        epilog=COLUMNS, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="MODULE:FACTORY",
                         help=f"the network's factory, imported by name (default: {DEFAULT_MODEL})")
     parser.add_argument("--width", type=_positive(float, "a number > 0"),
