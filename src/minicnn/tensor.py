@@ -249,7 +249,8 @@ class Function:
         _check_one_device(type(self).__name__, arrays)
         record = _grad_enabled and any(tensor.requires_grad for tensor in inputs)
         self.needs_input_grad = tuple(record and tensor.requires_grad for tensor in inputs)
-        output = Tensor._wrap(_forward(self, arrays), record)
+        data = self.forward(*arrays) if not _watchers else _run_watched(self, "forward", self.forward, arrays)
+        output = Tensor._wrap(data, record)
         if record:
             self.inputs = inputs
             output.creator = self
