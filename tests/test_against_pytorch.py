@@ -130,18 +130,18 @@ def test_hooks_see_what_pytorchs_hooks_see():
         a = tensor(np.array([1.0, 2.0]), requires_grad=True)
         b = tensor(np.array([-1.0, 3.0]), requires_grad=True)
         seen = []
-        a.register_hook(lambda grad: seen.append(("a", np.array(grad).tolist())) or grad * 3)
+        a.register_hook(lambda grad: seen.append(("a", grad.tolist())) or grad * 3)
 
         def hook(module, grad_input, grad_output):
-            seen.append(([None if g is None else np.array(g).tolist() for g in grad_input],
-                         [None if g is None else np.array(g).tolist() for g in grad_output]))
+            seen.append(([None if g is None else g.tolist() for g in grad_input],
+                         [None if g is None else g.tolist() for g in grad_output]))
             return grad_input[0] * -1.0, None, grad_input[2]
 
         mix = Mix()
         mix.register_full_backward_hook(hook)
         y, z = mix(a * 1.0 + a * 2.0, 5.0, b * 1.0)
         (y * 2.0 + z * 4.0).sum().backward()
-        return seen, np.array(a.grad).tolist(), np.array(b.grad).tolist()
+        return seen, a.grad.tolist(), b.grad.tolist()
 
     ours = run(minicnn, Tensor, F.relu, nn.Module)
     theirs = run(torch, lambda a, requires_grad: torch.tensor(a, requires_grad=requires_grad), torch.relu,
