@@ -5,8 +5,9 @@
 
 A node per op (a Function call: its class, and the shape of its output) and per
 leaf (a parameter, named by its module path when ``params`` is given, or a
-constant: a tensor that requires no grad, such as the images), and an arrow from each tensor's maker to each op that used it: the
-forward pass reads top to bottom, and backward walks the arrows the other way.
+constant: a tensor that requires no grad, such as the images), and an arrow
+from each tensor's maker to each op that used it: the forward pass reads top
+to bottom, and backward walks the arrows the other way.
 
 With the :func:`minicnn.autograd.trace` that recorded the forward pass, the ops
 are drawn inside boxes (Graphviz "clusters"), one per module that holds other
