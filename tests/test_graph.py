@@ -89,6 +89,8 @@ def test_every_op_and_every_parameter_of_googlenet_is_a_node_named_by_its_module
     assert concat[:2] == ["inception3a", "inception3b"]  # called by the block itself
     assert 'label="inception3a (Inception)"' in graph.to_dot(loss, params=model, trace=ops)
     assert all(source in nodes and target in nodes for source, target in edges)
+    untraced, _ = parse(graph.to_dot(loss, params=model))  # named parameters, no boxes without the trace
+    assert {cluster for _, cluster in untraced.values()} == {""} and len(untraced) == len(nodes)
 
 
 def test_collapse_depth_draws_each_top_level_module_as_one_node():

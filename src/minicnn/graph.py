@@ -100,7 +100,7 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
         output: a Tensor made by recorded ops (a loss), before ``backward()`` frees the graph.
         params: names for the parameters: a Module (its ``named_parameters()``), a
             dict name -> Tensor, or (name, Tensor) pairs. Without it a parameter
-            is labelled "parameter".
+            is labelled "requires grad".
         trace: the :func:`minicnn.autograd.trace` (given the model) that recorded
             the forward pass: ops are grouped in boxes by the modules that made them.
         collapse_depth: with ``trace``, draw each module this many names deep
@@ -123,6 +123,8 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
 
     def place(module_name):
         """(cluster, collapsed module or None) for something made in module ``module_name``."""
+        if trace is None:  # no modules known for the ops: no boxes for their parameters either
+            return "", None
         path = _module_path(module_name)
         if collapse_depth is not None and len(path) >= collapse_depth:
             return (path[collapse_depth - 2] if collapse_depth > 1 else ""), path[collapse_depth - 1]
