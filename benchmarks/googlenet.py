@@ -14,7 +14,7 @@ happens to be installed (the same network, same batch, same process):
 - on the CuPy stand-in only, the device operations (~kernel launches), device ->
   host reads and host -> device copies of one training step (real CuPy counts
   nothing): ``python -m tests.standin.run -m benchmarks.googlenet --device gpu ...``
-  runs it there (see ``device_op_counter``).
+  runs it there (see ``device_ops_per_step``).
 
 Warm-up steps are excluded, the device is synchronised before every clock
 read, and each figure is the median of --repeats runs of --steps steps.
@@ -111,26 +111,14 @@ def measure(train_step, infer_step, set_training, synchronize, peak_memory, args
 
 
 # -- device operations (CuPy stand-in only) ------------------------------------------------
-def device_op_counter():
-    """The counter of a counting CuPy stand-in running this process, or None (real CuPy counts nothing).
-
-    The interface: a module registered in ``sys.modules`` as ``device_op_counter``
-    whose ``totals()`` returns {"device_ops": n, "syncs": n, "uploads": n}, the
-    counts so far in the process. ``python -m tests.standin.run -m MODULE``
-    registers the stand-in's (tests/standin/counters.py); the benchmark never
-    imports tests/.
-    """
-    return sys.modules.get("device_op_counter")
-
-
 def device_ops_per_step(train_step):
     """{"device_ops", "syncs", "uploads"} of one call of ``train_step``, or None without a counter."""
-    counter = device_op_counter()
-    if counter is None:
+    from minicnn import backend
+    before = backend.device_counts()
+    if before is None:  # real CuPy counts nothing; the CuPy stand-in of the tests does
         return None
-    before = counter.totals()
     train_step()
-    return {kind: count - before[kind] for kind, count in counter.totals().items()}
+    return {kind: count - before[kind] for kind, count in backend.device_counts().items()}
 
 
 # -- minicnn -------------------------------------------------------------------------------

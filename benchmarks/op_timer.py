@@ -1,16 +1,15 @@
-"""Where a training step's time goes, per op type.
+"""Where a training step's time goes, per op type, from minicnn.autograd.trace().
 
-``time_ops()`` wraps the ``forward`` and ``backward`` of every minicnn Function
-class with a timer for as long as the ``with`` block lasts. On a GPU each timed
-call synchronises the device before and after, so the times are real but the
-step runs slower than it does unprofiled: read them as shares of a step, and
-take throughput from an unprofiled run.
+``time_ops()`` watches every op's forward and backward for as long as the
+``with`` block lasts (the engine's own hook: nothing is patched). On a GPU each
+op is synchronised before and after, so the times are real but the step runs
+slower than it does unprofiled: read them as shares of a step, and take
+throughput from an unprofiled run.
 """
 import collections
 import contextlib
-import time
 
-from minicnn.tensor import Function
+from minicnn import autograd
 
 # Function class name -> the layer type it reports under
 CATEGORY = {
@@ -21,40 +20,19 @@ CATEGORY = {
 }
 
 
-def _function_classes(base=Function):
-    for cls in base.__subclasses__():
-        yield cls
-        yield from _function_classes(cls)
-
-
 @contextlib.contextmanager
 def time_ops(synchronize):
-    """Yield a dict (category, "forward"|"backward") -> seconds, filled while the block runs.
+    """Yield a dict (category, "forward"|"backward") -> seconds, filled when the block ends.
+
+    The trace's own bookkeeping goes under ("profiler", "bookkeeping"), so that
+    it is not mistaken for the engine's overhead.
 
     Args:
         synchronize: a function that waits for the device (a no-op on the CPU).
     """
     totals = collections.defaultdict(float)
-    patched = []
-    for cls in set(_function_classes()):
-        for method in ("forward", "backward"):
-            original = cls.__dict__.get(method)
-            if original is None:
-                continue
-            key = (CATEGORY.get(cls.__name__, "other"), method)
-
-            def timed(self, *args, _original=original, _key=key):
-                synchronize()
-                start = time.perf_counter()
-                out = _original(self, *args)
-                synchronize()
-                totals[_key] += time.perf_counter() - start
-                return out
-
-            setattr(cls, method, timed)
-            patched.append((cls, method, original))
-    try:
+    with autograd.trace(synchronize=synchronize) as ops:
         yield totals
-    finally:
-        for cls, method, original in patched:
-            setattr(cls, method, original)
+    for op in ops:
+        totals[(CATEGORY.get(op.name, "other"), op.phase)] += op.seconds
+    totals[("profiler", "bookkeeping")] += ops.bookkeeping_seconds

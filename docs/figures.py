@@ -1,8 +1,9 @@
 """Draw the tour's figures into docs/figures/ (needs matplotlib: pip install -e ".[plot]").
 
-    python docs/figures.py                      # all four figures
+    python docs/figures.py                      # every figure it can draw here
     python docs/figures.py --run runs/DIR       # ... with the training curves of that run
     python docs/figures.py --only im2col pooling
+    python docs/figures.py --only learned --checkpoint runs/DIR/checkpoint.npz --data-dir DATA
 
 Every figure is drawn from the code it illustrates, not by hand:
 
@@ -14,6 +15,16 @@ Every figure is drawn from the code it illustrates, not by hand:
                    in which order, and their output shapes
     training.png   loss, accuracy and learning rate per epoch from a run's
                    metrics.jsonl (python -m train.cifar writes it)
+    graph-*.png    autograd graphs drawn by minicnn.graph and Graphviz's `dot`
+                   (chapter 8): the TinyNet of chapter 8's first code block, run
+                   from the page itself; inception block 3a; the whole CIFAR
+                   GoogLeNet collapsed to its top-level modules
+    learned/       what a trained network learned: the PNGs of
+                   python -m train.cifar --evaluate CHECKPOINT --plots, and the
+                   evaluation it printed (evaluation.txt)
+
+Figures that need what is missing here (Graphviz's `dot`; a checkpoint) are
+skipped with a note, unless named with --only.
 
 ``--run DIR`` also copies DIR/metrics.jsonl to docs/figures/training-run.jsonl,
 so the figure can be redrawn, and the numbers quoted in chapter 6 checked,
@@ -21,7 +32,11 @@ without the run folder (runs/ is not in git). Each PNG is written to a
 temporary file and renamed, so a failed run never leaves half a figure.
 """
 import argparse
+import contextlib
+import io
 import json
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,6 +46,8 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 OUT = DOCS / "figures"
 RUN_COPY = OUT / "training-run.jsonl"
+LEARNED = OUT / "learned"
+CHAPTER_8 = DOCS / "08-watching-the-engine.md"
 sys.path.insert(0, str(ROOT))  # models/ is not installed: run from the repository, like python -m
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
@@ -322,19 +339,110 @@ def draw_training(rows):
     return figure
 
 
+# -- autograd graphs (chapter 8) ---------------------------------------------------------------------
+def chapter_namespace(page=CHAPTER_8):
+    """The names defined by the first python block of ``page`` (its TinyNet, net, x, labels)."""
+    block = re.search(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M).group(1)
+    namespace = {"__name__": "__chapter__"}
+    exec(compile(block, str(page), "exec"), namespace)  # noqa: S102 (the tour's own code)
+    return namespace
+
+
+def traced_loss(model, x, labels):
+    """(loss, trace) of one training-mode forward pass of ``model``, with the loss GoogLeNet trains on."""
+    import minicnn.functional as F
+    from minicnn import autograd
+
+    with autograd.trace(model) as ops:
+        outputs = model(x)
+        if isinstance(outputs, tuple):
+            from models.googlenet import googlenet_loss
+            loss = googlenet_loss(outputs, labels)
+        else:
+            loss = F.cross_entropy(outputs, labels)
+    return loss, ops
+
+
+def graph_dots():
+    """(file name, DOT text) of each graph figure."""
+    import minicnn
+    from minicnn import Tensor, graph
+    from models.googlenet import INCEPTION_TABLE, GoogLeNet, Inception
+
+    tiny = chapter_namespace()
+    loss, ops = traced_loss(tiny["net"], tiny["x"], tiny["labels"])
+    yield "graph-tinynet.png", graph.to_dot(loss, params=tiny["net"], trace=ops,
+                                            title="TinyNet of chapter 8: forward pass and loss")
+    minicnn.manual_seed(0)
+    block = Inception(192, INCEPTION_TABLE["3a"])
+    x = Tensor(np.random.default_rng(0).standard_normal((1, 192, 8, 8)).astype(np.float32),
+               requires_grad=True)  # as inside a network: else the pool branch, on a constant, is not recorded
+    with minicnn.autograd.trace(block) as ops:
+        y = block(x)
+        loss = (y * y).mean()
+    yield "graph-inception.png", graph.to_dot(loss, params=block, trace=ops,
+                                              title="inception block 3a (models/googlenet.py), loss = mean(y²)")
+    model = GoogLeNet(num_classes=10, stem="cifar", norm="bn")
+    x = Tensor(np.zeros((1, 3, 32, 32), np.float32))
+    loss, ops = traced_loss(model, x, np.array([3]))
+    yield "graph-googlenet.png", graph.to_dot(loss, params=model, trace=ops, collapse_depth=1,
+                                              title="GoogLeNet, CIFAR stem, training: collapse_depth=1")
+
+
+def draw_graphs():
+    from minicnn import graph
+    OUT.mkdir(exist_ok=True)
+    for name, dot in graph_dots():
+        graph.render(dot, OUT / name)
+        print(f"wrote {OUT / name} ({(OUT / name).stat().st_size // 1024} KB)")
+
+
+# -- what a trained network learned (chapter 8) ------------------------------------------------------
+def draw_learned(checkpoint, data_dir):
+    """Run python -m train.cifar --evaluate CHECKPOINT --plots into docs/figures/learned/, keeping what it printed."""
+    from train import cifar
+    LEARNED.mkdir(parents=True, exist_ok=True)
+    printed = io.StringIO()
+    argv = ["--evaluate", str(checkpoint), "--data-dir", str(data_dir), "--no-download", "--device", "cpu",
+            "--plots", str(LEARNED)]
+    with contextlib.redirect_stdout(printed):
+        code = cifar.main(argv)
+    if code != 0:
+        raise SystemExit(f"error: python -m train.cifar {' '.join(argv)} failed (exit {code})")
+    from train.files import atomic_write
+    command = "$ python -m train.cifar " + " ".join(argv) + "\n"
+    with atomic_write(LEARNED / "evaluation.txt", "w") as file:
+        file.write((command + printed.getvalue()).replace(str(LEARNED), "docs/figures/learned"))
+    print(f"wrote {LEARNED}: " + ", ".join(sorted(path.name for path in LEARNED.iterdir())))
+
+
+FIGURES = ("im2col", "pooling", "googlenet", "training", "graphs", "learned")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python docs/figures.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, metavar="DIR",
                         help="a training run folder (with metrics.jsonl) for training.png; without it the "
                              f"copy in {RUN_COPY.relative_to(ROOT)} is used, if there is one")
-    parser.add_argument("--only", nargs="+", choices=["im2col", "pooling", "googlenet", "training"],
-                        help="draw only these figures")
+    parser.add_argument("--checkpoint", type=Path, help="a trained checkpoint, for the learned/ figures")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"),
+                        help="the folder holding cifar-10-batches-py/, for the learned/ figures (default: data)")
+    parser.add_argument("--only", nargs="+", choices=FIGURES, help="draw only these figures")
     args = parser.parse_args(argv)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         parser.exit(2, 'error: the figures need matplotlib: python -m pip install -e ".[plot]"\n')
-    wanted = args.only or ["im2col", "pooling", "googlenet", "training"]
+    wanted = args.only or list(FIGURES)
+    missing = {"graphs": None if shutil.which("dot") else "Graphviz's `dot` is not installed (apt-get install "
+                                                             "graphviz, brew install graphviz, conda install graphviz)",
+               "learned": None if args.checkpoint else "it needs --checkpoint runs/DIR/checkpoint.npz"}
+    for name in wanted:
+        if missing.get(name):
+            if args.only:
+                parser.exit(2, f"error: {name}: {missing[name]}\n")
+            print(f"skipped {name}: {missing[name]}")
+    wanted = [name for name in wanted if not missing.get(name)]
     if "im2col" in wanted:
         save(draw_im2col(), "im2col.png")
     if "pooling" in wanted:
@@ -353,6 +461,10 @@ def main(argv=None):
             with atomic_write(RUN_COPY, "wb") as file:
                 file.write(source.read_bytes())
             print(f"wrote {RUN_COPY} (a copy of {source})")
+    if "graphs" in wanted:
+        draw_graphs()
+    if "learned" in wanted:
+        draw_learned(args.checkpoint, args.data_dir)
     return 0
 
 

@@ -13,9 +13,10 @@ Multiply-adds count what the paper's Table 1 counts as "ops": the products of
 a weight with an input in convolutions and linear layers (per image); biases,
 pooling, normalisation and ReLU are not counted.
 
-Nothing is hooked into minicnn: :func:`record_outputs` sets an instance
-attribute ``forward`` on each module (``Module.__call__`` calls
-``self.forward``), which shadows the class's method until it is deleted again.
+:func:`record_outputs` sees the calls through forward hooks (PyTorch's
+``register_forward_pre_hook`` and ``register_forward_hook``, see minicnn.hooks):
+a pre-hook opens a record when a module starts, a hook closes it with the
+output when it returns, and the handles are removed afterwards.
 """
 import argparse
 import contextlib
@@ -41,19 +42,6 @@ class Record:
     inner: list = field(default_factory=list)  # the records of calls made inside this one
 
 
-def _recording_forward(name, module, forward, stack, records):
-    def recording_forward(*args, **kwargs):
-        record = Record(name, module)
-        (stack[-1].inner if stack else records).append(record)
-        stack.append(record)
-        try:
-            record.output = forward(*args, **kwargs)
-        finally:
-            stack.pop()
-        return record.output
-    return recording_forward
-
-
 @contextlib.contextmanager
 def record_outputs(model):
     """Within the ``with`` block, every call of a sub-module of ``model`` is recorded.
@@ -61,22 +49,29 @@ def record_outputs(model):
     Yields:
         a list of :class:`Record`, filled as the model runs: the outermost calls,
         in call order, each holding the calls made inside it in ``inner``.
-    On exit every module has its own ``forward`` back.
+    On exit the hooks are removed.
     """
-    records, stack, patched = [], [], []
+    records, open_calls, handles = [], [], []
+
+    def opened(name):
+        def pre_hook(module, args):
+            record = Record(name, module)
+            (open_calls[-1].inner if open_calls else records).append(record)
+            open_calls.append(record)
+        return pre_hook
+
+    def closed(module, args, output):
+        open_calls.pop().output = output
+
     try:
         for name, module in model.named_modules():
-            if module is model:
-                continue
-            patched.append((module, vars(module).get("forward")))
-            module.forward = _recording_forward(name, module, module.forward, stack, records)
+            if module is not model:
+                handles.append(module.register_forward_pre_hook(opened(name)))
+                handles.append(module.register_forward_hook(closed))
         yield records
     finally:
-        for module, own_forward in reversed(patched):
-            if own_forward is None:
-                del module.forward  # the class's method shows through again
-            else:
-                module.forward = own_forward
+        for handle in handles:
+            handle.remove()
 
 
 def flatten_records(records, depth=0):

@@ -13,3 +13,8 @@ def tie_free(rng, shape):
     """Shuffled, well-separated values: max pooling has no ties to break."""
     size = int(np.prod(shape))
     return rng.permutation(np.linspace(-1, 1, size)).reshape(shape)
+
+
+def on_cupy_standin():
+    """True when the GPU code path runs on the CuPy stand-in, which counts device work (real CuPy does not)."""
+    return backend.device_counts() is not None

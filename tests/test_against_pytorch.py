@@ -7,6 +7,7 @@ they are skipped.
 import numpy as np
 import pytest
 
+import minicnn
 import minicnn.functional as F
 from minicnn import Tensor, nn, optim
 
@@ -202,3 +203,33 @@ def test_pow_with_a_tensor_exponent_including_zeros(rng):
     _compare(lambda x, y: x ** y, lambda x, y: x ** y, a, b, rng=rng)
     _compare(lambda x, y: x.pow(y), lambda x, y: x.pow(y), np.abs(rng.standard_normal((3, 1))) + 0.1,
              rng.standard_normal(4), rng=rng)
+
+
+def test_hooks_see_what_pytorchs_hooks_see():
+    """Tensor and full backward hooks: the same calls with the same gradients, and the same effect of
+    what they return (a module with two tensor inputs on separate paths and a plain number)."""
+    def run(engine, tensor, relu, module_base):
+        class Mix(module_base):
+            def forward(self, a, scale, b):
+                return a * scale, relu(b)
+
+        a = tensor(np.array([1.0, 2.0]), requires_grad=True)
+        b = tensor(np.array([-1.0, 3.0]), requires_grad=True)
+        seen = []
+        a.register_hook(lambda grad: seen.append(("a", grad.tolist())) or grad * 3)
+
+        def hook(module, grad_input, grad_output):
+            seen.append(([None if g is None else g.tolist() for g in grad_input],
+                         [None if g is None else g.tolist() for g in grad_output]))
+            return grad_input[0] * -1.0, None, grad_input[2]
+
+        mix = Mix()
+        mix.register_full_backward_hook(hook)
+        y, z = mix(a * 1.0 + a * 2.0, 5.0, b * 1.0)
+        (y * 2.0 + z * 4.0).sum().backward()
+        return seen, a.grad.tolist(), b.grad.tolist()
+
+    ours = run(minicnn, Tensor, F.relu, nn.Module)
+    theirs = run(torch, lambda a, requires_grad: torch.tensor(a, requires_grad=requires_grad), torch.relu,
+                 torch.nn.Module)
+    assert ours == theirs

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minicnn import Tensor, backend
-from minicnn.tensor import Function
+from minicnn.engine import Function
 from helpers import tensor
 
 

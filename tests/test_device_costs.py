@@ -7,7 +7,6 @@
   training step, the figure issue 9 sets a budget for.
 """
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -17,9 +16,9 @@ from train import cifar
 from train.augment import EpochPlan
 from train.metrics import RunningTotals, confusion_matrix
 from tiny_cifar import write_cifar
-from helpers import tensor
+from helpers import on_cupy_standin, tensor
 
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif("device_op_counter" not in sys.modules,
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not on_cupy_standin(),
                                                   reason="counts need the CuPy stand-in (real CuPy counts nothing)")]
 
 # Device operations of one steady-state training step of GoogLeNet (CIFAR stem, aux heads, SGD with

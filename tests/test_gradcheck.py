@@ -9,7 +9,8 @@ import pytest
 from minicnn import Tensor, gradcheck, GradcheckError
 from minicnn.gradcheck import __main__ as gradcheck_cli
 from minicnn.gradcheck.cases import CASES, Inputs
-from minicnn.tensor import Function
+from minicnn.engine import Function
+from helpers import on_cupy_standin
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,7 +106,7 @@ def test_the_perturbed_input_is_restored_when_fn_raises():
 def test_command_line_report_on_the_gpu():
     """`python -m minicnn.gradcheck --device gpu`, as a user runs it (through the stand-in's runner where
     the tests run on the CuPy stand-in)."""
-    runner = ["-m", "tests.standin.run"] if "device_op_counter" in sys.modules else []
+    runner = ["-m", "tests.standin.run"] if on_cupy_standin() else []
     result = subprocess.run([sys.executable, *runner, "-m", "minicnn.gradcheck", "--device", "gpu"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr

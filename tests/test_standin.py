@@ -13,7 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif("device_op_counter" not in sys.modules,
+from helpers import on_cupy_standin
+
+pytestmark = pytest.mark.skipif(not on_cupy_standin(),
                                 reason="the CuPy stand-in is not installed (real CuPy runs the GPU tests)")
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

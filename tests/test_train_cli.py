@@ -19,6 +19,7 @@ from train import cifar, data
 from train.checkpoint import load_checkpoint
 from train.metrics import METRIC_KEYS
 from tiny_cifar import CLASS_NAMES, Server, closed_port_url, write_cifar
+from helpers import on_cupy_standin
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--device", "cpu", "--no-download", "--width", "0.0625", "--limit", "32", "--batch-size", "16"]
@@ -121,6 +122,29 @@ def test_evaluate_rebuilds_the_model_from_the_checkpoint(capsys, data_dir, finis
     assert "width 0.0625" in out  # the width came from the checkpoint, not the default 1.0
     assert "per-class accuracy" in out and "confusion matrix" in out
     assert all(name in out for name in CLASS_NAMES)
+
+
+def test_evaluate_plots_what_the_network_learned(capsys, data_dir, finished_run, tmp_path, device):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "plots"
+    code, out, _ = run_cli(capsys, "--evaluate", os.path.join(finished_run, "checkpoint.npz"), "--data-dir",
+                           data_dir, "--device", device, "--limit", "32", "--plots", folder)
+    assert code == 0
+    names = ["filters.png", "feature-maps.png", "class-accuracy.png", "confusion.png"]
+    assert sorted(os.listdir(folder)) == sorted(names)  # and no temporary files
+    for name in names:
+        assert (folder / name).read_bytes()[:4] == b"\x89PNG"
+    assert "plots written: " + ", ".join(str(folder / name) for name in names) in out
+
+
+def test_plots_go_with_evaluate_and_need_matplotlib(capsys, data_dir, finished_run, monkeypatch):
+    with pytest.raises(SystemExit):
+        cifar.main(["--plots"])
+    assert "--plots goes with --evaluate CHECKPOINT" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, _, err = run_cli(capsys, "--evaluate", os.path.join(finished_run, "checkpoint.npz"), "--data-dir",
+                           data_dir, "--device", "cpu", "--plots")
+    assert code == 1 and "--plots needs matplotlib: python -m pip install -e '.[plot]'" in err
 
 
 def test_first_run_downloads_the_data(capsys, tmp_path, monkeypatch, archive):  # noqa: F811
@@ -376,7 +400,7 @@ def test_gpu1_run_and_evaluation(capsys, data_dir, tmp_path, gpu_run):
 def test_gpu_command_line_end_to_end(data_dir, tmp_path):
     """`python -m train.cifar --device gpu` in a fresh process, LRN variant: run by the stand-in's runner
     where the tests run on the stand-in. (CUPY_TF32=0 comes from the tests' environment.)"""
-    runner = ["-m", "tests.standin.run"] if "device_op_counter" in sys.modules else []
+    runner = ["-m", "tests.standin.run"] if on_cupy_standin() else []
     result = subprocess.run([sys.executable, *runner, "-m", "train.cifar", *on_gpu("gpu"), "--norm", "lrn",
                              "--data-dir", data_dir, "--out", str(tmp_path / "run"), "--epochs", "1"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)

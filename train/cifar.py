@@ -4,6 +4,8 @@
     python -m train.cifar --device cpu --limit 512 --epochs 1 --width 0.25   # a CPU smoke run
     python -m train.cifar --resume --out runs/X            # continue run X (to --epochs)
     python -m train.cifar --evaluate runs/X/checkpoint.npz # accuracy per class, confusion matrix
+    python -m train.cifar --evaluate runs/X/checkpoint.npz --plots   # ... and pictures of them, the
+                                                           # filters and feature maps, in runs/X
 
 A run writes to --out: metrics.jsonl (a line per epoch), checkpoint.npz (after
 every epoch, and on Ctrl-C) and curves.png.
@@ -37,13 +39,14 @@ from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .files import UserError
 from .metrics import RunningTotals, confusion_matrix, format_report, write_metrics
 from .plot import plot_curves
+from .plot_learned import FILES as PLOT_FILES, matplotlib_available, write_learned_plots
 from .schedule import SCHEDULES, make_scheduler
 
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
 SYNC_EVERY = 20  # batches between reads of the running loss from the device (each read waits for it)
 CHECKPOINT, METRICS, CURVES = "checkpoint.npz", "metrics.jsonl", "curves.png"
 # Options a resumed run may change; every other one is taken from the checkpoint.
-RUN_OPTIONS = {"epochs", "device", "data_dir", "no_download", "out", "resume", "evaluate"}
+RUN_OPTIONS = {"epochs", "device", "data_dir", "no_download", "out", "resume", "evaluate", "plots"}
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -135,6 +138,9 @@ def build_parser():
                      help="continue the run in --out from its checkpoint, with its stored options, to --epochs")
     run.add_argument("--evaluate", metavar="CHECKPOINT",
                      help="only evaluate CHECKPOINT on the test set: accuracy, per class, confusion matrix")
+    run.add_argument("--plots", nargs="?", const="", metavar="DIR",
+                     help=f"with --evaluate: also draw {', '.join(PLOT_FILES)} (needs matplotlib) into DIR "
+                          "(default: the checkpoint's folder)")
     return parser
 
 
@@ -269,6 +275,14 @@ def run_evaluation(args):
     loss, _, confusion = evaluate(model, images, labels, 2 * args.batch_size, checkpoint.args["label_smoothing"])
     print(f"test loss {loss:.4f}")
     print(format_report(confusion, class_names))
+    if args.plots is not None:
+        folder = args.plots or os.path.dirname(os.path.abspath(args.evaluate))
+        os.makedirs(folder, exist_ok=True)
+        picture = test.images[0].transpose(1, 2, 0)  # the first test image, (H, W, 3) for display
+        paths = write_learned_plots(folder, model, [("stem", model.stem), ("inception3a", model.inception3a)],
+                                    normalize(images[:1])[0], picture, confusion, class_names,
+                                    f" (a {class_names[test.labels[0]]})")
+        print("plots written: " + ", ".join(paths))
     return 0
 
 
@@ -478,6 +492,11 @@ def main(argv=None):
     minicnn.configure_cpu()  # numba's sleeping threads, glibc keeping freed memory (see its docs)
     if args.evaluate and args.resume:
         parser.error("--evaluate and --resume do not go together")
+    if args.plots is not None and not args.evaluate:
+        parser.error("--plots goes with --evaluate CHECKPOINT")
+    if args.plots is not None and not matplotlib_available():
+        print("error: --plots needs matplotlib: python -m pip install -e '.[plot]'", file=sys.stderr)
+        return 1
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR: the folder of the run to continue")
     if not args.out:

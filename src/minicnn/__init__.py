@@ -8,15 +8,16 @@
 from .backend import DeviceUnavailableError, gpu_available
 from .kernels import configure_cpu
 from .random import manual_seed
-from .tensor import Tensor, is_grad_enabled, no_grad
+from .engine import Tensor, is_grad_enabled, no_grad
 from . import distributed, functional  # noqa: E402
 from . import nn, optim  # noqa: E402
+from . import autograd  # noqa: E402  (trace(): watch every op; minicnn.graph draws the graph)
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 # As in PyTorch, `minicnn.tensor` is the function that makes a tensor. The module
-# minicnn/tensor.py stays importable by name: `from minicnn.tensor import Function`.
+# minicnn/engine.py stays importable by name: `from minicnn.engine import Function`.
 from .creation import arange, ones, ones_like, randint, randn, tensor, zeros, zeros_like  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "arange", "configure_cpu", "distributed",
-           "functional", "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones",
-           "ones_like", "optim", "randint", "randn", "tensor", "zeros", "zeros_like"]
+__all__ = ["DeviceUnavailableError", "GradcheckError", "Tensor", "arange", "autograd", "configure_cpu",
+           "distributed", "functional", "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "nn",
+           "no_grad", "ones", "ones_like", "optim", "randint", "randn", "tensor", "zeros", "zeros_like"]

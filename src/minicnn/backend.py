@@ -241,3 +241,34 @@ def keep_freed_host_memory():
     largest = 2**31 - 1  # mallopt takes an int
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(mallopt(m_mmap_threshold, largest)) and bool(mallopt(m_trim_threshold, largest))
+
+
+# -- counting device work ----------------------------------------------------------------------
+# Real CuPy counts nothing; a stand-in for tests can (tests/standin registers its counters when it
+# is installed). Readers such as minicnn.autograd.trace() and the benchmark then show what each op
+# or step cost on the device.
+_device_counter = None
+
+
+def set_device_counter(counter):
+    """Register ``counter()`` -> {"device_ops": n, "syncs": n, "uploads": n}, the cumulative device
+    operations (kernel launches, copies...), device -> host reads and host -> device copies so far.
+
+    None forgets it. Returns the counter registered before, so that a caller can put it back.
+    """
+    global _device_counter
+    if counter is not None and not callable(counter):
+        raise TypeError(f"set_device_counter: counter must be callable or None, got {type(counter).__name__}")
+    previous, _device_counter = _device_counter, counter
+    return previous
+
+
+def device_counts():
+    """{"device_ops", "syncs", "uploads"} so far, or None when nothing counts (real CuPy counts nothing)."""
+    return None if _device_counter is None else dict(_device_counter())
+
+
+def device_operation_count():
+    """The number of device operations so far, or None when nothing counts."""
+    counts = device_counts()
+    return None if counts is None else int(counts["device_ops"])

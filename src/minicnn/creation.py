@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import backend, random
-from .tensor import Tensor, _as_array
+from .engine import Tensor, _as_array
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 

@@ -16,7 +16,7 @@ stand-in package, as (file, line), so a test can see which line of minicnn paid.
     print(counter.report())                              # the busiest lines
 
 A session counter runs all the time (``totals()``, ``reset()``): the benchmark
-reads it through the ``device_op_counter`` module that ``install`` registers.
+reads it through ``minicnn.backend.device_counts()``, where ``install`` registers it.
 """
 import collections
 import contextlib

@@ -98,14 +98,16 @@ def install(device_count=2):
     """Replace CuPy in ``sys.modules`` by the stand-in, simulating ``device_count`` devices.
 
     Any real CuPy already imported is dropped from ``sys.modules`` first (code
-    holding a reference to it keeps it). Also registers ``device_op_counter``
-    (the counters module) for the benchmark. Returns the ``cupy`` module.
+    holding a reference to it keeps it). Also registers its counters with
+    ``minicnn.backend.set_device_counter``, where minicnn's trace and the
+    benchmark read them. Returns the ``cupy`` module.
     """
     for name in [name for name in sys.modules if name.split(".")[0] in ("cupy", "cupyx", "cupy_backends")]:
         del sys.modules[name]
     cuda.configure(device_count)
     sys.modules.update(build())
-    sys.modules["device_op_counter"] = counters
+    from minicnn import backend
+    backend.set_device_counter(counters.totals)
     return sys.modules["cupy"]
 
 

@@ -1,6 +1,6 @@
 """ReLU, softmax and log-softmax."""
 from ..backend import get_array_module
-from ..tensor import Function
+from ..engine import Function
 from .validation import dim_or_axis, normalize_axis, require_tensor
 
 

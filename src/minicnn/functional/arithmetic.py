@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..tensor import Function, Tensor, is_grad_enabled
+from ..engine import Function, Tensor, _forward, is_grad_enabled
 from .validation import require_tensor
 
 
@@ -193,7 +193,7 @@ class ToDeviceFunction(Function):
 
     def __call__(self, tensor):
         # Bypass Function's one-device check: crossing devices is the point.
-        output = Tensor._wrap(self.forward(tensor.data), tensor.requires_grad and is_grad_enabled())
+        output = Tensor._wrap(_forward(self, (tensor.data,)), tensor.requires_grad and is_grad_enabled())
         self.needs_input_grad = (output.requires_grad,)
         if output.requires_grad:
             self.inputs, output.creator = (tensor,), self

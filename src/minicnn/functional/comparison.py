@@ -11,7 +11,7 @@ import operator
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, _one_device
+from ..engine import Tensor, _one_device
 
 _OPERATORS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
               "gt": operator.gt, "ge": operator.ge}

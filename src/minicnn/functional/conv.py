@@ -18,7 +18,7 @@ NumPy or CuPy); :mod:`minicnn.kernels` holds faster ones that must agree with th
 from .. import kernels
 from ..backend import get_array_module
 from ..geometry import conv_output_size
-from ..tensor import Function
+from ..engine import Function
 from .validation import pair, require_same_dtype, require_tensor
 
 

@@ -1,6 +1,6 @@
 """Inverted dropout: zero each value with probability p, scale the rest by 1 / (1 - p)."""
 from .. import random
-from ..tensor import Function
+from ..engine import Function
 from .validation import probability, require_tensor
 
 

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..tensor import Function, Tensor
+from ..engine import Function, Tensor
 
 
 class IndexFunction(Function):

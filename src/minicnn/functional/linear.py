@@ -1,6 +1,6 @@
 """Fully connected layer: y = x @ weight.T + bias."""
 from ..backend import get_array_module
-from ..tensor import Function
+from ..engine import Function
 from .validation import require_same_dtype, require_tensor
 
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..engine import Function, Tensor
 from .validation import probability, require_tensor
 
 

@@ -15,7 +15,7 @@ The second sum runs over the channels whose window contains c: c - (size-1)//2
 """
 from .. import kernels
 from ..backend import get_array_module
-from ..tensor import Function
+from ..engine import Function
 from .validation import require_tensor
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import distributed, kernels
 from ..backend import device_of, get_array_module
-from ..tensor import Function, Tensor, device_mismatch
+from ..engine import Function, Tensor, device_mismatch
 from .validation import require_same_dtype, require_tensor
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import kernels
 from ..backend import get_array_module
 from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
-from ..tensor import Function
+from ..engine import Function
 from .validation import pair, require_tensor
 
 

@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..engine import Function, Tensor
 from .arithmetic import div, mul, sub
 from .validation import dim_or_axis, normalize_axis, normalize_dims, require_tensor
 

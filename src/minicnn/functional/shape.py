@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from ..backend import get_array_module
-from ..tensor import Function, Tensor
+from ..engine import Function, Tensor
 from .validation import (dim_or_axis, normalize_axis, normalize_dims, require_same_dtype,
                          require_tensor)
 

@@ -6,7 +6,7 @@ made it, not as a broadcasting error deep inside a kernel.
 """
 import numbers
 
-from ..tensor import Tensor
+from ..engine import Tensor
 
 
 def require_tensor(op, name, value, ndim=None, layout=None, floating=True):

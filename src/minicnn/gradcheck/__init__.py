@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, no_grad
+from ..engine import Tensor, no_grad
 
 
 @dataclass

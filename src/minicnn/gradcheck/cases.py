@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import backend, random
-from ..tensor import Tensor
+from ..engine import Tensor
 
 
 class Inputs:

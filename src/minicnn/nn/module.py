@@ -11,7 +11,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..hooks import call_with_hooks, register_module_hook
+from ..engine import Tensor
 
 
 class Parameter(Tensor):
@@ -38,9 +39,12 @@ class Module:
     """Base class of layers and networks: subclasses set parts in ``__init__`` and define ``forward``."""
 
     training = True
+    _hooks = None  # a minicnn.hooks.ModuleHooks once a hook is registered
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not self._hooks:
+            return self.forward(*args, **kwargs)
+        return call_with_hooks(self, args, kwargs)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -56,6 +60,23 @@ class Module:
                                 f"registered (their parameters would not be trained, saved or moved); "
                                 f"use self.{name} = {container}(...)")
         object.__setattr__(self, name, value)
+
+    # -- hooks (PyTorch's; see minicnn.hooks) --------------------------------------------
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, args)`` before each forward; it may return new args (a tuple, or
+        one value). Returns a handle: ``handle.remove()``."""
+        return register_module_hook(self, "forward_pre", hook)
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after each forward; it may return a new output.
+        Returns a handle: ``handle.remove()``."""
+        return register_module_hook(self, "forward", hook)
+
+    def register_full_backward_hook(self, hook):
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients with respect to this
+        module's inputs are computed; it may return a new grad_input (a tuple, one entry per input).
+        Returns a handle: ``handle.remove()``."""
+        return register_module_hook(self, "backward", hook)
 
     # -- the parts -------------------------------------------------------------
     def named_children(self):

@@ -16,7 +16,7 @@ refuses parameters that no longer live in its buffer.
 import numbers
 
 from .. import backend
-from ..tensor import Tensor
+from ..engine import Tensor
 
 
 class FlatGroup:

@@ -37,6 +37,29 @@ def no_grad():
         _grad_enabled = previous
 
 
+# -- watching the engine -----------------------------------------------------------
+# minicnn.autograd.trace() puts watchers here; each has before(function, phase, arrays) and
+# after(function, phase, arrays, result). While the list is empty, an op pays one check for it.
+_watchers = []
+
+
+def _run_watched(function, phase, method, arrays):
+    """``method(*arrays)``, a Function's forward or backward, announced to every watcher."""
+    for watcher in _watchers:
+        watcher.before(function, phase, arrays)
+    result = method(*arrays)
+    for watcher in reversed(_watchers):
+        watcher.after(function, phase, arrays, result)
+    return result
+
+
+def _forward(function, arrays):
+    """``function.forward(*arrays)``, seen by the watchers if there are any."""
+    if _watchers:
+        return _run_watched(function, "forward", function.forward, arrays)
+    return function.forward(*arrays)
+
+
 def _as_array(data):
     """An ndarray for ``data``: NumPy/CuPy arrays as they are, Python numbers as float32/int64."""
     if isinstance(data, np.ndarray) or backend.is_gpu_array(data):
@@ -66,6 +89,7 @@ class Tensor:
 
     __array_priority__ = 1000  # `ndarray + Tensor` calls Tensor.__radd__
     _grad_buffer = None  # a parameter's view of its optimizer's flat gradient buffer (see minicnn.optim)
+    _grad_hooks = None  # {handle id: hook} once register_hook is called (see minicnn.hooks)
 
     def __init__(self, data, requires_grad=False):
         data = _as_array(data)
@@ -193,9 +217,20 @@ class Tensor:
                                      f"got {grad.shape}")
                 grad = grad.astype(self.dtype, copy=False)
             if self.creator is None:
-                _accumulate_leaf(self, grad)
+                _accumulate_leaf(self, _hooks.run_grad_hooks(self._grad_hooks, grad) if self._grad_hooks else grad)
             else:
                 _run_backward(self.creator, grad)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` each time backward computes this tensor's gradient (PyTorch's name).
+
+        ``grad`` is a raw array of this tensor's shape (what ``.grad`` holds). The
+        hook returns None, or an array of that shape and dtype to use instead: for
+        a leaf, what is added to ``.grad``; for any other tensor, what flows on to
+        the ops that made it. A leaf's hooks run once per backward pass, on the sum
+        of its gradients in that pass. Returns a handle: ``handle.remove()``.
+        """
+        return _hooks.register_tensor_hook(self, hook)
 
     # -- arithmetic, delegated to minicnn.functional.arithmetic --------------
     def __add__(self, other): return _arith.add(self, other)
@@ -336,13 +371,16 @@ class Function:
     ``self.needs_input_grad[i]`` tells ``backward`` which gradients anyone wants.
     """
 
+    _grad_hooks = None  # the hooks of this Function's output tensor (Tensor.register_hook)
+
     def __call__(self, *inputs):
         arrays = [tensor.data for tensor in inputs]
         device = _one_device(type(self).__name__, arrays)
         record = _grad_enabled and any(tensor.requires_grad for tensor in inputs)
         self.needs_input_grad = tuple(record and tensor.requires_grad for tensor in inputs)
         with backend.running_on(device):  # CuPy runs kernels on its current device: make it the inputs'
-            output = Tensor._wrap(self.forward(*arrays), record)
+            data = self.forward(*arrays) if not _watchers else _run_watched(self, "forward", self.forward, arrays)
+        output = Tensor._wrap(data, record)
         if record:
             self.inputs = inputs
             output.creator = self
@@ -449,11 +487,17 @@ def _check_gradients(function, input_grads):
 
 def _run_backward(root, grad):
     grads = {root: grad}  # gradient of each Function's output, summed over its consumers
+    hooked_leaves = {}  # id -> [leaf, gradient summed over this pass], for leaves with hooks
     for function in _topological_order(root):
         grad_output = grads.pop(function, None)
         if grad_output is not None:
             with backend.on_device_of(grad_output):
-                input_grads = function.backward(grad_output)
+                if function._grad_hooks:
+                    grad_output = _hooks.run_grad_hooks(function._grad_hooks, grad_output)
+                if _watchers:
+                    input_grads = _run_watched(function, "backward", function.backward, (grad_output,))
+                else:
+                    input_grads = function.backward(grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             _check_gradients(function, input_grads)
@@ -461,15 +505,21 @@ def _run_backward(root, grad):
                 if input_grad is None or not tensor.requires_grad:
                     continue
                 with backend.on_device_of(input_grad):  # the input's device (ToDevice crosses devices)
-                    if tensor.creator is None:
+                    if tensor.creator is None and tensor._grad_hooks:
+                        _hooks.hold_leaf_gradient(hooked_leaves, tensor, input_grad)
+                    elif tensor.creator is None:
                         _accumulate_leaf(tensor, input_grad)
                     elif tensor.creator in grads:
                         grads[tensor.creator] = grads[tensor.creator] + input_grad
                     else:
                         grads[tensor.creator] = input_grad
         function.__dict__.clear()  # free saved arrays and the links to inputs
+    for leaf, leaf_grad in hooked_leaves.values():
+        with backend.on_device_of(leaf_grad):
+            _accumulate_leaf(leaf, _hooks.run_grad_hooks(leaf._grad_hooks, leaf_grad))
 
 
-# The ops behind Tensor's methods; they need Tensor and Function above.
+# The ops behind Tensor's methods, and the hooks; they need Tensor and Function above.
+from . import hooks as _hooks  # noqa: E402
 from .functional import arithmetic as _arith, comparison as _compare  # noqa: E402
 from .functional import indexing as _indexing, reduction as _reduce, shape as _shape  # noqa: E402
