@@ -87,6 +87,7 @@ def build():
             for attribute, value in implemented[name].items():
                 module.define(attribute, value)
             _built[name] = module
+        _built["cupy"].__version__ = api.VERSION  # the CuPy whose API this is (the doctor prints it)
         for name, module in _built.items():  # submodules as attributes of their parents
             parent, _, child = name.rpartition(".")
             if parent in _built:

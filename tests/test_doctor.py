@@ -1,0 +1,39 @@
+"""python -m minicnn.doctor: versions everywhere; with --device gpu, the GPU path checked against the CPU."""
+import pytest
+
+from minicnn import doctor
+from minicnn.functional import conv
+
+SMALL = ["--width", "0.0625", "--check-width", "0.0625", "--batch-size", "2", "--steps", "1"]
+
+
+def test_without_a_device_it_prints_the_versions(capsys):
+    assert doctor.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("minicnn ") and "NumPy " in out and "numba " in out and "CuPy" in out
+
+
+@pytest.mark.gpu
+def test_on_the_gpu_every_check_passes(capsys):
+    assert doctor.main(["--device", "gpu", *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "cases passed" in out and "FAIL" not in out
+    assert "(pass: < 1e-8)" in out and "images/s" in out and out.rstrip().endswith("all checks passed")
+
+
+@pytest.mark.gpu
+def test_a_gpu_path_that_differs_from_the_cpu_fails(capsys, monkeypatch):
+    real = conv.im2col_strided  # the CPU runs the numba kernel, the GPU this plain version
+
+    def slightly_wrong(x, *args):
+        return real(x, *args) * 1.001
+
+    monkeypatch.setattr(conv, "im2col_strided", slightly_wrong)
+    assert doctor.main(["--device", "gpu", *SMALL]) == 1
+    out = capsys.readouterr().out
+    assert "(FAIL: < 1e-8)" in out and "FAILED: gradient checks, GPU against CPU" in out
+
+
+def test_a_cpu_device_is_refused(capsys):
+    assert doctor.main(["--device", "cpu"]) == 2
+    assert "--device must be gpu or gpu:N, got 'cpu'" in capsys.readouterr().err
