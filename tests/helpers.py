@@ -1,7 +1,17 @@
 """Small helpers for the tests."""
-import numpy as np
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
 
-from minicnn import Tensor, backend
+import numpy as np
+import pytest
+
+from minicnn import Tensor, backend, distributed
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def tensor(array, device="cpu", requires_grad=False):
@@ -18,3 +28,24 @@ def tie_free(rng, shape):
 def on_cupy_standin():
     """True when the GPU code path runs on the CuPy stand-in, which counts device work (real CuPy does not)."""
     return backend.device_counts() is not None
+
+
+def mpiexec():
+    """The mpiexec that belongs to the installed mpi4py: the one beside Python (the mpich wheel's), or on PATH."""
+    pytest.importorskip("mpi4py", reason="the mpi extra is not installed (python -m pip install -e '.[mpi]')")
+    beside_python = pathlib.Path(sys.executable).parent / "mpiexec"
+    found = str(beside_python) if beside_python.exists() else shutil.which("mpiexec")
+    assert found, "mpi4py is installed, but there is no mpiexec beside Python or on PATH"
+    return found
+
+
+def launch_mpi(command, ranks=2, timeout=120):
+    """Run ``python *command`` in ``ranks`` processes under mpiexec, from the repository root, with this
+    checkout's src/ first and one thread per process; returns (exit code, output, seconds)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+               NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")  # 2 ranks on 2 cores: one thread each
+    env = {name: value for name, value in env.items() if name not in distributed.LAUNCHER_VARIABLES}
+    start = time.perf_counter()
+    done = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, *command],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return done.returncode, done.stdout + done.stderr, time.perf_counter() - start

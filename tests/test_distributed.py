@@ -5,10 +5,8 @@ They need the `mpi` extra (mpi4py and an MPI library); without mpi4py they skip,
 """
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ import minicnn.functional as F
 from minicnn import backend, distributed, gradcheck, nn, optim
 from minicnn.distributed import world
 from minicnn.functional.normalization import SyncBatchNormFunction
-from helpers import tensor
+from helpers import launch_mpi, on_cupy_standin, tensor
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "tests" / "mpi"
@@ -26,25 +24,15 @@ SCRIPTS = ROOT / "tests" / "mpi"
 
 # -- 2 ranks under mpiexec ---------------------------------------------------------------------------------------------
 
-def mpiexec():
-    """The mpiexec that belongs to the installed mpi4py: the one beside Python (the mpich wheel's), or on PATH."""
-    pytest.importorskip("mpi4py", reason="the mpi extra is not installed (python -m pip install -e '.[mpi]')")
-    beside_python = pathlib.Path(sys.executable).parent / "mpiexec"
-    found = str(beside_python) if beside_python.exists() else shutil.which("mpiexec")
-    assert found, "mpi4py is installed, but there is no mpiexec beside Python or on PATH"
-    return found
+def launch(script, *arguments, ranks=2, timeout=120, gpu=False):
+    """Run tests/mpi/<script> (or ``-m`` a module) in ``ranks`` processes; returns (exit code, output, seconds).
 
-
-def launch(script, *arguments, ranks=2, timeout=120):
-    """Run tests/mpi/<script> (or ``-m`` a module) in ``ranks`` processes; returns (exit code, output, seconds)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-               NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")  # 2 ranks on 2 cores: one thread each
-    env = {name: value for name, value in env.items() if name not in distributed.LAUNCHER_VARIABLES}
-    start = time.perf_counter()
+    ``gpu``: on this session's GPU path, so on the CuPy stand-in's runner where the stand-in runs the GPU
+    tests (each process then simulates as many devices as this one)."""
     target = [script] if script == "-m" else [str(SCRIPTS / script)]
-    done = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, *target, *arguments],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    return done.returncode, done.stdout + done.stderr, time.perf_counter() - start
+    runner = ["-m", "tests.standin.run", "--devices", str(backend.gpu_count())]
+    on_the_stand_in = gpu and on_cupy_standin()
+    return launch_mpi([*(runner if on_the_stand_in else []), *target, *arguments], ranks, timeout)
 
 
 SCRIPTS_THAT_PASS = ["gradients_match_one_process.py", "sync_batch_norm_matches_one_process.py",
@@ -79,8 +67,9 @@ def test_the_all_reduce_benchmark_runs_on_two_ranks():
 def test_two_mpi_ranks_on_two_gpus_through_nccl(script):
     if backend.gpu_count() < 2:
         pytest.skip(f"needs 2 GPUs (one per rank), found {backend.gpu_count()}")
-    code, output, _ = launch(script, "gpu")
+    code, output, _ = launch(script, "gpu", gpu=True)
     assert code == 0, output
+    assert "rank 0: passed" in output and "rank 1: passed" in output, output
 
 
 # -- the world of one, in this process --------------------------------------------------------------------------------
@@ -369,7 +358,7 @@ def test_nccl_starts_from_rank_0s_unique_id_broadcast_over_mpi():
     mpi = OneRankMpi()
     communicator = NcclCommunicator(mpi, 0)
     (unique_id, root), = mpi.sent
-    assert root == 0 and isinstance(unique_id, tuple) and len(unique_id) == 128  # NCCL_UNIQUE_ID_BYTES
+    assert root == 0 and isinstance(unique_id, bytes) and len(unique_id) == 128  # NCCL_UNIQUE_ID_BYTES (CuPy 14)
     assert (communicator.comm.rank_id(), communicator.comm.size(), communicator.comm.device_id()) == (0, 1, 0)
     cp = backend.require_gpu()
     for dtype in ("float32", "float64", "int64"):

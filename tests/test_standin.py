@@ -108,11 +108,15 @@ def test_every_name_and_signature_the_stand_in_defines_is_cupys(cp):
                     inspect.signature(value)) and not str(inspect.signature(value)).startswith("(*"):
                 _assert_same_parameters(inspect.signature(value), api.signature(table[name][1]),
                                         f"{module_name}.{name}")
-    for name, entry in api.CLASSES["cupy.ndarray"].items():
-        method = getattr(cp.ndarray, name, None)
-        if entry[0] == "method" and inspect.isfunction(method):
-            _assert_same_parameters(inspect.signature(method), api.signature(entry[1]), f"cupy.ndarray.{name}",
-                                    drop_self=True)
+    from cupy.cuda import nccl
+    for class_name, cls in [("cupy.ndarray", cp.ndarray), ("cupy.cuda.nccl.NcclCommunicator", nccl.NcclCommunicator)]:
+        for name, entry in api.CLASSES[class_name].items():
+            method = getattr(cls, name, None)
+            if entry[0] == "method" and inspect.isfunction(method):
+                _assert_same_parameters(inspect.signature(method), api.signature(entry[1]), f"{class_name}.{name}",
+                                        drop_self=True)
+    _assert_same_parameters(inspect.signature(nccl.NcclCommunicator), api.signature(
+        api.MODULES["cupy.cuda.nccl"]["NcclCommunicator"][1]), "cupy.cuda.nccl.NcclCommunicator")
 
 
 def _assert_same_parameters(ours, cupys, name, drop_self=False):
@@ -324,6 +328,123 @@ def test_tf32_is_read_once_at_the_first_float32_product():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "False"]
+
+
+# -- raw device pointers ------------------------------------------------------------------------------------------
+def test_data_ptr_is_a_made_up_device_address_consistent_across_views(cp, standin):
+    with standin.counting() as counter:
+        a, b = cp.zeros((4, 6), np.float32), cp.zeros(3)
+        first = a.data.ptr
+        pointers = [a.data.ptr, a[1].data.ptr, a[1:, 2:].data.ptr, a.T.data.ptr, a.reshape(-1)[5:].data.ptr,
+                    a[:, ::-1].data.ptr]
+    assert counter.device_ops == 2 and counter.syncs == 0  # the two zero-fills; reading pointers is free
+    assert isinstance(first, int) and first % 512 == 0 and pointers == [first, first + 24, first + 32, first,
+                                                                         first + 20, first + 20]
+    assert b.data.ptr >= first + 512 and b.data.ptr % 512 == 0  # another allocation, another range
+    assert a.data.device_id == 0 and a.data.device == cp.cuda.Device(0) and cp.zeros(0).data.ptr == 0
+    with pytest.raises(NotImplementedError, match="cupy.cuda.MemoryPointer.copy_to_host exists in CuPy"):
+        a.data.copy_to_host
+    assert cp.cuda.Stream.null.ptr == 0 and cp.cuda.Stream.null.device_id == -1
+    with cp.cuda.Device(1):
+        stream = cp.cuda.Stream()
+    assert stream.ptr != 0 and stream.device_id == 1
+
+
+@pytest.fixture
+def nccl(cp):
+    from cupy.cuda import nccl
+    return nccl
+
+
+@pytest.fixture
+def alone(nccl):
+    """A communicator of one rank, on device 0."""
+    return nccl.NcclCommunicator(1, nccl.get_unique_id(), 0)
+
+
+def test_ncclcommunicator_of_one_reduces_in_one_device_operation_and_reads_nothing(cp, nccl, alone, standin):
+    unique_id = nccl.get_unique_id()
+    assert isinstance(unique_id, bytes) and len(unique_id) == 128 and unique_id != nccl.get_unique_id()
+    assert (alone.rank_id(), alone.size(), alone.device_id()) == (0, 1, 0) and nccl.available
+    x, total = cp.asarray(np.arange(5.0)), cp.zeros(5)
+    f64, stream = nccl.NCCL_FLOAT64, cp.cuda.get_current_stream().ptr
+    with standin.counting() as counter:
+        alone.allReduce(x.data.ptr, total.data.ptr, 5, f64, nccl.NCCL_SUM, stream); line = here()  # noqa: E702
+        alone.bcast(x.data.ptr, 0, f64, 0, stream)  # nothing to move: no kernel
+    assert counter.sites("device_ops") == {line: 1} and counter.syncs == 0 and counter.uploads == 0
+    np.testing.assert_array_equal(total.get(), np.arange(5.0))
+    alone.destroy()
+    with pytest.raises(nccl.NcclError, match="NCCL_ERROR_INVALID_ARGUMENT: .*this communicator was destroyed"):
+        alone.rank_id()
+
+
+def test_ncclcommunicator_refuses_what_nccl_cannot_do_with_the_pointers_it_gets(cp, nccl, alone):
+    x = cp.asarray(np.arange(6, dtype=np.float32))
+    with cp.cuda.Device(1):
+        elsewhere, stream_elsewhere = cp.zeros(6, np.float32), cp.cuda.Stream()
+    gone = cp.zeros(6, np.float32).data.ptr  # the array died right after: its pointer dangles
+    f32, add, ptr = nccl.NCCL_FLOAT32, nccl.NCCL_SUM, x.data.ptr
+    cases = [((ptr, ptr, 7, f32, add, 0), "with 6 element.s. from there to its end, but the call has 7"),
+             ((x[4:].data.ptr, ptr, 3, f32, add, 0), "sendbuf .* 2 element.s. from there .* has 3"),
+             ((ptr, ptr, 6, nccl.NCCL_FLOAT64, add, 0), "float32 .* but datatype is NCCL_FLOAT64"),
+             ((ptr + 2, ptr, 1, f32, add, 0), "sendbuf is 2 bytes into .*: not at an element"),
+             ((gone, ptr, 6, f32, add, 0), "sendbuf 0x[0-9a-f]+ is no address in a live device array"),
+             ((ptr, elsewhere.data.ptr, 6, f32, add, 0), "recvbuf points into .* on device 1, but this "
+                                                         "communicator works on device 0"),
+             ((ptr, ptr, 6, f32, add, stream_elsewhere.ptr), "is a stream of device 1"),
+             ((ptr, ptr, 6, f32, add, 12345), "stream 0x3039 is no live stream"),
+             ((ptr, ptr, 6, f32, 9, 0), "op 9 is none of NCCL_SUM"),
+             ((ptr, ptr, 6, nccl.NCCL_BFLOAT16, add, 0), "no bfloat16 arrays")]
+    for arguments, message in cases:
+        with pytest.raises(nccl.NcclError, match=message):
+            alone.allReduce(*arguments)
+    with pytest.raises(TypeError, match="an integer is required"):  # as Cython converts the arguments
+        alone.allReduce(x.data, ptr, 6, f32, add, 0)
+    with pytest.raises(OverflowError, match="can't convert negative value to size_t"):
+        alone.allReduce(ptr, ptr, -1, f32, add, 0)
+    with pytest.raises(nccl.NcclError, match="root 1 is not a rank of this communicator of 1"):
+        alone.bcast(x.data.ptr, 6, f32, 1, 0)
+    np.testing.assert_array_equal(x.get(), np.arange(6))  # nothing was written
+
+
+def test_ncclcommunicator_is_made_as_in_cupy_14_and_only_cupys_nccl_names_exist(cp, nccl):
+    import cupy
+    with pytest.raises(TypeError, match=r"Argument 'commId' has incorrect type \(expected bytes, got tuple\)"):
+        nccl.NcclCommunicator(1, tuple(nccl.get_unique_id()), 0)  # CuPy 13's ids were tuples
+    with pytest.raises(ValueError, match="commId length 10 != 128"):
+        nccl.NcclCommunicator(1, bytes(10), 0)
+    with pytest.raises(nccl.NcclError, match="commId was not made by get_unique_id"):
+        nccl.NcclCommunicator(1, bytes(128), 0)
+    with pytest.raises(nccl.NcclError, match="rank 1 is not one of the ranks 0 to ndev - 1 = 0"):
+        nccl.NcclCommunicator(1, nccl.get_unique_id(), 1)
+    with pytest.raises(nccl.NcclError, match=r"NcclCommunicator\(ndev=2\) .* this process is not in MPI"):
+        nccl.NcclCommunicator(2, nccl.get_unique_id(), 0)  # (pytest's process never imports mpi4py.MPI)
+    with pytest.raises(AttributeError, match="module 'cupy.cuda.nccl' has no attribute 'allreduce'"):
+        nccl.allreduce
+    with pytest.raises(NotImplementedError, match="cupy.cuda.nccl.groupStart exists in CuPy 14.2.0"):
+        nccl.groupStart()
+    with pytest.raises(NotImplementedError, match="NcclCommunicator.send exists in CuPy"):
+        nccl.NcclCommunicator(1, nccl.get_unique_id(), 0).send
+    assert not hasattr(cupy.cuda, "nccl")  # as in CuPy, cupy.cuda.nccl is reached by importing it
+
+
+def launch_standin_nccl(case, timeout=120):
+    """tests/mpi/standin_nccl.py on 2 MPI ranks, each on the stand-in with 2 simulated devices."""
+    from helpers import launch_mpi
+    script = os.path.join(REPO_ROOT, "tests", "mpi", "standin_nccl.py")
+    return launch_mpi(["-m", "tests.standin.run", "--devices", "2", script, case], ranks=2, timeout=timeout)
+
+
+def test_ncclcommunicator_on_two_mpi_ranks_gives_nccls_results_and_keeps_its_rules():
+    code, output, _ = launch_standin_nccl("collectives")
+    assert code == 0, output
+    assert "rank 0: passed" in output and "rank 1: passed" in output, output
+
+
+def test_a_rank_that_never_joins_a_communicator_makes_the_others_fail_instead_of_waiting_forever():
+    code, output, seconds = launch_standin_nccl("one-rank-never-joins", timeout=60)
+    assert code != 0 and "rank 0: the communicator rank 1 never joined failed" in output, output
+    print(f"the job ended {seconds:.1f} s after launch (join timeout: 2 s)")
 
 
 # -- the runner ------------------------------------------------------------------------------------------------------

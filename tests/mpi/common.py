@@ -1,6 +1,9 @@
 """What the scripts in tests/mpi/ share. Each script runs under `mpiexec -n 2 python tests/mpi/<script>.py [cpu|gpu]`
-(tests/test_distributed.py launches them), checks with plain asserts, and exits 0 only if every check held: a failed
-check is an uncaught exception, which minicnn.distributed.init() turns into an MPI abort of the whole job."""
+(tests/test_distributed.py launches them, on the CuPy stand-in's runner for "gpu" where no GPU is found), checks with
+plain asserts, and exits 0 only if every check held: a failed check is an uncaught exception, which
+minicnn.distributed.init() turns into an MPI abort of the whole job. (standin_nccl.py, the stand-in's own check of
+its NCCL, shares none of this: tests/test_standin.py launches it.)"""
+import contextlib
 import sys
 
 import numpy as np
@@ -61,3 +64,11 @@ def assert_close(got, want, what, rtol=1e-12, scale=None):
 
 def tensor(array, device):
     return minicnn.Tensor(backend.to_device(np.ascontiguousarray(array), device))
+
+
+def stand_in_costs():
+    """A context that counts the CuPy stand-in's device operations and reads (a Counter), or None on real CuPy."""
+    if backend.device_counts() is None:  # real CuPy counts nothing
+        return contextlib.nullcontext()
+    from tests import standin  # the stand-in runs this process (tests.standin.run installed it)
+    return standin.counting()

@@ -3,7 +3,8 @@ import minicnn
 import minicnn.functional as F
 from minicnn import distributed, optim
 from minicnn.distributed import world
-from common import assert_close, assert_same_on_every_rank, batch, my_slice, setup, small_net, tensor, twin
+from common import (assert_close, assert_same_on_every_rank, batch, my_slice, setup, small_net, stand_in_costs, tensor,
+                    twin)
 
 rank, size, device = setup()
 assert size == 2, f"run this with mpiexec -n 2, got {size} process(es)"
@@ -42,8 +43,11 @@ for step in range(2):
     calls.clear()
     optimizer.zero_grad()
     F.cross_entropy(model(tensor(x[part], device)), y[part]).backward()
-    distributed.all_reduce_gradients(model)
+    with stand_in_costs() as cost:
+        distributed.all_reduce_gradients(model)
     assert len(calls) == 1 and calls[0] is optimizer.groups[0].grad, "expected one call, on the optimizer's buffer"
+    if cost is not None and device != "cpu":  # NCCL's all-reduce and the division by 2; nothing through the host
+        assert (cost.device_ops, cost.syncs, cost.uploads) == (2, 0, 0), cost.report()
     want = reference_gradients()
     for (name, p), wanted in zip(model.named_parameters(), want):
         assert p.grad is p._grad_buffer, f"{name}: its gradient left the optimizer's buffer"

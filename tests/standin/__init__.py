@@ -2,9 +2,10 @@
 
 The test suite installs it in place of ``cupy`` and ``cupyx`` when no real GPU
 is present (``install()``; the repository's conftest.py decides), and
-``python -m tests.standin.run -m MODULE ...`` runs a command on it. minicnn,
-models/, train/ and benchmarks/ never import this package: they import
-``cupy`` and get the stand-in.
+``python -m tests.standin.run -m MODULE ...`` (or ``... SCRIPT.py``) runs a
+command on it, also under ``mpiexec``, each process with its own simulated
+devices. minicnn, models/, train/ and benchmarks/ never import this package:
+they import ``cupy`` and get the stand-in.
 
 Strict, because a stand-in that is kinder than CuPy would let GPU bugs pass:
 
@@ -22,15 +23,22 @@ Strict, because a stand-in that is kinder than CuPy would let GPU bugs pass:
   has not implemented a NotImplementedError that says so.
 * ``CUPY_TF32`` is read once, at the first float32 matrix product, and TF32 is
   emulated by rounding the inputs of float32 products (``linalg.py``).
+* ``x.data.ptr`` is a made-up device address that leads back to the array's
+  memory (``addresses.py``), and ``cupy.cuda.nccl`` (``nccl.py``) carries
+  NCCL's collectives over MPI between the processes, refusing a pointer into
+  no live array or into one on another device, a count or datatype that does
+  not fit, and ranks that make different calls.
 
 What is counted (``counters.py``), per call site (the first frame outside this package):
 
     device_ops   one per kernel CuPy would launch: each ufunc call, reduction, fill,
                  memset (zeros), copy (astype, copy, ascontiguousarray, a reshape
                  that cannot be a view), gather/scatter (advanced indexing), matrix
-                 product, random generation. Views cost nothing (basic slicing,
-                 transpose, a reshape that can be a view, broadcast_to, split...),
-                 and nor does an allocation (empty). Composite functions count the
+                 product, random generation, NCCL collective (which reads nothing
+                 either: its data stays on the devices). Views cost nothing (basic
+                 slicing, transpose, a reshape that can be a view, broadcast_to,
+                 split...), and nor does an allocation (empty) or reading
+                 ``x.data.ptr``. Composite functions count the
                  kernels CuPy's implementation launches (pad: a fill and a copy;
                  concatenate: one copy per array; a batched matmul with a broadcast
                  operand: three pointer kernels and the gemm...), as each one's
@@ -48,7 +56,7 @@ Extending it. ``counters.one_operation()`` counts a composite call as one device
 operation: ``cupy.fuse`` (run the function on the arrays, one operation, after
 checking fuse's restrictions) and ``ElementwiseKernel``/``RawKernel``/
 ``ReductionKernel`` calls that run a registered NumPy twin belong there. A new
-CuPy module (``cupy.cuda.nccl``...) is added to MODULES in ``generate_api.py``,
+CuPy module (``cupy.fft``...) is added to MODULES in ``generate_api.py``,
 the table regenerated, and what it implements listed in ``installer.py``.
 
 The API for tests:

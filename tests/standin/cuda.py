@@ -17,6 +17,8 @@ its ``total_bytes`` can be smaller than the stand-in's.)
 but read no value: they are not counted as device -> host reads.
 """
 import collections
+import itertools
+import weakref
 
 from . import api
 
@@ -152,13 +154,24 @@ class Device:
 
 
 # -- Streams ---------------------------------------------------------------------------------------
+_stream_addresses = itertools.count(0x7E00_0000_0000, 0x200)  # made-up handles, never reused
+_live_streams = weakref.WeakValueDictionary()  # ptr -> Stream, for the libraries that take a raw handle
+
+
 class Stream:
-    """cupy.cuda.Stream: work runs at once on the stand-in, so a stream only orders nothing."""
+    """cupy.cuda.Stream: work runs at once on the stand-in, so a stream only orders nothing.
+
+    ``ptr`` is its handle (0 for the null stream, made up for others) and
+    ``device_id`` the device that was current when it was made (-1 for the
+    null stream), as in CuPy; ``stream_at(ptr)`` finds a live stream by handle.
+    """
 
     null = None  # set below: Stream.null, the default stream
 
     def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
-        pass
+        self.ptr, self.device_id = (0, -1) if null else (next(_stream_addresses), state.current)
+        if not null:
+            _live_streams[self.ptr] = self
 
     def synchronize(self):
         """Wait for the stream's work (there is none left on the stand-in)."""
@@ -181,6 +194,11 @@ Stream.null = Stream(null=True)
 
 def get_current_stream(device_id=None):
     return Stream.null
+
+
+def stream_at(ptr):
+    """The live Stream whose ``ptr`` is ``ptr``, or None."""
+    return Stream.null if ptr == 0 else _live_streams.get(ptr)
 
 
 # -- Memory pool -----------------------------------------------------------------------------------

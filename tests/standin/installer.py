@@ -7,13 +7,14 @@ from the table, and every other name raises NotImplementedError when used.
 """
 import sys
 
-from . import api, counters, cuda, elementwise, linalg, random_state, routines
+from . import addresses, api, counters, cuda, elementwise, linalg, nccl, random_state, routines
 from .ndarray import ndarray, scatter
 
 MODULE_NAMES = ("cupy", "cupy.random", "cupy.linalg", "cupy.cuda", "cupy.cuda.runtime", "cupy.cuda.memory",
-                "cupy.exceptions", "cupyx")
+                "cupy.cuda.nccl", "cupy.exceptions", "cupyx")
 _OWN_EXCEPTIONS = {"cupy_backends.cuda.api.runtime.CUDARuntimeError": cuda.CUDARuntimeError,
-                   "cupy._core.syncdetect.DeviceSynchronized": counters.DeviceSynchronized}
+                   "cupy._core.syncdetect.DeviceSynchronized": counters.DeviceSynchronized,
+                   "cupy_backends.cuda.libs.nccl.NcclError": nccl.NcclError}
 _built = {}
 
 
@@ -60,10 +61,11 @@ def _implemented():
         "cupy.random": {f.__name__: f for f in random_state.FUNCTIONS},
         "cupy.linalg": {},
         "cupy.cuda": {"Device": cuda.Device, "Stream": cuda.Stream, "MemoryPool": cuda.MemoryPool,
-                      "get_current_stream": cuda.get_current_stream, "get_device_id": cuda.current_device,
-                      "is_available": lambda: cuda.state.device_count > 0},
+                      "MemoryPointer": addresses.MemoryPointer, "get_current_stream": cuda.get_current_stream,
+                      "get_device_id": cuda.current_device, "is_available": lambda: cuda.state.device_count > 0},
         "cupy.cuda.runtime": {f.__name__: f for f in cuda.RUNTIME_FUNCTIONS},
-        "cupy.cuda.memory": {"MemoryPool": cuda.MemoryPool},
+        "cupy.cuda.memory": {"MemoryPool": cuda.MemoryPool, "MemoryPointer": addresses.MemoryPointer},
+        "cupy.cuda.nccl": {"NcclCommunicator": nccl.NcclCommunicator, "get_unique_id": nccl.get_unique_id},
         "cupy.exceptions": {},
         "cupyx": {"scatter_add": lambda a, slices, value: scatter(a, slices, value, _numpy_at("add")),
                   "scatter_max": lambda a, slices, value: scatter(a, slices, value, _numpy_at("maximum")),
@@ -90,7 +92,7 @@ def build():
         _built["cupy"].__version__ = api.VERSION  # the CuPy whose API this is (the doctor prints it)
         for name, module in _built.items():  # submodules as attributes of their parents
             parent, _, child = name.rpartition(".")
-            if parent in _built:
+            if parent in _built and child in api.MODULES[parent]:  # (not cupy.cuda.nccl: CuPy imports it on request)
                 _built[parent].define(child, module)
     return _built
 

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from . import api, counters, cuda
+from . import addresses, api, counters, cuda
 
 _SCALAR_TYPES = (bool, int, float, complex, np.number, np.bool_)
 # CuPy's exact scalar types (Python's and NumPy's numeric ones), for the rules that test type(x) in ...
@@ -132,8 +132,10 @@ class ndarray:  # noqa: N801 (CuPy's name)
     """cupy.ndarray(shape, dtype=float, memptr=None, strides=None, order='C'): an array on the current device."""
 
     # _charged: the bytes this array holds in its device's memory pool (0 for a view), given back when
-    # it dies; a view keeps the array it views alive (_base), so the memory stays charged as long as any
-    __slots__ = ("_data", "_device", "_base", "_charged")
+    # it dies; a view keeps the array it views alive (_base), so the memory stays charged as long as any.
+    # _address: where its memory starts in the made-up device addresses (addresses.py), 0 until .data is
+    # first read on it or on a view of it (always 0 for a view)
+    __slots__ = ("_data", "_device", "_base", "_charged", "_address")
     __array_priority__ = 100  # CuPy's
     __module__ = "cupy"
 
@@ -141,13 +143,13 @@ class ndarray:  # noqa: N801 (CuPy's name)
         if memptr is not None or strides is not None:
             raise api.not_implemented("cupy.ndarray(..., memptr=, strides=)")
         data = np.empty(shape, dtype=dtype, order=order)
-        self._data, self._device, self._base = data, cuda.current_device(), None
+        self._data, self._device, self._base, self._address = data, cuda.current_device(), None, 0
         self._charged = cuda.allocate(data.nbytes, self._device)
 
     @classmethod
     def _new(cls, data, device):
         array = cls.__new__(cls)
-        array._data, array._device, array._base = data, device, None
+        array._data, array._device, array._base, array._address = data, device, None, 0
         array._charged = cuda.allocate(_root(data).nbytes, device)
         return array
 
@@ -155,13 +157,15 @@ class ndarray:  # noqa: N801 (CuPy's name)
         """A view of this array (free): ``data`` shares this array's memory."""
         view = ndarray.__new__(ndarray)
         view._data, view._device, view._base = data, self._device, self._base if self._base is not None else self
-        view._charged = 0
+        view._charged = view._address = 0
         return view
 
     def __del__(self):
         charged = getattr(self, "_charged", 0)  # (unset if __init__ failed)
         if charged:
             cuda.release(charged, self._device)
+        if getattr(self, "_address", 0):
+            addresses.release(self._address)
 
     def __getattr__(self, name):
         raise api.missing_member("cupy.ndarray", "ndarray", name)
@@ -184,6 +188,17 @@ class ndarray:  # noqa: N801 (CuPy's name)
     nbytes = property(lambda self: self._data.nbytes, doc="Bytes of all elements.")
     base = property(lambda self: self._base, doc="The array this one is a view of, or None.")
     device = property(lambda self: cuda.Device(self._device), doc="The cupy.cuda.Device holding the array.")
+
+    @property
+    def data(self):
+        """cupy.cuda.MemoryPointer to the first element: a made-up device address (addresses.py); free."""
+        owner = self if self._base is None else self._base
+        if not owner._address:
+            owner._address = addresses.allocate(_root(owner._data), owner.dtype, owner._device)
+            if not owner._address:  # no bytes: CuPy's pointer is 0
+                return addresses.MemoryPointer._at(0, self._device)
+        return addresses.MemoryPointer._at(addresses.allocation_at(owner._address).address_of(self._data),
+                                           self._device)
 
     @property
     def flags(self):

@@ -45,7 +45,7 @@ class NcclCommunicator:
     def _arguments(self, array):
         """(pointer, count, NCCL data type, stream) for a collective on ``array``, in place."""
         data_type = getattr(self.nccl, "NCCL_" + array.dtype.name.upper())  # NCCL_FLOAT32, NCCL_INT64, ...
-        stream = self.cupy.cuda.get_current_stream()  # after the kernels that wrote the array
+        stream = self.cupy.cuda.get_current_stream(self.device)  # this GPU's, after the kernels that wrote the array
         return array.data.ptr, array.size, data_type, stream.ptr
 
     def all_reduce_sum(self, array):
