@@ -1,4 +1,4 @@
-"""python -m benchmarks.googlenet [--device cpu|gpu] [--batch-size N] [--norm lrn bn] [--json PATH]
+"""python -m benchmarks.googlenet [--device auto|cpu|gpu] [--batch-size N] [--norm lrn bn] [--json PATH]
 
 Times GoogLeNet (CIFAR stem, aux heads on) in minicnn, and in PyTorch when it
 happens to be installed (the same network, same batch, same process):
@@ -11,6 +11,9 @@ happens to be installed (the same network, same batch, same process):
 - where minicnn's training step goes: per layer type, forward and backward,
   the optimizer, and the rest (Python overhead: graph bookkeeping, argument
   checks, allocation).
+
+The device is chosen as the trainer chooses it (``minicnn.backend.choose_device``):
+``auto``, the default, is the GPU when CuPy sees one, else the CPU.
 
 Warm-up steps are excluded, the device is synchronised before every clock
 read, and each figure is the median of --repeats runs of --steps steps.
@@ -32,7 +35,8 @@ DEFAULT_BATCH = {"cpu": 32, "gpu": 128}
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.googlenet", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--device", default="gpu", help="cpu, gpu or gpu:N (default gpu)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (the GPU when CuPy sees one, else the CPU), cpu, gpu or gpu:N (default auto)")
     parser.add_argument("--batch-size", type=int, help="default: 128 on a GPU, 32 on the CPU")
     parser.add_argument("--norm", nargs="+", default=["lrn", "bn"], choices=["lrn", "bn"], help="variants to time")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: the real network)")
@@ -241,7 +245,7 @@ def main(argv=None):
     args = parse_args(argv)
     from minicnn import backend
     try:
-        device = backend.parse_device(args.device)
+        device, why = backend.choose_device(args.device)
         if device.kind == "gpu":
             if not args.no_tf32:
                 os.environ.setdefault("CUPY_TF32", "1")  # read by CuPy at its first float32 product
@@ -259,7 +263,7 @@ def main(argv=None):
     else:
         import numba
         name = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {numba.get_num_threads()} numba threads"
-    print(f"device: {name}; PyTorch {'comparison on (' + torch_version() + ')' if compare else 'comparison skipped'}")
+    print(f"device: {device} ({why}): {name}; PyTorch {'comparison on (' + torch_version() + ')' if compare else 'comparison skipped'}")
     results = {}
     for norm in args.norm:
         print(f"timing {norm}: minicnn ...", flush=True)
