@@ -11,15 +11,13 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from minicnn import backend
-from train import cifar, data
+from train import cifar, data, metrics
 from train.checkpoint import load_checkpoint
-from train import metrics
 from train.metrics import METRIC_KEYS
 from test_train_data import CLASS_NAMES, Server, archive, write_cifar  # noqa: F401 (archive: a fixture)
 
