@@ -1,4 +1,4 @@
-"""python -m benchmarks.googlenet [--device cpu|gpu] [--batch-size N] [--norm lrn bn] [--json PATH]
+"""python -m benchmarks.googlenet [--device auto|cpu|gpu] [--batch-size N] [--norm lrn bn] [--json PATH]
 
 Times GoogLeNet (CIFAR stem, aux heads on) in minicnn, and in PyTorch when it
 happens to be installed (the same network, same batch, same process):
@@ -15,6 +15,9 @@ happens to be installed (the same network, same batch, same process):
   host reads and host -> device copies of one training step (real CuPy counts
   nothing): ``python -m tests.standin.run -m benchmarks.googlenet --device gpu ...``
   runs it there (see ``device_ops_per_step``).
+
+The device is chosen as the trainer chooses it (``minicnn.backend.choose_device``):
+``auto``, the default, is the GPU when CuPy sees one, else the CPU.
 
 Warm-up steps are excluded, the device is synchronised before every clock
 read, and each figure is the median of --repeats runs of --steps steps.
@@ -37,7 +40,8 @@ DEFAULT_BATCH = {"cpu": 32, "gpu": 128}
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.googlenet", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--device", default="gpu", help="cpu, gpu or gpu:N (default gpu)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (the GPU when CuPy sees one, else the CPU), cpu, gpu or gpu:N (default auto)")
     parser.add_argument("--batch-size", type=int, help="default: 128 on a GPU, 32 on the CPU")
     parser.add_argument("--norm", nargs="+", default=["lrn", "bn"], choices=["lrn", "bn"], help="variants to time")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: the real network)")
@@ -294,7 +298,7 @@ def main(argv=None):
     from minicnn import backend
     minicnn.configure_cpu()  # as the trainer does: numba's sleeping threads, glibc keeping freed memory
     try:
-        device = backend.parse_device(args.device)
+        device, why = backend.choose_device(args.device)
         if device.kind == "gpu":
             if not args.no_tf32:
                 os.environ.setdefault("CUPY_TF32", "1")  # read by CuPy at its first float32 product
@@ -312,11 +316,12 @@ def main(argv=None):
     else:
         import numba
         name = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {numba.get_num_threads()} numba threads"
-    print(f"device: {name}; PyTorch {'comparison on (' + torch_version() + ')' if compare else 'comparison skipped'}")
+    print(f"device: {device} ({why}): {name}; PyTorch {'comparison on (' + torch_version() + ')' if compare else 'comparison skipped'}")
     results = {}
     for norm in args.norm:
         print(f"timing {norm}: minicnn ...", flush=True)
-        results[norm] = {"minicnn": bench_minicnn(args, norm, device, batch, steps)}
+        with backend.running_on(device):  # what is made without naming a device lands beside the model
+            results[norm] = {"minicnn": bench_minicnn(args, norm, device, batch, steps)}
         if compare:
             print(f"timing {norm}: pytorch ...", flush=True)
             results[norm]["pytorch"] = bench_torch(args, norm, device, batch, steps)

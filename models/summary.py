@@ -1,6 +1,8 @@
 """A model's layer table, measured on the real modules (as Keras' ``summary`` or torchinfo print it).
 
-    python -m models.summary googlenet --stem cifar [--norm bn] [--num-classes 10] [--width W]
+    python -m models.summary [googlenet] [--stem cifar] [--norm bn] [--num-classes 10] [--width W]
+
+With no arguments: the paper's GoogLeNet (224x224 inputs, LRN, 1000 classes).
 
 One forward pass of a batch of 1 runs through the model while every sub-module
 records its output; each row shows a module that ran, in the order it was
@@ -191,7 +193,8 @@ def build_parser():
         prog="python -m models.summary",
         description="Print a model's layers with output shapes, parameters and multiply-adds, "
                     "measured by one forward pass of a batch of 1.")
-    parser.add_argument("model", choices=["googlenet"], help="the network to summarise")
+    parser.add_argument("model", nargs="?", choices=["googlenet"], default="googlenet",
+                        help="the network to summarise (default: googlenet)")
     parser.add_argument("--stem", choices=STEMS, default="imagenet",
                         help="imagenet: 224x224 inputs (the paper); cifar: 32x32 inputs (default: imagenet)")
     parser.add_argument("--norm", choices=NORMS, default="lrn",

@@ -4,7 +4,11 @@ import json
 import pytest
 
 from benchmarks import googlenet as bench
+from minicnn import backend
 from helpers import on_cupy_standin
+
+SMALL = ["--width", "0.0625", "--batch-size", "2", "--steps", "1", "--repeats", "1", "--warmup", "1", "--norm", "lrn",
+         "--no-torch", "--no-profile"]
 
 
 def test_benchmark_runs_and_writes_every_figure(tmp_path, capsys):
@@ -31,7 +35,6 @@ def test_benchmark_rejects_bad_options(capsys):
 @pytest.mark.parametrize("device", ["gpu", "gpu:1"])
 def test_benchmark_runs_on_the_gpu_path(tmp_path, capsys, device):
     """One tiny step of each variant, on the first GPU and (with two) on the second while the first is current."""
-    from minicnn import backend
     if device == "gpu:1" and backend.gpu_count() < 2:
         pytest.skip("needs two GPUs (the CuPy stand-in simulates two)")
     out = tmp_path / "result.json"
@@ -50,3 +53,22 @@ def test_benchmark_runs_on_the_gpu_path(tmp_path, capsys, device):
     printed = capsys.readouterr().out
     assert "train img/s" in printed
     assert ("device operations" in printed) == on_cupy_standin()
+
+
+def test_without_device_it_picks_like_the_trainer(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(backend, "gpu_count", lambda: 0)  # as on a machine without a GPU
+    out = tmp_path / "result.json"
+    bench.main([*SMALL, "--json", str(out)])
+    assert json.loads(out.read_text())["meta"]["device"] == "cpu"
+    assert capsys.readouterr().out.startswith("device: cpu (auto: ")
+
+
+def test_choose_device_auto_and_named(monkeypatch):
+    monkeypatch.setattr(backend, "gpu_count", lambda: 0)
+    device, why = backend.choose_device("auto")
+    assert device == backend.CPU and why.startswith("auto: ")
+    assert backend.choose_device("cpu") == (backend.CPU, "--device cpu")
+    with pytest.raises(ValueError, match="'cpu', 'gpu' or 'gpu:N'"):
+        backend.choose_device("tpu")
+    with pytest.raises(backend.DeviceUnavailableError):
+        backend.choose_device("gpu:1")

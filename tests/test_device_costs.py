@@ -50,8 +50,7 @@ def run(tmp_path_factory):
     args = cifar.build_parser().parse_args(["--device", "gpu", "--no-download", "--width", "0.0625", "--limit", "16",
                                             "--batch-size", "16", "--data-dir", folder,
                                             "--out", str(tmp_path_factory.mktemp("run"))])
-    args.device = "gpu:0"
-    return cifar.Run(args)
+    return cifar.Run(cifar.fill_norm_defaults(args), "gpu:0")
 
 
 def test_a_training_step_reads_nothing_back(run):

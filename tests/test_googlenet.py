@@ -416,6 +416,13 @@ def test_summary_cli_prints_the_layers_and_totals(capsys):
     assert row.split()[2:] == ["(1,", "1024)", "2,098,176", "2,097,152"]  # shape, params, mult-adds
 
 
+def test_summary_cli_without_arguments_summarises_the_papers_network(capsys):
+    assert summary_main([]) == 0  # as the README has it: python -m models.summary
+    text = capsys.readouterr().out
+    assert text.startswith("GoogLeNet(num_classes=1000, stem='imagenet', aux=True, norm='lrn', width=1)")
+    assert f"Total params: {nn.count_parameters(GoogLeNet()):,}" in text
+
+
 def test_summary_cli_bn_width_and_depth(capsys):
     assert summary_main(["googlenet", "--stem", "cifar", "--norm", "bn", "--width", "0.25", "--depth", "0"]) == 0
     text = capsys.readouterr().out

@@ -1,6 +1,8 @@
 """train/checkpoint.py and train/files.py: a run's state round-trips through checkpoint.npz,
 and files are replaced atomically (a failed write leaves the old file and no debris)."""
+import io
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -61,40 +63,66 @@ def test_checkpoint_of_another_model_is_a_user_error(tmp_path):
         ckpt.restore(ckpt.load_checkpoint(path), wider)
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", b"garbage" * 100])
-def test_unreadable_checkpoint_is_named(tmp_path, content):
+def a_checkpoint(path):
+    """Write a real checkpoint to ``path``; returns its bytes."""
+    model, optimizer, scheduler = small_run(seed=1)
+    ckpt.save_checkpoint(str(path), model, optimizer, scheduler, epoch=1, step=0, args={}, history=[])
+    return path.read_bytes()
+
+
+def a_zip(path, **members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+
+
+NOT_CHECKPOINTS = {
+    "empty": lambda path: path.write_bytes(b""),
+    "text": lambda path: path.write_text("epoch,loss\n1,2.3\n"),
+    "garbage": lambda path: path.write_bytes(b"garbage" * 100),
+    "pickle": lambda path: np.save(path.open("wb"), np.array([{"a": 1}], dtype=object), allow_pickle=True),
+    "npy": lambda path: np.save(path.open("wb"), np.zeros(3)),
+    "other npz": lambda path: np.savez(path.open("wb"), weights=np.zeros(3)),
+    "zip": lambda path: a_zip(path, **{"notes.txt": "hello"}),
+    "bad zip": lambda path: path.write_bytes(b"PK\x03\x04 not really a zip"),
+    "truncated": lambda path: path.write_bytes(a_checkpoint(path)[:2000]),
+    "without a key": lambda path: a_zip(path, **{"format_version.npy": open_npy(np.array(ckpt.FORMAT_VERSION))}),
+}
+
+
+def open_npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", NOT_CHECKPOINTS)
+def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path, kind):
     path = tmp_path / "checkpoint.npz"
-    path.write_bytes(content)
-    with pytest.raises(UserError, match="checkpoint.npz is not a readable checkpoint"):
+    NOT_CHECKPOINTS[kind](path)
+    with pytest.raises(UserError) as error:
         ckpt.load_checkpoint(str(path))
+    message = str(error.value)
+    assert message.startswith(f"{path} is not a minicnn checkpoint") and "\n" not in message
+    assert "pickle" not in message  # NumPy's advice to unpickle an untrusted file is not ours to give
+
+
+def test_a_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(UserError, match="no checkpoint at"):
         ckpt.load_checkpoint(str(tmp_path / "missing.npz"))
 
 
-def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    model, optimizer, scheduler = small_run(seed=1)
-    path = str(tmp_path / "checkpoint.npz")
-    ckpt.save_checkpoint(path, model, optimizer, scheduler, epoch=1, step=0, args={}, history=[])
-    before = open(path, "rb").read()
-
-    def savez_then_fail(file, **arrays):
-        file.write(b"half a checkpoint")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(ckpt.np, "savez", savez_then_fail)
-    with pytest.raises(OSError, match="disk full"):
-        ckpt.save_checkpoint(path, model, optimizer, scheduler, epoch=2, step=0, args={}, history=[])
-    assert open(path, "rb").read() == before
-    assert os.listdir(tmp_path) == ["checkpoint.npz"]
-
-
-def test_atomic_write_replaces_whole_files_with_normal_permissions(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text("old\n")
-    with atomic_write(str(path), "w") as file:
-        file.write("new\n")
-        assert path.read_text() == "old\n"  # not visible until the block ends
-    assert path.read_text() == "new\n"
-    mask = os.umask(0)
-    os.umask(mask)
-    assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask
+@pytest.mark.parametrize("version, says", [
+    (ckpt.FORMAT_VERSION + 1, f"written by a newer minicnn; this one reads version {ckpt.FORMAT_VERSION}"),
+    (ckpt.FORMAT_VERSION - 1, f"written by an older minicnn; this one reads only version {ckpt.FORMAT_VERSION}"),
+], ids=["newer", "older"])
+def test_a_checkpoint_of_another_format_version_is_refused(tmp_path, version, says):
+    path = tmp_path / "checkpoint.npz"
+    a_checkpoint(path)
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["format_version"] = np.array(version)
+    np.savez(path.open("wb"), **arrays)
+    with pytest.raises(UserError) as error:
+        ckpt.load_checkpoint(str(path))
+    assert f"{path} is a checkpoint of format version {version}, {says}" in str(error.value)

@@ -7,6 +7,7 @@ width 1/16, so an epoch takes about a second on a CPU.
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,14 +16,15 @@ import numpy as np
 import pytest
 
 from minicnn import backend
-from train import cifar, data
+from train import cifar, data, metrics
 from train.checkpoint import load_checkpoint
 from train.metrics import METRIC_KEYS
 from tiny_cifar import CLASS_NAMES, Server, closed_port_url, write_cifar
 from helpers import on_cupy_standin
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--device", "cpu", "--no-download", "--width", "0.0625", "--limit", "32", "--batch-size", "16"]
+TINY_MODEL = ["--device", "cpu", "--no-download", "--width", "0.0625"]
+TINY = [*TINY_MODEL, "--limit", "32", "--batch-size", "16"]
 STEPS_PER_EPOCH = 2
 
 
@@ -42,6 +44,16 @@ def run_cli(capsys, *argv):
 
 def train(capsys, data_dir, out, *extra):
     return run_cli(capsys, *TINY, "--data-dir", data_dir, "--out", out, *extra)
+
+
+def run_printed_command(line):
+    """Run the command after "Continue with: " in ``line`` as a shell would, from the repository root."""
+    argv = shlex.split(line.split("Continue with: ", 1)[1])
+    assert argv[:3] == ["python", "-m", "train.cifar"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO_ROOT, "src"),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, *argv[1:]], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
 
 
 def model_arrays(path):
@@ -193,9 +205,10 @@ def test_ctrl_c_saves_and_resume_matches_a_straight_run(capsys, data_dir, tmp_pa
     assert (saved.epoch, saved.step) == (0, stop_after_step + 1) and saved.history == []
 
     monkeypatch.setattr(cifar.Run, "train_step", real_step)
-    code, _, _ = run_cli(capsys, "--resume", "--out", out_dir, "--data-dir", data_dir, "--device", "cpu",
-                         "--no-download")
-    assert code == 0
+    # exactly the printed command: the data folder and the device are the run's own
+    resumed = run_printed_command(err.strip().splitlines()[-1])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout and data_dir in resumed.stdout
     assert_same_arrays(model_arrays(os.path.join(finished_run, "checkpoint.npz")),
                        model_arrays(out_dir / "checkpoint.npz"))
     straight = [json.loads(line) for line in open(os.path.join(finished_run, "metrics.jsonl"))]
@@ -203,6 +216,29 @@ def test_ctrl_c_saves_and_resume_matches_a_straight_run(capsys, data_dir, tmp_pa
     for a, b in zip(straight, resumed):  # the interrupted epoch's running totals were kept
         for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
             assert b[key] == pytest.approx(a[key], rel=1e-5), key
+
+
+def test_evaluate_reads_the_data_of_its_run(capsys, data_dir, finished_run, monkeypatch, tmp_path):
+    from test_train_data import closed_port_url
+    monkeypatch.setattr(data, "CIFAR10_URL", closed_port_url())  # a download attempt fails at once
+    monkeypatch.chdir(tmp_path)  # where ./data holds nothing
+    code, out, err = run_cli(capsys, "--evaluate", os.path.join(finished_run, "checkpoint.npz"), "--device", "cpu")
+    assert code == 0, err
+    assert f"32 test images from {os.path.join(data_dir, data.FOLDER)}" in out
+    code, _, err = run_cli(capsys, "--evaluate", os.path.join(finished_run, "checkpoint.npz"), "--device", "cpu",
+                           "--data-dir", tmp_path / "elsewhere", "--no-download")
+    assert code == 1 and "elsewhere" in err  # an explicit --data-dir wins
+
+
+@pytest.mark.parametrize("extra", [["--lr", "0.5"], ["--width", "0.5"], ["--epochs", "3"], ["--norm", "lrn"],
+                                   ["--out", "x"], ["--seed", "1", "--no-aux"]])
+def test_evaluate_refuses_options_it_would_ignore(capsys, extra):
+    with pytest.raises(SystemExit) as exit_:
+        cifar.main(["--evaluate", "checkpoint.npz", "--device", "cpu", "--limit", "8", *extra])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--evaluate takes the model and its options from the checkpoint" in err
+    named = [word for word in extra if word.startswith("--")]
+    assert all(name in err.splitlines()[-1] for name in named) and "--limit" not in err.splitlines()[-1]
 
 
 def test_resume_refuses_changed_options_and_stops_when_done(capsys, data_dir, finished_run):
@@ -246,6 +282,98 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(capsys, data_dir, tmp
     assert saved.epoch == 1 and saved.step == 0 and len(saved.history) == 1
     assert all(np.isfinite(value).all() for value in saved.model.values())
     assert len(open(out_dir / "metrics.jsonl").read().splitlines()) == 1
+
+
+@pytest.mark.parametrize("how", ["nan", "double-ctrl-c", "error"])
+def test_a_run_stopping_before_its_first_checkpoint_leaves_no_folder(capsys, data_dir, tmp_path, monkeypatch, how):
+    real_step = cifar.Run.train_step
+
+    def failing_step(self, plan, epoch, step, totals):
+        if how == "nan":
+            totals.add(np.array(np.nan), np.zeros((16, 10)), np.zeros(16, np.int64))
+        elif how == "double-ctrl-c":
+            raise KeyboardInterrupt  # what the second Ctrl-C raises
+        else:
+            raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cifar.Run, "train_step", failing_step)
+    mine = tmp_path / "mine"  # a folder the user made, holding a file of theirs
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for out in (tmp_path / "new" / "run", mine):
+        if how == "error":
+            with pytest.raises(RuntimeError, match="a bug"):
+                train(capsys, data_dir, out, "--epochs", "1")
+        else:
+            code, _, err = train(capsys, data_dir, out, "--epochs", "1")
+            assert code == (1 if how == "nan" else 130), err
+    assert not (tmp_path / "new").exists()  # both folders the run made are gone
+    assert os.listdir(mine) == ["notes.txt"] and (mine / "notes.txt").read_text() == "keep me"
+    monkeypatch.setattr(cifar.Run, "train_step", real_step)
+    assert train(capsys, data_dir, tmp_path / "new" / "run", "--epochs", "1")[0] == 0  # the same --out again
+
+
+@pytest.mark.parametrize("make_out", [lambda tmp: tmp / "a-file", lambda tmp: tmp / "a-file" / "run"],
+                         ids=["a file", "inside a file"])
+def test_out_that_cannot_be_a_folder_is_refused_before_the_data_loads(capsys, data_dir, tmp_path, monkeypatch,
+                                                                      make_out):
+    (tmp_path / "a-file").write_text("not a folder")
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was read before --out was checked")
+
+    monkeypatch.setattr(data, "find_cifar10", no_data)
+    code, out, err = train(capsys, data_dir, make_out(tmp_path), "--epochs", "1")
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and "--out" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "a-file").read_text() == "not a folder" and os.listdir(tmp_path) == ["a-file"]
+
+
+@pytest.fixture
+def lock_holder():
+    """start(folder): another process that holds the run lock of ``folder`` (like a run in progress)
+    until killed; returns the Popen. Every process started is killed at the end."""
+    started = []
+
+    def start(folder):
+        code = ("import sys, time\nfrom train.run_folder import RunFolder\n"
+                "with RunFolder(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(600)\n")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_ROOT, os.environ.get("PYTHONPATH", "")]))
+        process = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True,
+                                   env=env)
+        started.append(process)
+        assert process.stdout.readline() == "locked\n"
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(capsys, data_dir, tmp_path, lock_holder):
+    out = tmp_path / "run"
+    holder = lock_holder(out)
+    code, _, err = train(capsys, data_dir, out, "--epochs", "1")
+    assert code == 1 and len(err.splitlines()) == 1
+    assert f"--out {out} is in use by another run (process {holder.pid})" in err
+    assert os.listdir(out) == [".lock"]  # nothing written
+
+    holder.kill()  # a crash: the operating system releases the lock, the file stays
+    holder.wait()
+    code, _, err = train(capsys, data_dir, out, "--epochs", "1")
+    assert code == 0, err
+    assert {"checkpoint.npz", "metrics.jsonl"} <= set(os.listdir(out)) and ".lock" not in os.listdir(out)
+
+
+def test_resume_of_a_run_in_progress_is_refused(capsys, data_dir, tmp_path, lock_holder):
+    out = tmp_path / "run"
+    assert train(capsys, data_dir, out, "--epochs", "1")[0] == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    holder = lock_holder(out)
+    code, _, err = run_cli(capsys, "--resume", "--out", out, "--epochs", "2")
+    assert code == 1 and f"is in use by another run (process {holder.pid})" in err
+    assert (out / "checkpoint.npz").read_bytes() == before
 
 
 def test_out_of_gpu_memory_suggests_a_smaller_batch(capsys, data_dir, tmp_path, monkeypatch):
@@ -308,7 +436,9 @@ def test_gpu_where_cupy_finds_none_is_one_line_saying_why(capsys, tmp_path, with
     (["--device", "gpu:x"], "--device"),
     (["--width", "0"], "--width"),
     (["--width", "-0.5"], "--width"),
-    (["--lr", "nan"], "--lr"),
+    (["--lr", "nan"], "--lr: expected a finite number > 0, got 'nan'"),
+    (["--lr", "inf"], "--lr: expected a finite number > 0, got 'inf'"),
+    (["--lr=1e400"], "--lr: expected a finite number > 0, got '1e400'"),
     (["--label-smoothing", "1"], "--label-smoothing"),
     (["--limit", "ten"], "--limit"),
     (["--norm", "gn"], "--norm"),
@@ -328,8 +458,42 @@ def test_help_documents_the_defaults(capsys):
     out = capsys.readouterr().out
     assert exit_.value.code == 0
     for default in ("(default: 128)", "(default: 15)", "(default: onecycle)", "(default: 0.1)", "(default: auto)",
-                    "metrics.jsonl", "x0.96 every 8"):
+                    "metrics.jsonl", "x0.96 every 8", "(default: 0)"):
         assert default in out, default
+    flat = " ".join(out.split())
+    for norm, defaults in cifar.NORM_DEFAULTS.items():
+        assert f"{defaults['lr']:g} with --norm {norm}" in flat
+
+
+def test_each_norm_trains_with_its_own_default_learning_rate(capsys, data_dir, tmp_path):
+    assert cifar.NORM_DEFAULTS["lrn"]["lr"] != cifar.NORM_DEFAULTS["bn"]["lr"]
+    for norm in ("lrn", "bn"):
+        assert train(capsys, data_dir, tmp_path / norm, "--epochs", "1", "--norm", norm)[0] == 0
+        assert load_checkpoint(str(tmp_path / norm / "checkpoint.npz")).args["lr"] == cifar.NORM_DEFAULTS[norm]["lr"]
+    assert train(capsys, data_dir, tmp_path / "given", "--epochs", "1", "--norm", "lrn", "--lr", "0.3")[0] == 0
+    assert load_checkpoint(str(tmp_path / "given" / "checkpoint.npz")).args["lr"] == 0.3
+
+
+def test_the_progress_bar_reads_the_totals_early_then_every_twenty_batches(capsys, data_dir, tmp_path, monkeypatch):
+    real_check, reads = cifar.Run.check_finite, []
+
+    def recording_check(self, totals, epoch, step):
+        reads.append(step + 1)  # batches done when the totals were read
+        return real_check(self, totals, epoch, step)
+
+    monkeypatch.setattr(cifar.Run, "check_finite", recording_check)
+    code, _, err = run_cli(capsys, *TINY_MODEL, "--limit", "44", "--batch-size", "2", "--data-dir", data_dir,
+                           "--out", tmp_path / "run", "--epochs", "1")
+    assert code == 0
+    assert reads == [1, 2, 5, 10, 20, 22]  # 22 batches of 2
+    assert "loss=" in err and "img_s=" in err
+
+
+def test_the_read_schedule_is_early_then_every_twenty_batches():
+    assert [n for n in range(1, 101) if metrics.read_due(n, 100)] == [1, 2, 5, 10, 20, 40, 60, 80, 100]
+    assert [n for n in range(1, 8) if metrics.read_due(n, 7)] == [1, 2, 5, 7]  # a short epoch: its figures at once
+    steady = range(11, 5000)
+    assert all(metrics.read_due(n, 10**6) == (n % 20 == 0) for n in steady)  # no more often than every 20 batches
 
 
 def test_command_line_error_has_no_traceback(tmp_path):

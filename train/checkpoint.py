@@ -2,6 +2,8 @@
 
 What a checkpoint holds (keys of the npz archive, all NumPy arrays):
 
+    format_version               FORMAT_VERSION when it was written; load_checkpoint reads
+                                 only its own version (the layout below may change with it)
     model/<name>                 every parameter and buffer (batch-norm running statistics)
     optimizer/lr, optimizer/step_count, optimizer/num_params
     optimizer/state/<i>/<name>   per-parameter state (SGD's momentum buffers)
@@ -19,6 +21,8 @@ so the seed in ``args`` plus ``progress/epoch`` and ``progress/step`` *are* the
 RNG state.
 
 The file is written atomically: a crash while saving leaves the previous checkpoint.
+Reading anything else (a text file, another program's .npz, a cut-off download)
+fails with a UserError saying it is not a minicnn checkpoint, and why.
 """
 import json
 import zipfile
@@ -31,6 +35,7 @@ from minicnn import backend
 from .files import UserError, atomic_write
 
 FORMAT_VERSION = 1
+ZIP_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive; its first local file header starts so
 
 
 class Checkpoint(NamedTuple):
@@ -70,33 +75,63 @@ def save_checkpoint(path, model, optimizer, scheduler, *, epoch, step, args, his
 
 
 def load_checkpoint(path):
-    """Read a checkpoint written by :func:`save_checkpoint`; UserError if it is unreadable."""
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises UserError, naming ``path``, when it is missing or unreadable, not a
+    minicnn checkpoint (or a damaged one), or of another format version.
+    """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        num_params = int(arrays["optimizer/num_params"])
-        optimizer_state = {"lr": float(arrays["optimizer/lr"]),
-                           "step_count": int(arrays["optimizer/step_count"]),
-                           "state": [{} for _ in range(num_params)]}
-        scheduler_state = {}
-        model_state = {}
-        for key, value in arrays.items():
-            kind, _, name = key.partition("/")
-            if kind == "model":
-                model_state[name] = value
-            elif kind == "scheduler":
-                scheduler_state[name] = value.item()
-            elif key.startswith("optimizer/state/"):
-                index, _, state_name = key[len("optimizer/state/"):].partition("/")
-                optimizer_state["state"][int(index)][state_name] = value
-        return Checkpoint(model=model_state, optimizer=optimizer_state, scheduler=scheduler_state,
-                          epoch=int(arrays["progress/epoch"]), step=int(arrays["progress/step"]),
-                          partial=json.loads(str(arrays["progress/partial"])),
-                          args=json.loads(str(arrays["args"])), history=json.loads(str(arrays["history"])))
+        with open(path, "rb") as file:
+            magic = file.read(len(ZIP_MAGIC))
     except FileNotFoundError:
         raise UserError(f"no checkpoint at {path}") from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+    if magic != ZIP_MAGIC:
+        raise UserError(f"{path} is not a minicnn checkpoint (not an .npz archive)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "format_version" not in archive.files:
+                raise UserError(f"{path} is not a minicnn checkpoint (an .npz archive without format_version)")
+            _check_version(path, archive["format_version"])
+            arrays = {key: archive[key] for key in archive.files}
+        return _checkpoint_from(arrays)
     except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as error:
-        raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+        raise UserError(f"{path} is not a minicnn checkpoint, or a damaged one "
+                        f"({type(error).__name__}: {error})") from None
+
+
+def _check_version(path, stored):
+    version = int(stored)
+    if version > FORMAT_VERSION:
+        raise UserError(f"{path} is a checkpoint of format version {version}, written by a newer minicnn; "
+                        f"this one reads version {FORMAT_VERSION}: update minicnn to read it")
+    if version < FORMAT_VERSION:
+        raise UserError(f"{path} is a checkpoint of format version {version}, written by an older minicnn; "
+                        f"this one reads only version {FORMAT_VERSION}: use the minicnn that wrote it")
+
+
+def _checkpoint_from(arrays):
+    """A Checkpoint from the arrays of a checkpoint file (KeyError etc. if one is missing)."""
+    num_params = int(arrays["optimizer/num_params"])
+    optimizer_state = {"lr": float(arrays["optimizer/lr"]),
+                       "step_count": int(arrays["optimizer/step_count"]),
+                       "state": [{} for _ in range(num_params)]}
+    scheduler_state = {}
+    model_state = {}
+    for key, value in arrays.items():
+        kind, _, name = key.partition("/")
+        if kind == "model":
+            model_state[name] = value
+        elif kind == "scheduler":
+            scheduler_state[name] = value.item()
+        elif key.startswith("optimizer/state/"):
+            index, _, state_name = key[len("optimizer/state/"):].partition("/")
+            optimizer_state["state"][int(index)][state_name] = value
+    return Checkpoint(model=model_state, optimizer=optimizer_state, scheduler=scheduler_state,
+                      epoch=int(arrays["progress/epoch"]), step=int(arrays["progress/step"]),
+                      partial=json.loads(str(arrays["progress/partial"])),
+                      args=json.loads(str(arrays["args"])), history=json.loads(str(arrays["history"])))
 
 
 def restore(checkpoint, model, optimizer=None, scheduler=None):

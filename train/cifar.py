@@ -8,7 +8,8 @@
                                                            # filters and feature maps, in runs/X
 
 A run writes to --out: metrics.jsonl (a line per epoch), checkpoint.npz (after
-every epoch, and on Ctrl-C) and curves.png.
+every epoch, and on Ctrl-C) and curves.png. It locks that folder while it runs,
+so a second run into it is refused (see train/run_folder.py).
 
 Reproducibility. Every random stream is a function of counters, not a generator
 carried along: the model's initial weights come from ``manual_seed(seed)``; the
@@ -21,6 +22,7 @@ mid-epoch) ends with exactly the parameters of a run that never stopped.
 import argparse
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -37,16 +39,22 @@ from . import data
 from .augment import EpochPlan, normalize, training_batch
 from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .files import UserError
-from .metrics import RunningTotals, confusion_matrix, format_report, write_metrics
+from .metrics import RunningTotals, confusion_matrix, format_report, read_due, write_metrics
 from .plot import plot_curves
 from .plot_learned import FILES as PLOT_FILES, matplotlib_available, write_learned_plots
+from .run_folder import RunFolder
 from .schedule import SCHEDULES, make_scheduler
 
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
-SYNC_EVERY = 20  # batches between reads of the running loss from the device (each read waits for it)
 CHECKPOINT, METRICS, CURVES = "checkpoint.npz", "metrics.jsonl", "curves.png"
-# Options a resumed run may change; every other one is taken from the checkpoint.
-RUN_OPTIONS = {"epochs", "device", "data_dir", "no_download", "out", "resume", "evaluate", "plots"}
+# The defaults that depend on --norm (measured: see README.md, "Per-norm defaults").
+NORM_DEFAULTS = {"bn": {"lr": 0.1}, "lrn": {"lr": 0.01}}
+# Options a resumed run may change (they default to the run's own); every other one is the run's,
+# except those that say what this command does.
+RUN_OPTIONS = {"epochs", "device", "data_dir", "no_download"}
+COMMAND_OPTIONS = {"out", "resume", "evaluate", "plots"}
+# The options --evaluate uses; the model and the loss come from the checkpoint.
+EVALUATE_OPTIONS = {"evaluate", "plots", "data_dir", "no_download", "device", "limit", "batch_size"}
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -66,7 +74,7 @@ def _number(kind, test, wanted):
 
 positive_int = _number(int, lambda v: v > 0, "a whole number > 0")
 non_negative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
-positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a number > 0")
+positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 smoothing_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
@@ -84,7 +92,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows "(default: X)" after an option's help, except for flags and options without one."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False):
+        if action.default is None or action.default is False:  # (not 0: --seed shows its default)
             return action.help
         return super()._get_help_string(action)
 
@@ -119,8 +127,10 @@ def build_parser():
     training = parser.add_argument_group("training (SGD, Nesterov momentum 0.9, weight decay 5e-4)")
     training.add_argument("--epochs", type=positive_int, default=15, help="epochs in total (a resumed run too)")
     training.add_argument("--batch-size", type=positive_int, default=128, help="images per step")
-    training.add_argument("--lr", type=positive_float, default=0.1,
-                          help="learning rate: the peak of onecycle, the start of the others")
+    training.add_argument("--lr", type=positive_float,
+                          help="learning rate: the peak of onecycle, the start of the others (default: "
+                               + ", ".join(f"{d['lr']:g} with --norm {norm}" for norm, d in NORM_DEFAULTS.items())
+                               + ")")
     training.add_argument("--schedule", choices=SCHEDULES, default="onecycle",
                           help="onecycle: warm up over 30%% of the steps to --lr, then cosine down to "
                                "~0 (per batch); cosine: --lr down to 0 over the run (per batch); "
@@ -133,11 +143,15 @@ def build_parser():
     run = parser.add_argument_group("output")
     run.add_argument("--out", metavar="DIR",
                      help="where metrics.jsonl, checkpoint.npz and curves.png go (default: runs/<timestamp>); "
-                          "a fresh run refuses a folder that already holds a run")
+                          "a fresh run refuses a folder that already holds a run, and every run one that "
+                          "another run is using")
     run.add_argument("--resume", action="store_true",
-                     help="continue the run in --out from its checkpoint, with its stored options, to --epochs")
+                     help="continue the run in --out from its checkpoint, with its stored options (data and "
+                          "device too, unless given), to --epochs")
     run.add_argument("--evaluate", metavar="CHECKPOINT",
-                     help="only evaluate CHECKPOINT on the test set: accuracy, per class, confusion matrix")
+                     help="only evaluate CHECKPOINT on the test set (of its run's --data-dir unless given): "
+                          "accuracy, per class, confusion matrix; takes only --plots, --data-dir, --no-download, "
+                          "--device, --limit and --batch-size")
     run.add_argument("--plots", nargs="?", const="", metavar="DIR",
                      help=f"with --evaluate: also draw {', '.join(PLOT_FILES)} (needs matplotlib) into DIR "
                           "(default: the checkpoint's folder)")
@@ -157,21 +171,39 @@ def options_given(parser, argv):
     return {name for name, value in vars(probe).items() if value is not marker}
 
 
-# -- device and model ------------------------------------------------------------------------------
+# -- options and model -----------------------------------------------------------------------------
 
-def choose_device(option):
-    """(device name, why) for --device; raises DeviceUnavailableError for a GPU that is not there."""
-    if option == "auto":
-        if backend.gpu_available():
-            return "gpu:0", f"auto: CuPy sees {backend.gpu_count()} GPU(s)"
-        if backend.cupy_module() is None:
-            return "cpu", "auto: CuPy is not installed, so no GPU; pip install -e '.[cuda12]' adds it"
-        return "cpu", "auto: CuPy finds no GPU"
-    device = backend.parse_device(option)
+def fill_norm_defaults(args):
+    """Options left unset (None) take the defaults of ``args.norm`` (NORM_DEFAULTS)."""
+    for name, value in NORM_DEFAULTS[args.norm].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def stored_options(args):
+    """The options a checkpoint keeps (JSON-able): the command line's, with --data-dir made absolute
+    so that a resumed run finds the data from any folder."""
+    options = dict(vars(args))
+    options["data_dir"] = os.path.abspath(args.data_dir)
+    return options
+
+
+def open_device(option):
+    """Resolve --device (backend.choose_device), print which device runs and why; returns its name."""
+    device, why = backend.choose_device(option)
     if device.kind == "gpu":
-        # Make it CuPy's current GPU too, so arrays created here (arange, zeros) land beside the data.
-        backend.require_gpu(device.index).cuda.Device(device.index).use()
-    return str(device), f"--device {option}"
+        # float32 matrix products on TF32 tensor cores, as PyTorch allows; CuPy reads this
+        # before its first product. CUPY_TF32=0 in the environment keeps full float32.
+        os.environ.setdefault("CUPY_TF32", "1")
+        why += "; TF32 matrix products" if os.environ["CUPY_TF32"] == "1" else "; full float32 products"
+    print(f"device: {device} ({why})", flush=True)
+    return str(device)
+
+
+def continue_command(out):
+    """The command line that resumes the run in ``out`` (quoted for a POSIX shell)."""
+    return f"python -m train.cifar --resume --out {shlex.quote(str(out))}"
 
 
 def build_model(options):
@@ -261,17 +293,27 @@ def evaluate(model, images, labels, batch_size, label_smoothing=0.0, stop=None, 
     return loss, accuracy, confusion
 
 
-def run_evaluation(args):
-    """--evaluate CHECKPOINT: rebuild the model from the arguments stored in it and test it."""
+def run_evaluation(args, given):
+    """--evaluate CHECKPOINT: rebuild the model from the arguments stored in it and test it, on the
+    data of its run unless --data-dir (or --no-download) is given."""
+    device = open_device(args.device)
+    with backend.running_on(backend.parse_device(device)):  # what is made without naming a device lands there
+        return _evaluate_checkpoint(args, given, device)
+
+
+def _evaluate_checkpoint(args, given, device):
     checkpoint = load_checkpoint(args.evaluate)
+    for name in ("data_dir", "no_download"):
+        if name not in given and name in checkpoint.args:
+            setattr(args, name, checkpoint.args[name])
     root = data.find_cifar10(args.data_dir, download=not args.no_download)
     test = data.read_split(root, data.TEST_FILES, args.limit)
     class_names = data.read_class_names(root)
-    model = build_model(checkpoint.args).to(args.device)
+    model = build_model(checkpoint.args).to(device)
     restore(checkpoint, model)
     print(describe_model(model, checkpoint.args))
     print(f"checkpoint: {args.evaluate} (epoch {checkpoint.epoch}); {len(test.labels)} test images from {root}")
-    images, labels = backend.to_device(test.images, args.device), backend.to_device(test.labels, args.device)
+    images, labels = backend.to_device(test.images, device), backend.to_device(test.labels, device)
     loss, _, confusion = evaluate(model, images, labels, 2 * args.batch_size, checkpoint.args["label_smoothing"])
     print(f"test loss {loss:.4f}")
     print(format_report(confusion, class_names))
@@ -289,11 +331,12 @@ def run_evaluation(args):
 # -- training ------------------------------------------------------------------------------------------
 
 class Run:
-    """One training run: the data on the device, the model, optimizer and schedule, and its folder."""
+    """One training run: the data on the device, the model, optimizer and schedule, and its folder
+    (``args.out``, made and locked by the caller; every file of the run is written through ``path``)."""
 
-    def __init__(self, args, checkpoint=None):
-        self.args, self.device = args, args.device
-        self.options = dict(vars(args))  # JSON-able; stored in every checkpoint
+    def __init__(self, args, device, checkpoint=None):
+        self.args, self.device = args, device
+        self.options = stored_options(args)  # stored in every checkpoint
         root = data.find_cifar10(args.data_dir, download=not args.no_download)
         train = data.read_split(root, data.TRAIN_FILES, args.limit)
         test = data.read_split(root, data.TEST_FILES, args.limit)
@@ -314,7 +357,6 @@ class Run:
             self.epoch, self.step = checkpoint.epoch, checkpoint.step
             self.partial, self.history = checkpoint.partial, checkpoint.history
         print(describe_model(self.model, self.options))
-        os.makedirs(args.out, exist_ok=True)
         self.plot_skipped = False
 
     def path(self, name):
@@ -341,13 +383,14 @@ class Run:
                     self.check_finite(totals, epoch, step)
                     self.save(epoch, step, {"totals": totals.to_dict(), "seconds": clock(), "lr": lr})
                     raise Stopped(f"stopped at epoch {epoch + 1}, batch {step} of {steps}; checkpoint saved. "
-                                  f"Continue with: python -m train.cifar --resume --out {args.out}", 130)
+                                  f"Continue with: {continue_command(args.out)}", 130)
                 lr = self.optimizer.lr
                 self.train_step(plan, epoch, step, totals)
-                if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps:
+                if read_due(step + 1, steps):
                     mean_loss, accuracy = self.check_finite(totals, epoch, step)
                     now = time.perf_counter()
-                    bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{accuracy:.1%}",
+                    # shown when the bar next counts a batch, so the count and the figures agree
+                    bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{accuracy:.1%}", refresh=False,
                                     img_s=f"{(totals.count - seen_at_read) / (now - time_at_read):.0f}")
                     seen_at_read, time_at_read = totals.count, now
         return lr
@@ -407,7 +450,7 @@ class Run:
                 except KeyboardInterrupt:  # Ctrl-C during evaluation: the epoch's training is kept
                     self.save(epoch, self.steps_per_epoch, {"totals": totals.to_dict(), "seconds": clock(), "lr": lr})
                     raise Stopped(f"stopped while evaluating epoch {epoch + 1}; checkpoint saved. "
-                                  f"Continue with: python -m train.cifar --resume --out {args.out}", 130)
+                                  f"Continue with: {continue_command(args.out)}", 130)
                 if not math.isfinite(test_loss):
                     raise Stopped(self.non_finite_message(test_loss, f"the test loss after epoch {epoch + 1}"), 1)
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
@@ -443,45 +486,52 @@ def epoch_clock(seconds_before):
 
 
 def resume_options(args, given, stored):
-    """The options of a resumed run: the stored ones, except those in RUN_OPTIONS.
+    """The options of a resumed run: the stored ones, except those in RUN_OPTIONS given on the
+    command line (so ``--resume --out DIR`` alone continues with the run's data and device).
 
-    An option set on the command line to a value other than the stored one is an
-    error rather than silently ignored (it would not do what the user meant).
+    Any other option set on the command line to a value other than the stored one is
+    an error rather than silently ignored (it would not do what the user meant).
     """
     conflicts = [f"--{name.replace('_', '-')} {stored[name]} (not {getattr(args, name)})"
-                 for name in sorted(stored) if name not in RUN_OPTIONS and name in given
+                 for name in sorted(stored) if name not in RUN_OPTIONS | COMMAND_OPTIONS and name in given
                  and getattr(args, name) != stored[name]]
     if conflicts:
         raise UserError("--resume continues a run with the options it started with: " + ", ".join(conflicts)
                         + ". Drop those options, or start a new run with another --out.")
     for name, value in stored.items():
-        if name not in RUN_OPTIONS or (name == "epochs" and name not in given):
+        if name not in given and name not in COMMAND_OPTIONS:
             setattr(args, name, value)
     return args
 
 
 def run_training(args, given):
+    """Start or resume (--resume) the run in args.out; returns the exit code."""
     checkpoint_path = os.path.join(args.out, CHECKPOINT)
-    checkpoint = None
-    if args.resume:
-        if not os.path.exists(checkpoint_path):
-            raise UserError(f"nothing to resume: no {CHECKPOINT} in {args.out}; start without --resume")
-        checkpoint = load_checkpoint(checkpoint_path)
-        args = resume_options(args, given, checkpoint.args)
-        if checkpoint.epoch >= args.epochs:
-            print(f"nothing to do: the run in {args.out} has finished {checkpoint.epoch} of --epochs {args.epochs}")
-            return 0
-        print(f"resuming {args.out} at epoch {checkpoint.epoch + 1}, batch {checkpoint.step}")
-    else:
-        existing = [name for name in (CHECKPOINT, METRICS) if os.path.exists(os.path.join(args.out, name))]
-        if existing:
-            raise UserError(f"{args.out} already holds a run ({', '.join(existing)}); add --resume to continue "
-                            "it, or choose another --out (nothing there was changed)")
-    run = Run(args, checkpoint)
-    started = time.perf_counter()
-    code = run.train()
-    print(run.summary(time.perf_counter() - started))
-    return code
+    if args.resume and not os.path.exists(checkpoint_path):
+        raise UserError(f"nothing to resume: no {CHECKPOINT} in {args.out}; start without --resume")
+    with RunFolder(args.out):  # before any data loads: refuses a file, an unwritable place, a folder in use
+        checkpoint = None
+        if args.resume:
+            checkpoint = load_checkpoint(checkpoint_path)
+            args = resume_options(args, given, checkpoint.args)
+            if checkpoint.epoch >= args.epochs:
+                print(f"nothing to do: the run in {args.out} has finished {checkpoint.epoch} of "
+                      f"--epochs {args.epochs}")
+                return 0
+        else:
+            existing = [name for name in (CHECKPOINT, METRICS) if os.path.exists(os.path.join(args.out, name))]
+            if existing:
+                raise UserError(f"{args.out} already holds a run ({', '.join(existing)}); add --resume to "
+                                "continue it, or choose another --out (nothing there was changed)")
+        device = open_device(args.device)  # a resumed run's own, unless given
+        if checkpoint is not None:
+            print(f"resuming {args.out} at epoch {checkpoint.epoch + 1}, batch {checkpoint.step}")
+        with backend.running_on(backend.parse_device(device)):  # what is made without naming a device lands there
+            run = Run(fill_norm_defaults(args), device, checkpoint)
+            started = time.perf_counter()
+            code = run.train()
+        print(run.summary(time.perf_counter() - started))
+        return code
 
 
 def main(argv=None):
@@ -499,19 +549,17 @@ def main(argv=None):
         return 1
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR: the folder of the run to continue")
+    given = options_given(parser, argv)
+    if args.evaluate and given - EVALUATE_OPTIONS:
+        ignored = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - EVALUATE_OPTIONS))
+        parser.error(f"--evaluate takes the model and its options from the checkpoint, so {ignored} would "
+                     "do nothing; drop them")
     if not args.out:
         args.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     try:
-        args.device, why = choose_device(args.device)
-        if args.device.startswith("gpu"):
-            # float32 matrix products on TF32 tensor cores, as PyTorch allows; CuPy reads this
-            # before its first product. CUPY_TF32=0 in the environment keeps full float32.
-            os.environ.setdefault("CUPY_TF32", "1")
-            why += "; TF32 matrix products" if os.environ["CUPY_TF32"] == "1" else "; full float32 products"
-        print(f"device: {args.device} ({why})", flush=True)
         if args.evaluate:
-            return run_evaluation(args)
-        return run_training(args, options_given(parser, argv))
+            return run_evaluation(args, given)
+        return run_training(args, given)
     except (UserError, backend.DeviceUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

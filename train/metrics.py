@@ -2,8 +2,9 @@
 
 ``RunningTotals`` keeps its sums as device arrays: adding a batch queues a few
 tiny GPU ops and returns at once. Only ``read()`` copies them to the host (and so
-waits for the GPU), which the training loop does every ~20 batches for the
-progress bar, not every batch.
+waits for the GPU), which the training loop does for the progress bar only after
+the batches :func:`read_due` names: a few early ones, so that even a short run
+shows its figures at once, then every ``READ_EVERY``-th.
 
 ``metrics.jsonl`` holds one JSON object per finished epoch, with exactly the keys
 ``METRIC_KEYS`` (accuracies are fractions in 0..1, ``seconds`` the epoch's wall
@@ -17,6 +18,15 @@ from minicnn.backend import as_numpy, get_array_module
 from .files import atomic_write
 
 METRIC_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+READ_EVERY = 20              # batches between reads of the running totals, once an epoch is under way
+EARLY_READS = (1, 2, 5, 10)  # ... and after these batches of every epoch
+
+
+def read_due(batches_done, batches_in_epoch):
+    """True if the training loop reads the running totals (and so waits for the device) after
+    ``batches_done`` batches of an epoch, counted from 1: after batches 1, 2, 5 and 10, every
+    ``READ_EVERY``-th (20, 40, ...) and the epoch's last. Between reads a step never waits."""
+    return batches_done in EARLY_READS or batches_done % READ_EVERY == 0 or batches_done == batches_in_epoch
 
 
 class RunningTotals:

@@ -129,6 +129,29 @@ def gpu_available():
     return gpu_count() > 0
 
 
+def choose_device(spec="auto"):
+    """The device a command line's ``--device`` names, and why: ``(Device, reason)``.
+
+    ``spec`` is "auto" (GPU 0 when CuPy sees a GPU, else the CPU) or a name for
+    :func:`parse_device`. A GPU is checked (DeviceUnavailableError says what is
+    missing). Nothing global changes: a command runs its work inside
+    ``running_on(device)``, so that arrays it creates without naming a device
+    land beside its data.
+    """
+    if isinstance(spec, str) and spec.strip().lower() == "auto":
+        count = gpu_count()
+        if count == 0:
+            if cupy_module() is None:
+                return CPU, "auto: CuPy is not installed, so no GPU; pip install -e '.[cuda12]' adds it"
+            return CPU, "auto: CuPy finds no GPU"
+        device, reason = Device("gpu", 0), f"auto: CuPy sees {count} GPU(s)"
+    else:
+        device, reason = parse_device(spec), f"--device {spec}"
+    if device.kind == "gpu":
+        require_gpu(device.index)
+    return device, reason
+
+
 def require_gpu(index=0):
     """Return the cupy module, or raise one clear error saying what is missing."""
     cp = cupy_module()
