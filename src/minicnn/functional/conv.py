@@ -2,24 +2,35 @@
 
 im2col copies every receptive field of the input into one column of a matrix
 ``cols`` of shape (C*kh*kw, N*OH*OW). The convolution is then a single matrix
-product ``weight.reshape(O, C*kh*kw) @ cols``. In backward, the same product
-rule gives the weight gradient (``grad_out @ cols.T``) and the column gradient
-(``weight.T @ grad_out``); col2im scatters column gradients back to the pixels
-they were copied from, adding where receptive fields overlap.
+product ``weight.reshape(O, C*kh*kw) @ cols`` of shape (O, N*OH*OW). In
+backward, the same product rule gives the weight gradient (``grad_out @ cols.T``)
+and the column gradient (``weight.T @ grad_out``); col2im scatters column
+gradients back to the pixels they were copied from, adding where receptive
+fields overlap.
 
-A 1x1 convolution with stride 1 and no padding needs no im2col: each image
-(C, H*W) is already its own column matrix.
+Everything is channel-major, so that all N images share one matrix product:
+the rows of ``cols`` are (C, kh, kw), its columns (N, OH, OW), and the product
+(O, N*OH*OW) holds channel 0 of every image, then channel 1... ``conv2d``
+returns that product as it is, viewed as (N, O, OH, OW) (no transpose; see
+:mod:`minicnn.layout`), and im2col reads its input in the same order. A 1x1
+convolution with stride 1 and no padding needs no im2col at all: its columns
+are the input itself, (C, N*H*W).
 
-Columns are laid out channel-major, (C, kh, kw, N, OH, OW), so that all N images
-share one matrix product instead of N small ones. ``im2col_strided`` and
-``col2im_strided`` are the plain versions (one strided copy per kernel tap, on
-NumPy or CuPy); :mod:`minicnn.kernels` holds faster ones that must agree with them.
+``im2col_strided`` and ``col2im_strided`` are the plain versions (one strided
+copy per kernel tap, on NumPy or CuPy); :mod:`minicnn.kernels` holds faster
+ones that must agree with them.
 """
 from .. import kernels
 from ..backend import get_array_module
 from ..geometry import conv_output_size
+from ..layout import channel_major
 from ..tensor import Function
 from .validation import pair, require_same_dtype, require_tensor
+
+
+def _is_pointwise(kernel, stride, padding):
+    """A 1x1 kernel, stride 1, no padding: every pixel is its own receptive field."""
+    return kernel == (1, 1) and stride == (1, 1) and padding == (0, 0)
 
 
 def im2col(x, kernel, stride, padding):
@@ -32,6 +43,8 @@ def im2col(x, kernel, stride, padding):
         array (C*kh*kw, N*OH*OW); row (c, i, j) holds, for every output pixel,
         the input value under kernel tap (i, j) of channel c (zero in the padding).
     """
+    if _is_pointwise(kernel, stride, padding):  # the columns are x itself: no copy if x is channel-major
+        return channel_major(x).reshape(x.shape[1], -1)
     if kernels.use_numba(x):
         return kernels.cpu.im2col(x, kernel, stride, padding)
     return im2col_strided(x, kernel, stride, padding)
@@ -45,12 +58,12 @@ def im2col_strided(x, kernel, stride, padding):
     xp = get_array_module(x)
     (n, c, h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape, kernel, stride, padding
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+    images = x.swapaxes(0, 1)  # (C, N, H, W), the order of the columns
+    padded = xp.pad(images, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else images
     cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            tap = padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-            cols[:, i, j] = tap.transpose(1, 0, 2, 3)
+            cols[:, i, j] = padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
     return cols.reshape(c * kh * kw, n * oh * ow)
 
 
@@ -61,8 +74,10 @@ def col2im(cols, x_shape, kernel, stride, padding):
         cols: array (C*kh*kw, N*OH*OW).
         x_shape: (N, C, H, W) of the images that were unfolded.
     Returns:
-        array (N, C, H, W).
+        array (N, C, H, W), stored channel-major.
     """
+    if _is_pointwise(kernel, stride, padding):
+        return cols.reshape(x_shape[1], x_shape[0], *x_shape[2:]).swapaxes(0, 1)
     if kernels.use_numba(cols):
         return kernels.cpu.col2im(cols, x_shape, kernel, stride, padding)
     return col2im_strided(cols, x_shape, kernel, stride, padding)
@@ -74,12 +89,18 @@ def col2im_strided(cols, x_shape, kernel, stride, padding):
     (n, c, h, w), (kh, kw), (sh, sw), (ph, pw) = x_shape, kernel, stride, padding
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     cols = cols.reshape(c, kh, kw, n, oh, ow)
-    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    padded = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            tap = padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-            tap += cols[:, i, j].transpose(1, 0, 2, 3)
-    return xp.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
+            padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, i, j]
+    return xp.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w]).swapaxes(0, 1)
+
+
+def matrix_product(a, b):
+    """a @ b for 2-D arrays; on the CPU split over minicnn's threads (:func:`minicnn.configure_cpu`)."""
+    if kernels.use_numba(a):
+        return kernels.cpu.matrix_product(a, b)
+    return a @ b
 
 
 class Conv2dFunction(Function):
@@ -87,44 +108,32 @@ class Conv2dFunction(Function):
         self.stride, self.padding = stride, padding
 
     def forward(self, x, weight, bias=None):
-        xp = get_array_module(x)
-        n, c, h, w = x.shape
+        n, _, h, w = x.shape
         out_channels, _, kh, kw = weight.shape
+        oh = conv_output_size(h, kh, self.stride[0], self.padding[0])
+        ow = conv_output_size(w, kw, self.stride[1], self.padding[1])
         self.x_shape, self.weight = x.shape, weight
-        w2d = weight.reshape(out_channels, c * kh * kw)
-        self.pointwise = (kh, kw) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
-        if self.pointwise:
-            self.x = x
-            y = xp.matmul(w2d, x.reshape(n, c, h * w)).reshape(n, out_channels, h, w)
-        else:
-            self.cols = im2col(x, (kh, kw), self.stride, self.padding)  # (C*kh*kw, N*OH*OW)
-            oh = conv_output_size(h, kh, self.stride[0], self.padding[0])
-            ow = conv_output_size(w, kw, self.stride[1], self.padding[1])
-            y = (w2d @ self.cols).reshape(out_channels, n, oh, ow)
-            y = xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+        self.cols = im2col(x, (kh, kw), self.stride, self.padding)          # (C*kh*kw, N*OH*OW)
+        y2d = matrix_product(weight.reshape(out_channels, -1), self.cols)   # (O, N*OH*OW)
         if bias is not None:
-            y += bias.reshape(1, out_channels, 1, 1)
-        return y
+            y2d += bias.reshape(out_channels, 1)
+        return y2d.reshape(out_channels, n, oh, ow).swapaxes(0, 1)           # (N, O, OH, OW), channel-major
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        n, out_channels = gy.shape[:2]
-        w2d = self.weight.reshape(out_channels, -1)
+        out_channels = gy.shape[1]
+        gy2d = channel_major(gy).reshape(out_channels, -1)  # (O, N*OH*OW): the layout of the product
         need_x, need_w = self.needs_input_grad[:2]
-        gx = gw = None
-        if need_w or not self.pointwise:  # (O, N*OH*OW): the layout of w2d @ cols
-            gy2d = gy.transpose(1, 0, 2, 3).reshape(out_channels, -1)
+        gx = gw = gb = None
         if need_w:
-            # the columns of a 1x1 convolution are the input itself, channel-major: (C, N*H*W)
-            cols = self.x.transpose(1, 0, 2, 3).reshape(self.x_shape[1], -1) if self.pointwise else self.cols
-            gw = (gy2d @ cols.T).reshape(self.weight.shape)
-        if need_x and self.pointwise:
-            gx = xp.matmul(w2d.T, gy.reshape(n, out_channels, -1)).reshape(self.x_shape)
-        elif need_x:
-            gx = col2im(w2d.T @ gy2d, self.x_shape, self.weight.shape[2:], self.stride, self.padding)
+            gw = matrix_product(gy2d, self.cols.T).reshape(self.weight.shape)
+        if need_x:
+            gcols = matrix_product(self.weight.reshape(out_channels, -1).T, gy2d)  # (C*kh*kw, N*OH*OW)
+            gx = col2im(gcols, self.x_shape, self.weight.shape[2:], self.stride, self.padding)
         if len(self.needs_input_grad) == 2:  # no bias
             return gx, gw
-        return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        if self.needs_input_grad[2]:
+            gb = gy2d.sum(axis=1)
+        return gx, gw, gb
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
