@@ -62,9 +62,9 @@ def test_fast_im2col_kernels_match_the_strided_versions(device, rng, kernel, str
         np.testing.assert_array_equal(_np(cols),
                                       _np(im2col_strided(x, kernel, stride, padding)))
         c = tensor(rng.standard_normal(cols.shape).astype(dtype), device).data
-        np.testing.assert_allclose(_np(col2im(c, x.shape, kernel, stride, padding)),
-                                   _np(col2im_strided(c, x.shape, kernel, stride, padding)),
-                                   rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-6)
+        # overlapping receptive fields add several entries into one pixel: in the plain order
+        np.testing.assert_array_equal(_np(col2im(c, x.shape, kernel, stride, padding)),
+                                      _np(col2im_strided(c, x.shape, kernel, stride, padding)))
 
 
 def _np(array):

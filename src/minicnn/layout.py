@@ -1,35 +1,54 @@
-"""How activations lie in memory: NCHW shapes, stored channel-major.
+"""How activations lie in memory: NCHW shapes, stored channels-last.
 
 Every op takes and returns arrays of shape (N, C, H, W), as PyTorch does; the
 shape says what an index means. Where the values lie in memory is a separate
-choice (PyTorch calls it the memory format). minicnn's convolutions store their
-outputs **channel-major**: all N images of channel 0, then channel 1, and so on,
-which is the order a (C, N, H, W) array would have. The reason is the matrix
-product at the heart of a convolution (chapter 2): it computes all images at
-once as a (C, N*H*W) matrix, and the next convolution's im2col wants its input
-in that same order. Returning the product as it is, viewed as (N, C, H, W),
+choice, which PyTorch calls the memory format. minicnn's convolutions store
+their outputs **channels-last**: pixel by pixel, each pixel's C channels side
+by side, the order an (N, H, W, C) array has (PyTorch's ``channels_last``).
 
-    y2d.reshape(C, N, H, W).transpose(1, 0, 2, 3)     # no copy: only the strides change
+The reason is the matrix product at the heart of a convolution (chapter 2).
+It makes one row per output pixel, ``cols (N*OH*OW, kh*kw*C) @ weight.T``,
+and its result (N*OH*OW, O) is the output channels-last. Returning it as it
+is, viewed as (N, O, OH, OW),
 
-saves a transpose after every convolution, forward and backward.
+    y2d.reshape(N, OH, OW, O).transpose(0, 3, 1, 2)     # no copy: only the strides change
 
-Ops that read their input element by element (ReLU, pooling, batch norm)
-neither know nor care; NumPy and CuPy keep an input's memory order in their
-results. Code that wants one order asks for it with :func:`channel_major`,
-which copies only when the array is not already stored that way.
+saves a transpose after every convolution, forward and backward, and the next
+convolution's im2col wants its input in that order anyway. (Products of this
+shape also run faster in BLAS than the channel-major (O, N*OH*OW) ones.)
+
+Ops that read their input element by element (ReLU, dropout) neither know nor
+care: NumPy and CuPy keep an input's memory order in their results. Code that
+wants one order asks for it with :func:`channels_last` or :func:`pixel_rows`,
+which copy only when the array is not already stored that way.
 """
 from .backend import get_array_module
 
 
-def channel_major(x):
-    """The values of ``x`` (N, C, ...) as a C-contiguous (C, N, ...) array.
+def channels_last(x):
+    """The values of ``x`` (N, C, H, W) as a C-contiguous (N, H, W, C) array.
 
-    A view of ``x``'s own memory when ``x`` is stored channel-major (as
+    A view of ``x``'s own memory when ``x`` is stored channels-last (as
     :func:`minicnn.functional.conv2d` returns it), otherwise a copy.
     """
-    return get_array_module(x).ascontiguousarray(x.swapaxes(0, 1))
+    return get_array_module(x).ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-def is_channel_major(x):
-    """True when ``x`` (N, C, ...) lies in memory as a C-contiguous (C, N, ...) array."""
-    return x.swapaxes(0, 1).flags.c_contiguous
+def pixel_rows(x):
+    """``x`` (N, C, H, W) as a 2-D (N*H*W, C) matrix: one row per pixel.
+
+    A view whenever ``x`` is stored channels-last, even as a slice of channels
+    (the rows then lie further apart than C, which matrix products accept);
+    otherwise a copy.
+    """
+    return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def from_channels_last(a):
+    """(N, H, W, C) -> the same memory viewed as (N, C, H, W)."""
+    return a.transpose(0, 3, 1, 2)
+
+
+def is_channels_last(x):
+    """True when ``x`` (N, C, H, W) lies in memory as a C-contiguous (N, H, W, C) array."""
+    return x.transpose(0, 2, 3, 1).flags.c_contiguous

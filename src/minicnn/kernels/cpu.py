@@ -1,30 +1,31 @@
-"""numba kernels for the CPU hot paths: im2col/col2im, max pooling, LRN, batch norm, ReLU; split matrix products.
+"""Fast CPU twins of the hot ops: numba kernels and NumPy split over threads.
 
 Each one does the same job as its plain twin in :mod:`minicnn.functional`
 (``im2col_strided``, ``max_pool2d_strided``, ``lrn_forward_plain``...), and the
 tests hold them to it. What makes them faster: one pass over memory instead of
-one per kernel tap, no padded copies (out-of-bounds taps are skipped or read as
-zero), and all cores at work (NumPy's elementwise ops use one).
+one per kernel tap, no padded copies (taps in the padding are skipped), and
+all cores at work (NumPy uses one for everything but matrix products).
 
 Layout: the wrappers take and return arrays of shape (N, C, H, W); inside, the
-kernels work on the channel-major (C, N, H, W) memory that convolutions produce
-(:mod:`minicnn.layout`), so each (channel, image) plane is contiguous.
+kernels work on the channels-last (N, H, W, C) memory that convolutions
+produce (:mod:`minicnn.layout`). Their innermost loops run over channels,
+which lie side by side, so LLVM turns them into vector instructions.
 
-Threads: each kernel runs over a range of rows, planes or channels, and the
-wrapper hands out chunks of that range to minicnn's thread pool
+Threads: each kernel runs over a range of rows (or images, or channels), and
+the wrapper hands out chunks of that range to minicnn's thread pool
 (:mod:`.threads`). Chunks write disjoint outputs, and every output value is
 computed by one thread in a fixed order, so results never depend on timing.
+Where a sum over several taps or windows lands in one value, the kernels add
+in the plain version's order, so that they agree bit for bit.
 """
 import numpy as np
 from numba import njit
 
 from ..geometry import conv_output_size, pool_geometry
-from ..layout import channel_major
+from ..layout import channels_last, from_channels_last
 from .threads import chunk_bounds, parallel_for, split_matmuls
 
 _jit = njit(cache=True, nogil=True)
-# Reductions may add in any order: LLVM then sums in vector lanes (still the same order on every run).
-_jit_reduce = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 def _run_chunks(total, min_size, kernel, *args):
@@ -33,9 +34,20 @@ def _run_chunks(total, min_size, kernel, *args):
     parallel_for(len(bounds), lambda chunk: kernel(*args, *bounds[chunk]))
 
 
+def _rows_per_chunk(row_size):
+    """Rows per chunk so that a chunk handles at least ~16k values (less is all overhead)."""
+    return max(1, 16384 // max(1, row_size))
+
+
 # -- matrix products -------------------------------------------------------------------------
+def _product_into(a, b, out):
+    """out = a @ b. Silent about NaN and inf, as BLAS's own threads are (NumPy reports only the calling thread's)."""
+    with np.errstate(all="ignore"):
+        np.matmul(a, b, out=out)
+
+
 def matrix_product(a, b):
-    """a @ b for 2-D arrays, as column blocks (or row blocks) on minicnn's threads.
+    """a @ b for 2-D arrays, as row blocks (or column blocks) on minicnn's threads.
 
     Used when :func:`minicnn.configure_cpu` has made BLAS single-threaded
     (see :func:`.threads.split_matmuls`); otherwise BLAS splits it itself.
@@ -46,323 +58,390 @@ def matrix_product(a, b):
         return a @ b
     rows, cols = a.shape[0], b.shape[1]
     out = np.empty((rows, cols), dtype=np.result_type(a, b))
-    if cols >= rows:
-        bounds = chunk_bounds(cols, 128)
-        parallel_for(len(bounds), lambda i: np.matmul(a, b[:, slice(*bounds[i])], out=out[:, slice(*bounds[i])]))
+    if rows >= cols:
+        bounds = [slice(*chunk) for chunk in chunk_bounds(rows, 128)]
+        parallel_for(len(bounds), lambda i: _product_into(a[bounds[i]], b, out[bounds[i]]))
     else:
-        bounds = chunk_bounds(rows, 64)
-        parallel_for(len(bounds), lambda i: np.matmul(a[slice(*bounds[i])], b, out=out[slice(*bounds[i])]))
+        bounds = [slice(*chunk) for chunk in chunk_bounds(cols, 128)]
+        parallel_for(len(bounds), lambda i: _product_into(a, b[:, bounds[i]], out[:, bounds[i]]))
     return out
 
 
 # -- im2col and col2im -----------------------------------------------------------------------
 @_jit
 def _im2col(x, kh, kw, sh, sw, ph, pw, cols, start, stop):
-    c, n, h, w = x.shape
-    oh, ow = cols.shape[3], cols.shape[4]
-    for row in range(start, stop):  # one row (channel, tap i, tap j) of the column matrix
-        ch, i, j = row // (kh * kw), (row // kw) % kh, row % kw
-        for b in range(n):
-            for y in range(oh):
+    n, h, w, c = x.shape
+    oh, ow = cols.shape[1], cols.shape[2]
+    for row in range(start, stop):  # one row of output pixels: image b, output row y
+        b, y = row // oh, row % oh
+        for q in range(ow):
+            for i in range(kh):
                 r = y * sh - ph + i
-                if r < 0 or r >= h:
-                    cols[ch, i * kw + j, b, y, :] = 0
-                    continue
-                for q in range(ow):  # a branch per value, not a computed range: LLVM vectorises this with masks
+                for j in range(kw):
                     s = q * sw - pw + j
-                    cols[ch, i * kw + j, b, y, q] = x[ch, b, r, s] if 0 <= s < w else 0
+                    if 0 <= r < h and 0 <= s < w:
+                        for ch in range(c):
+                            cols[b, y, q, i, j, ch] = x[b, r, s, ch]
+                    else:
+                        for ch in range(c):
+                            cols[b, y, q, i, j, ch] = 0
 
 
 def im2col(x, kernel, stride, padding):
-    """x (N, C, H, W) -> columns (C*kh*kw, N*OH*OW); see functional.conv.im2col."""
+    """x (N, C, H, W) -> rows (N*OH*OW, kh*kw*C); see functional.conv.im2col."""
     (n, c, h, w), (kh, kw) = x.shape, kernel
     oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    cols = np.empty((c, kh * kw, n, oh, ow), dtype=x.dtype)
-    _run_chunks(c * kh * kw, 1, _im2col, channel_major(x), kh, kw, *stride, *padding, cols)
-    return cols.reshape(c * kh * kw, n * oh * ow)
+    cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    _run_chunks(n * oh, _rows_per_chunk(ow * kh * kw * c), _im2col, channels_last(x), kh, kw, *stride, *padding,
+                cols)
+    return cols.reshape(n * oh * ow, kh * kw * c)
 
 
 @_jit
 def _col2im(cols, kh, kw, sh, sw, ph, pw, gx, start, stop):
-    c, n, h, w = gx.shape
-    oh, ow = cols.shape[3], cols.shape[4]
-    for ch in range(start, stop):  # each channel owns the plane gx[ch]: no two threads add to one pixel
-        gx[ch] = 0
+    n, h, w, c = gx.shape
+    oh, ow = cols.shape[1], cols.shape[2]
+    for b in range(start, stop):  # each image owns its plane of gx: no two threads add to one pixel
+        gx[b] = 0
         for i in range(kh):
-            for j in range(kw):  # taps in the plain version's order, so the sums agree bit for bit
-                for b in range(n):
-                    for y in range(oh):
-                        r = y * sh - ph + i
-                        if r < 0 or r >= h:
-                            continue
-                        for q in range(ow):
-                            s = q * sw - pw + j
-                            if 0 <= s < w:
-                                gx[ch, b, r, s] += cols[ch, i * kw + j, b, y, q]
+            for j in range(kw):  # taps in the plain version's order
+                for y in range(oh):
+                    r = y * sh - ph + i
+                    if r < 0 or r >= h:
+                        continue
+                    for q in range(ow):
+                        s = q * sw - pw + j
+                        if 0 <= s < w:
+                            for ch in range(c):
+                                gx[b, r, s, ch] += cols[b, y, q, i, j, ch]
 
 
 def col2im(cols, x_shape, kernel, stride, padding):
-    """columns (C*kh*kw, N*OH*OW) -> (N, C, H, W) stored channel-major, adding overlaps; see functional.conv.col2im."""
+    """rows (N*OH*OW, kh*kw*C) -> (N, C, H, W) stored channels-last, adding overlaps; see functional.conv.col2im."""
     (n, c, h, w), (kh, kw) = x_shape, kernel
     oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    gx = np.empty((c, n, h, w), dtype=cols.dtype)
-    _run_chunks(c, 1, _col2im, np.ascontiguousarray(cols).reshape(c, kh * kw, n, oh, ow), kh, kw, *stride,
+    gx = np.empty((n, h, w, c), dtype=cols.dtype)
+    _run_chunks(n, 1, _col2im, np.ascontiguousarray(cols).reshape(n, oh, ow, kh, kw, c), kh, kw, *stride,
                 *padding, gx)
-    return gx.swapaxes(0, 1)
+    return from_channels_last(gx)
 
 
-# -- max pooling -----------------------------------------------------------------------------
-@njit(inline="always")
-def _larger(value, tap, best, where):
-    """(value, tap) if value beats best (strictly: the first maximum keeps a tie), else (best, where)."""
-    better = value > best
-    return (value if better else best), (tap if better else where)
-
-
-@njit(inline="always")
-def _window_max_at_border(x, plane, r0, s0, kh, kw):
-    """(max, tap) of the window at (r0, s0) that pokes into the padding: those taps are skipped."""
-    h, w = x.shape[1], x.shape[2]
-    best, where = -np.inf, 0
-    for di in range(kh):
-        if 0 <= r0 + di < h:
-            for dj in range(kw):
-                if 0 <= s0 + dj < w:
-                    best, where = _larger(x[plane, r0 + di, s0 + dj], di * kw + dj, best, where)
-    return best, where
-
-
+# -- pooling ---------------------------------------------------------------------------------
 @_jit
 def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax, start, stop):
-    planes, h, w = x.shape
+    n, h, w, c = x.shape
     oh, ow = y.shape[1], y.shape[2]
-    for plane in range(start, stop):
-        for i in range(oh):
-            r0 = i * sh - ph
-            for j in range(ow):
-                s0 = j * sw - pw
-                # taps in row-major order with a strict ">": the first maximum wins a tie
-                if r0 >= 0 and s0 >= 0 and r0 + kh <= h and s0 + kw <= w:  # inside: no bounds checks
-                    best, where = -np.inf, 0
-                    for di in range(kh):
-                        for dj in range(kw):
-                            best, where = _larger(x[plane, r0 + di, s0 + dj], di * kw + dj, best, where)
-                else:
-                    best, where = _window_max_at_border(x, plane, r0, s0, kh, kw)
-                y[plane, i, j] = best
-                argmax[plane, i, j] = where
-
-
-@_jit
-def _max_pool_3x3_stride1_pad1(x, y, argmax, start, stop):
-    """The inception blocks' pool, 9 of GoogLeNet's 11: the interior unrolled, which LLVM
-    vectorises across a row (about twice the general kernel's speed)."""
-    planes, h, w = x.shape
-    for plane in range(start, stop):
-        for i in range(h):
-            for j in range(w):
-                if 1 <= i < h - 1 and 1 <= j < w - 1:
-                    best, where = x[plane, i - 1, j - 1], 0
-                    best, where = _larger(x[plane, i - 1, j], 1, best, where)
-                    best, where = _larger(x[plane, i - 1, j + 1], 2, best, where)
-                    best, where = _larger(x[plane, i, j - 1], 3, best, where)
-                    best, where = _larger(x[plane, i, j], 4, best, where)
-                    best, where = _larger(x[plane, i, j + 1], 5, best, where)
-                    best, where = _larger(x[plane, i + 1, j - 1], 6, best, where)
-                    best, where = _larger(x[plane, i + 1, j], 7, best, where)
-                    best, where = _larger(x[plane, i + 1, j + 1], 8, best, where)
-                else:
-                    best, where = _window_max_at_border(x, plane, i - 1, j - 1, 3, 3)
-                y[plane, i, j] = best
-                argmax[plane, i, j] = where
-
-
-def _planes(x):
-    """x (N, C, H, W) as the C-contiguous (C*N, H, W) planes of its channel-major memory."""
-    n, c, h, w = x.shape
-    return channel_major(x).reshape(c * n, h, w)
-
-
-def _from_planes(planes, n, c):
-    """(C*N, H, W) planes -> (N, C, H, W), stored channel-major."""
-    return planes.reshape(c, n, *planes.shape[1:]).swapaxes(0, 1)
+    for row in range(start, stop):  # one row of output pixels: image b, output row i
+        b, i = row // oh, row % oh
+        for j in range(ow):
+            r0, s0 = i * sh - ph, j * sw - pw
+            # As the plain version: tap (0, 0) first (-inf if it lies in the padding), then every
+            # other tap in row-major order with a strict ">", so the first maximum wins a tie.
+            inside = 0 <= r0 < h and 0 <= s0 < w
+            for ch in range(c):
+                y[b, i, j, ch] = x[b, r0, s0, ch] if inside else -np.inf
+                argmax[b, i, j, ch] = 0
+            for di in range(kh):
+                r = r0 + di
+                if r < 0 or r >= h:
+                    continue
+                for dj in range(kw):
+                    s = s0 + dj
+                    if s < 0 or s >= w or di + dj == 0:
+                        continue
+                    tap = di * kw + dj
+                    for ch in range(c):
+                        if x[b, r, s, ch] > y[b, i, j, ch]:
+                            y[b, i, j, ch] = x[b, r, s, ch]
+                            argmax[b, i, j, ch] = tap
 
 
 def max_pool2d(x, kernel, stride, padding, ceil_mode):
-    """Returns (y, argmax) with the values of functional.pooling.max_pool2d_strided, stored channel-major."""
+    """Returns (y, argmax) with the values of functional.pooling.max_pool2d_strided, stored channels-last."""
     (n, c, h, w), ((oh, ow), _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
-    planes = _planes(x)
-    y = np.empty((c * n, oh, ow), dtype=x.dtype)
+    y = np.empty((n, oh, ow, c), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
-    min_planes = max(1, 4096 // (h * w))
-    if kernel == (3, 3) and stride == (1, 1) and padding == (1, 1):
-        _run_chunks(c * n, min_planes, _max_pool_3x3_stride1_pad1, planes, y, argmax)
-    else:
-        _run_chunks(c * n, min_planes, _max_pool, planes, *kernel, *stride, *padding, y, argmax)
-    return _from_planes(y, n, c), _from_planes(argmax, n, c)
+    _run_chunks(n * oh, _rows_per_chunk(ow * c * kernel[0] * kernel[1]), _max_pool, channels_last(x), *kernel,
+                *stride, *padding, y, argmax)
+    return from_channels_last(y), from_channels_last(argmax)
+
+
+@njit(inline="always")
+def _window_covering(r, pad, tap, stride, out_size):
+    """The window (output index) whose tap ``tap`` lies on input cell ``r``, or -1 if none does."""
+    offset = r + pad - tap  # = window * stride
+    if offset < 0 or offset % stride != 0 or offset // stride >= out_size:
+        return -1
+    return offset // stride
 
 
 @_jit
-def _max_pool_backward(gy, argmax, kw, sh, sw, ph, pw, gx, start, stop):
-    planes, h, w = gx.shape
+def _max_pool_backward(gy, argmax, kh, kw, sh, sw, ph, pw, gx, start, stop):
+    n, h, w, c = gx.shape
     oh, ow = gy.shape[1], gy.shape[2]
-    for plane in range(start, stop):
-        gx[plane] = 0
-        for i in range(oh):
-            for j in range(ow):
-                r = i * sh - ph + argmax[plane, i, j] // kw
-                s = j * sw - pw + argmax[plane, i, j] % kw
-                if 0 <= r < h and 0 <= s < w:
-                    gx[plane, r, s] += gy[plane, i, j]
+    for row in range(start, stop):  # one row of input pixels: image b, input row r
+        b, r = row // h, row % h
+        for s in range(w):
+            # Gather instead of scatter: each cell adds the gradients of the windows it won,
+            # tap by tap in the plain version's order, so the sums agree bit for bit.
+            for ch in range(c):
+                gx[b, r, s, ch] = 0
+            for di in range(kh):
+                i = _window_covering(r, ph, di, sh, oh)
+                if i < 0:
+                    continue
+                for dj in range(kw):
+                    j = _window_covering(s, pw, dj, sw, ow)
+                    if j < 0:
+                        continue
+                    tap = di * kw + dj
+                    for ch in range(c):
+                        if argmax[b, i, j, ch] == tap:
+                            gx[b, r, s, ch] += gy[b, i, j, ch]
 
 
 def max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding, ceil_mode):
     """Route each output gradient to its window's winner; see max_pool2d_backward_strided."""
     n, c, h, w = x_shape
-    gx = np.empty((c * n, h, w), dtype=gy.dtype)
-    _run_chunks(c * n, max(1, 4096 // (h * w)), _max_pool_backward, _planes(gy), _planes(argmax), kernel[1],
-                *stride, *padding, gx)
-    return _from_planes(gx, n, c)
+    gx = np.empty((n, h, w, c), dtype=gy.dtype)
+    _run_chunks(n * h, _rows_per_chunk(w * c * kernel[0] * kernel[1]), _max_pool_backward, channels_last(gy),
+                channels_last(argmax), *kernel, *stride, *padding, gx)
+    return from_channels_last(gx)
+
+
+@_jit
+def _avg_pool(x, kh, kw, sh, sw, ph, pw, divisor, y, start, stop):
+    n, h, w, c = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    for row in range(start, stop):
+        b, i = row // oh, row % oh
+        for j in range(ow):
+            for ch in range(c):
+                y[b, i, j, ch] = 0
+            for di in range(kh):
+                r = i * sh - ph + di
+                if r < 0 or r >= h:
+                    continue
+                for dj in range(kw):  # taps in the plain version's order (padding adds nothing)
+                    s = j * sw - pw + dj
+                    if 0 <= s < w:
+                        for ch in range(c):
+                            y[b, i, j, ch] += x[b, r, s, ch]
+            for ch in range(c):
+                y[b, i, j, ch] /= divisor[i, j]
+
+
+def avg_pool2d(x, divisor, kernel, stride, padding, ceil_mode):
+    """Window sums over ``divisor`` (OH, OW), as functional.pooling.avg_pool2d_strided; stored channels-last."""
+    (n, c, h, w), ((oh, ow), _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
+    y = np.empty((n, oh, ow, c), dtype=x.dtype)
+    _run_chunks(n * oh, _rows_per_chunk(ow * c * kernel[0] * kernel[1]), _avg_pool, channels_last(x), *kernel,
+                *stride, *padding, divisor, y)
+    return from_channels_last(y)
+
+
+@_jit
+def _avg_pool_backward(gy, kh, kw, sh, sw, ph, pw, divisor, gx, start, stop):
+    n, h, w, c = gx.shape
+    oh, ow = gy.shape[1], gy.shape[2]
+    for row in range(start, stop):
+        b, r = row // h, row % h
+        for s in range(w):
+            for ch in range(c):
+                gx[b, r, s, ch] = 0
+            for di in range(kh):
+                i = _window_covering(r, ph, di, sh, oh)
+                if i < 0:
+                    continue
+                for dj in range(kw):  # each window's share, tap by tap in the plain version's order
+                    j = _window_covering(s, pw, dj, sw, ow)
+                    if j >= 0:
+                        for ch in range(c):
+                            gx[b, r, s, ch] += gy[b, i, j, ch] / divisor[i, j]
+
+
+def avg_pool2d_backward(gy, divisor, x_shape, kernel, stride, padding, ceil_mode):
+    """Spread each output gradient evenly over its window; see avg_pool2d_backward_strided."""
+    n, c, h, w = x_shape
+    gx = np.empty((n, h, w, c), dtype=gy.dtype)
+    _run_chunks(n * h, _rows_per_chunk(w * c * kernel[0] * kernel[1]), _avg_pool_backward, channels_last(gy),
+                *kernel, *stride, *padding, divisor, gx)
+    return from_channels_last(gx)
 
 
 # -- local response normalization ------------------------------------------------------------
 @_jit
 def _lrn_forward(x, size, alpha, beta, k, y, scale, scale_pow, start, stop):
-    c, n, length = x.shape
+    pixels, c = x.shape
     before, after = size // 2, (size - 1) // 2
-    for ch in range(start, stop):
-        for b in range(n):
-            energy = scale[ch, b]  # this plane's row of scale holds the running sum first
-            energy[:] = 0
-            for j in range(max(0, ch - before), min(c - 1, ch + after) + 1):
-                for p in range(length):  # the innermost loop runs over pixels, so it vectorises
-                    energy[p] += x[j, b, p] * x[j, b, p]
-            for p in range(length):
-                scale[ch, b, p] = k + alpha / size * energy[p]
+    for p in range(start, stop):  # one pixel: its C channels side by side
+        for ch in range(c):
+            scale[p, ch] = 0
+        for shift in range(-before, after + 1):  # the window's channels in the plain version's order
+            for ch in range(max(0, -shift), min(c, c - shift)):
+                scale[p, ch] += x[p, ch + shift] * x[p, ch + shift]
+        for ch in range(c):
+            scale[p, ch] = k + alpha / size * scale[p, ch]
             if beta == 0.75:  # GoogLeNet's beta: s ** -0.75 = 1/sqrt(s) * sqrt(1/sqrt(s)); square roots vectorise, pow doesn't
-                for p in range(length):
-                    root = 1.0 / np.sqrt(scale[ch, b, p])
-                    scale_pow[ch, b, p] = root * np.sqrt(root)
+                root = 1.0 / np.sqrt(scale[p, ch])
+                scale_pow[p, ch] = root * np.sqrt(root)
             else:
-                for p in range(length):
-                    scale_pow[ch, b, p] = scale[ch, b, p] ** -beta
-            for p in range(length):
-                y[ch, b, p] = x[ch, b, p] * scale_pow[ch, b, p]
+                scale_pow[p, ch] = scale[p, ch] ** -beta
+            y[p, ch] = x[p, ch] * scale_pow[p, ch]
 
 
-def _channel_rows(x):
-    """x (N, C, ...) as the C-contiguous (C, N, L) array of its channel-major memory."""
-    return channel_major(x).reshape(x.shape[1], x.shape[0], -1)
+def _rows(x):
+    """x (N, C, ...) as the C-contiguous (N*..., C) rows of its channels-last memory (one row per pixel)."""
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(-1, x.shape[1])
 
 
-def _from_channel_rows(rows, shape):
-    """(C, N, L) -> an array of ``shape`` (N, C, ...), stored channel-major."""
-    return rows.reshape((shape[1], shape[0]) + tuple(shape[2:])).swapaxes(0, 1)
+def _from_rows(rows, shape):
+    """(N*..., C) rows -> an array of ``shape`` (N, C, ...), stored channels-last."""
+    return np.moveaxis(rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
 
 
 def lrn_forward(x, size, alpha, beta, k):
-    """Returns (y, scale, scale ** -beta) as functional.lrn.lrn_forward_plain does, stored channel-major."""
-    rows = _channel_rows(x)
+    """Returns (y, scale, scale ** -beta) as functional.lrn.lrn_forward_plain does, stored channels-last."""
+    rows = _rows(x)
     y, scale, scale_pow = (np.empty_like(rows) for _ in range(3))
-    _run_chunks(x.shape[1], 1, _lrn_forward, rows, size, alpha, beta, k, y, scale, scale_pow)
-    return tuple(_from_channel_rows(a, x.shape) for a in (y, scale, scale_pow))
+    _run_chunks(rows.shape[0], _rows_per_chunk(rows.shape[1] * size), _lrn_forward, rows, size, alpha, beta, k,
+                y, scale, scale_pow)
+    return tuple(_from_rows(a, x.shape) for a in (y, scale, scale_pow))
 
 
 @_jit
-def _lrn_ratio(gy, x, scale, scale_pow, ratio, start, stop):
-    for ch in range(start, stop):  # g_j * b_j / U_j for every channel
-        for b in range(x.shape[1]):
-            for p in range(x.shape[2]):
-                ratio[ch, b, p] = gy[ch, b, p] * x[ch, b, p] * scale_pow[ch, b, p] / scale[ch, b, p]
-
-
-@_jit
-def _lrn_backward(gy, x, scale_pow, ratio, size, alpha, beta, gx, start, stop):
-    c, n, length = x.shape
+def _lrn_backward(gy, x, scale, scale_pow, size, alpha, beta, gx, start, stop):
+    pixels, c = x.shape
     before, after = (size - 1) // 2, size // 2  # the mirrored window
     factor = 2.0 * alpha * beta / size
-    for ch in range(start, stop):
-        for b in range(n):
-            total = gx[ch, b]  # this plane's row of gx holds the window sum first
-            total[:] = 0
-            for j in range(max(0, ch - before), min(c - 1, ch + after) + 1):
-                for p in range(length):
-                    total[p] += ratio[j, b, p]
-            for p in range(length):
-                gx[ch, b, p] = gy[ch, b, p] * scale_pow[ch, b, p] - factor * x[ch, b, p] * total[p]
+    ratio = np.empty(c, dtype=x.dtype)
+    for p in range(start, stop):
+        for ch in range(c):  # g_j * b_j / U_j
+            ratio[ch] = gy[p, ch] * x[p, ch] * scale_pow[p, ch] / scale[p, ch]
+            gx[p, ch] = 0  # holds the window sum first
+        for shift in range(-before, after + 1):
+            for ch in range(max(0, -shift), min(c, c - shift)):
+                gx[p, ch] += ratio[ch + shift]
+        for ch in range(c):
+            gx[p, ch] = gy[p, ch] * scale_pow[p, ch] - factor * x[p, ch] * gx[p, ch]
 
 
 def lrn_backward(gy, x, scale, scale_pow, size, alpha, beta):
-    """dL/dx as functional.lrn.lrn_backward_plain computes it, stored channel-major."""
-    rows = [_channel_rows(a) for a in (gy, x, scale, scale_pow)]
-    ratio, gx = np.empty_like(rows[0]), np.empty_like(rows[0])
-    channels = x.shape[1]
-    _run_chunks(channels, 1, _lrn_ratio, *rows, ratio)  # every channel's ratio first: the window reads neighbours
-    _run_chunks(channels, 1, _lrn_backward, rows[0], rows[1], rows[3], ratio, size, alpha, beta, gx)
-    return _from_channel_rows(gx, x.shape)
+    """dL/dx as functional.lrn.lrn_backward_plain computes it, stored channels-last."""
+    rows = [_rows(a) for a in (gy, x, scale, scale_pow)]
+    gx = np.empty_like(rows[0])
+    _run_chunks(rows[0].shape[0], _rows_per_chunk(rows[0].shape[1] * size), _lrn_backward, *rows, size, alpha,
+                beta, gx)
+    return _from_rows(gx, x.shape)
 
 
 # -- batch normalization ---------------------------------------------------------------------
-@_jit_reduce
-def _batch_norm_forward(x, weight, bias, mean, var, eps, training, y, x_hat, inv_std, start, stop):
-    c, n, length = x.shape
-    count = n * length
-    for ch in range(start, stop):  # one channel per iteration; sums in float64
-        if training:
-            total = 0.0
-            for b in range(n):
-                for p in range(length):
-                    total += x[ch, b, p]
-            m = total / count
-            squares = 0.0
-            for b in range(n):
-                for p in range(length):
-                    squares += (x[ch, b, p] - m) ** 2
-            mean[ch], var[ch] = m, squares / count
-        s = 1.0 / np.sqrt(var[ch] + eps)
-        inv_std[ch] = s
-        for b in range(n):
-            for p in range(length):
-                normalized = (x[ch, b, p] - mean[ch]) * s
-                x_hat[ch, b, p] = normalized
-                y[ch, b, p] = normalized * weight[ch] + bias[ch]
+# Each chunk owns a block of channels and walks every pixel row: the innermost loops run over
+# the block's channels, side by side in memory, so each channel's sum is a plain sequential
+# float64 sum and the vector lanes hold different channels.
+@_jit
+def _channel_sums(x, shift, total, squares, start, stop):
+    """total[ch] = sum of x[:, ch] - shift[ch]; squares[ch] = sum of its squares (float64)."""
+    for ch in range(start, stop):
+        total[ch] = 0.0
+        squares[ch] = 0.0
+    for p in range(x.shape[0]):
+        for ch in range(start, stop):
+            centred = np.float64(x[p, ch]) - shift[ch]
+            total[ch] += centred
+            squares[ch] += centred * centred
+
+
+@_jit
+def _normalize(x, mean, scale, bias, y, start, stop):
+    """y[:, ch] = (x[:, ch] - mean[ch]) * scale[ch] + bias[ch]."""
+    for p in range(x.shape[0]):
+        for ch in range(start, stop):
+            y[p, ch] = (x[p, ch] - mean[ch]) * scale[ch] + bias[ch]
 
 
 def batch_norm_forward(x, weight, bias, mean, var, eps):
-    """As functional.normalization.batch_norm_forward_plain: x (N, C, L) -> (y, x_hat, mean, var, inv_std)."""
-    training = mean is None
-    channels = x.shape[1]
-    if training:
-        mean, var = np.empty(channels, x.dtype), np.empty(channels, x.dtype)
-    rows = _channel_rows(x)
-    y, x_hat, inv_std = np.empty_like(rows), np.empty_like(rows), np.empty(channels, x.dtype)
-    _run_chunks(channels, 1, _batch_norm_forward, rows, weight, bias, mean, var, eps, training, y, x_hat, inv_std)
-    return _from_channel_rows(y, x.shape), _from_channel_rows(x_hat, x.shape), mean, var, inv_std
+    """As functional.normalization.batch_norm_forward_plain: x (N, C, L) -> (y, mean, var, inv_std).
+
+    One pass for the statistics (sums of x - x[0] and its squares in float64:
+    shifting by a sample keeps the variance exact however far the mean is
+    from 0) and one pass for y = (x - mean) * scale + bias, the
+    normalisation and the affine map folded together (scale = weight * inv_std).
+    """
+    rows = _rows(x)
+    pixels, channels = rows.shape
+    blocks = chunk_bounds(channels, 16)
+    if mean is None:
+        shift = rows[0].astype(np.float64)
+        total, squares = np.empty(channels), np.empty(channels)
+        parallel_for(len(blocks), lambda i: _channel_sums(rows, shift, total, squares, *blocks[i]))
+        offset = total / pixels
+        mean = (shift + offset).astype(x.dtype)
+        var = np.maximum(squares / pixels - offset * offset, 0.0).astype(x.dtype)
+    inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
+    scale = weight * inv_std
+    y = np.empty_like(rows)
+    parallel_for(len(blocks), lambda i: _normalize(rows, mean, scale, bias, y, *blocks[i]))
+    return _from_rows(y, x.shape), mean, var, inv_std
 
 
-@_jit_reduce
-def _batch_norm_backward(gy, x_hat, weight, inv_std, training, gx, gweight, gbias, start, stop):
-    c, n, length = gy.shape
-    count = n * length
+@_jit
+def _batch_norm_grad_sums(gy, x, mean, inv_std, sum_g, sum_g_xhat, start, stop):
     for ch in range(start, stop):
-        sum_g, sum_gx = 0.0, 0.0
-        for b in range(n):
-            for p in range(length):
-                sum_g += gy[ch, b, p]
-                sum_gx += gy[ch, b, p] * x_hat[ch, b, p]
-        gweight[ch], gbias[ch] = sum_gx, sum_g
-        scale = weight[ch] * inv_std[ch]
-        mean_g, mean_gx = (sum_g / count, sum_gx / count) if training else (0.0, 0.0)
-        for b in range(n):
-            for p in range(length):
-                gx[ch, b, p] = scale * (gy[ch, b, p] - mean_g - x_hat[ch, b, p] * mean_gx)
+        sum_g[ch] = 0.0
+        sum_g_xhat[ch] = 0.0
+    for p in range(x.shape[0]):
+        for ch in range(start, stop):
+            g = np.float64(gy[p, ch])
+            sum_g[ch] += g
+            sum_g_xhat[ch] += g * ((np.float64(x[p, ch]) - mean[ch]) * inv_std[ch])
 
 
-def batch_norm_backward(gy, x_hat, weight, inv_std, training):
+@_jit
+def _batch_norm_grad_input(gy, x, mean, inv_std, scale, mean_g, mean_g_xhat, gx, start, stop):
+    for p in range(x.shape[0]):
+        for ch in range(start, stop):
+            x_hat = (x[p, ch] - mean[ch]) * inv_std[ch]
+            gx[p, ch] = scale[ch] * (gy[p, ch] - mean_g[ch] - x_hat * mean_g_xhat[ch])
+
+
+def batch_norm_backward(gy, x, mean, weight, inv_std, training):
     """As functional.normalization.batch_norm_backward_plain: returns (gx, gweight, gbias)."""
-    channels = gy.shape[1]
-    rows = _channel_rows(gy)
-    gx, gweight, gbias = np.empty_like(rows), np.empty(channels, gy.dtype), np.empty(channels, gy.dtype)
-    _run_chunks(channels, 1, _batch_norm_backward, rows, _channel_rows(x_hat), weight, inv_std, training, gx,
-                gweight, gbias)
-    return _from_channel_rows(gx, gy.shape), gweight, gbias
+    rows, grad_rows = _rows(x), _rows(gy)
+    pixels, channels = rows.shape
+    blocks = chunk_bounds(channels, 16)
+    sum_g, sum_g_xhat = np.empty(channels), np.empty(channels)
+    parallel_for(len(blocks), lambda i: _batch_norm_grad_sums(grad_rows, rows, mean, inv_std, sum_g, sum_g_xhat,
+                                                              *blocks[i]))
+    scale = weight * inv_std
+    if training:
+        mean_g, mean_g_xhat = (sum_g / pixels).astype(gy.dtype), (sum_g_xhat / pixels).astype(gy.dtype)
+    else:  # the statistics are constants
+        mean_g = mean_g_xhat = np.zeros(channels, gy.dtype)
+    gx = np.empty_like(grad_rows)
+    parallel_for(len(blocks), lambda i: _batch_norm_grad_input(grad_rows, rows, mean, inv_std, scale, mean_g,
+                                                               mean_g_xhat, gx, *blocks[i]))
+    return _from_rows(gx, gy.shape), sum_g_xhat.astype(gy.dtype), sum_g.astype(gy.dtype)
+
+
+# -- ReLU: NumPy itself, split over the threads ----------------------------------------------
+def _split_over_images(array):
+    """Chunks of the first axis (images), for NumPy ufuncs that release the GIL on each chunk."""
+    return chunk_bounds(array.shape[0], max(1, array.shape[0] * 65536 // max(1, array.size)))
+
+
+def relu(x):
+    """max(x, 0), as functional.activation's plain version, in chunks on the threads; keeps x's layout."""
+    y = np.empty_like(x)
+    bounds = _split_over_images(x)
+    parallel_for(len(bounds), lambda i: np.maximum(x[slice(*bounds[i])], x.dtype.type(0), out=y[slice(*bounds[i])]))
+    return y
+
+
+def relu_backward(gy, y):
+    """gy * (y > 0), as functional.activation's plain version, in chunks on the threads."""
+    gx = np.empty_like(y)
+    bounds = _split_over_images(y)
+    parallel_for(len(bounds), lambda i: np.multiply(gy[slice(*bounds[i])], y[slice(*bounds[i])] > 0,
+                                                    out=gx[slice(*bounds[i])]))
+    return gx
