@@ -336,71 +336,81 @@ def lrn_backward(gy, x, scale, scale_pow, size, alpha, beta):
 
 
 # -- batch normalization ---------------------------------------------------------------------
-# Each chunk owns a block of channels and walks every pixel row: the innermost loops run over
-# the block's channels, side by side in memory, so each channel's sum is a plain sequential
-# float64 sum and the vector lanes hold different channels.
+# The statistics are sums over every pixel row of each channel. Each chunk sums a range of fixed
+# blocks of rows, all C channels at once (the innermost loop runs over channels, side by side in
+# memory, so the vector lanes hold different channels), into one float64 row per block; the
+# blocks' rows are then added up in order. The blocks do not depend on the thread count, so
+# neither do the results.
+_BLOCK_ROWS = 1024
+
+
 @_jit
-def _channel_sums(x, shift, total, squares, start, stop):
-    """total[ch] = sum of x[:, ch] - shift[ch]; squares[ch] = sum of its squares (float64)."""
-    for ch in range(start, stop):
-        total[ch] = 0.0
-        squares[ch] = 0.0
-    for p in range(x.shape[0]):
-        for ch in range(start, stop):
-            centred = np.float64(x[p, ch]) - shift[ch]
-            total[ch] += centred
-            squares[ch] += centred * centred
+def _block_sums(x, other, mean, inv_std, kind, sums, start, stop):
+    """For each block of rows: sums[block, 0] = sum of the first term, sums[block, 1] of the second.
+
+    kind 0 (statistics): x - mean and (x - mean)**2, ``mean`` any shift (a sample of x);
+    kind 1 (gradients): other (= dL/dy) and other * x_hat, x_hat = (x - mean) * inv_std.
+    """
+    rows, channels = x.shape
+    for block in range(start, stop):
+        first, second = sums[block, 0], sums[block, 1]
+        first[:] = 0.0
+        second[:] = 0.0
+        for p in range(block * _BLOCK_ROWS, min(rows, (block + 1) * _BLOCK_ROWS)):
+            for ch in range(channels):
+                centred = np.float64(x[p, ch]) - mean[ch]
+                if kind == 0:
+                    first[ch] += centred
+                    second[ch] += centred * centred
+                else:
+                    g = np.float64(other[p, ch])
+                    first[ch] += g
+                    second[ch] += g * (centred * inv_std[ch])
+
+
+def _channel_sums(x, other, mean, inv_std, kind):
+    """The two per-channel float64 sums of :func:`_block_sums` over all rows of x (rows, C)."""
+    rows, channels = x.shape
+    blocks = -(-rows // _BLOCK_ROWS)
+    sums = np.empty((blocks, 2, channels))
+    _run_chunks(blocks, 1, _block_sums, x, other, mean, inv_std, kind, sums)
+    return sums.sum(axis=0)
 
 
 @_jit
 def _normalize(x, mean, scale, bias, y, start, stop):
-    """y[:, ch] = (x[:, ch] - mean[ch]) * scale[ch] + bias[ch]."""
-    for p in range(x.shape[0]):
-        for ch in range(start, stop):
+    """y = (x - mean) * scale + bias, per channel."""
+    for p in range(start, stop):
+        for ch in range(x.shape[1]):
             y[p, ch] = (x[p, ch] - mean[ch]) * scale[ch] + bias[ch]
 
 
 def batch_norm_forward(x, weight, bias, mean, var, eps):
     """As functional.normalization.batch_norm_forward_plain: x (N, C, L) -> (y, mean, var, inv_std).
 
-    One pass for the statistics (sums of x - x[0] and its squares in float64:
-    shifting by a sample keeps the variance exact however far the mean is
-    from 0) and one pass for y = (x - mean) * scale + bias, the
+    One pass for the statistics (sums of x - x[first pixel] and its squares
+    in float64: shifting by a sample keeps the variance exact however far the
+    mean is from 0) and one pass for y = (x - mean) * scale + bias, the
     normalisation and the affine map folded together (scale = weight * inv_std).
     """
     rows = _rows(x)
     pixels, channels = rows.shape
-    blocks = chunk_bounds(channels, 16)
     if mean is None:
         shift = rows[0].astype(np.float64)
-        total, squares = np.empty(channels), np.empty(channels)
-        parallel_for(len(blocks), lambda i: _channel_sums(rows, shift, total, squares, *blocks[i]))
+        total, squares = _channel_sums(rows, rows, shift, shift, 0)
         offset = total / pixels
         mean = (shift + offset).astype(x.dtype)
         var = np.maximum(squares / pixels - offset * offset, 0.0).astype(x.dtype)
     inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
-    scale = weight * inv_std
     y = np.empty_like(rows)
-    parallel_for(len(blocks), lambda i: _normalize(rows, mean, scale, bias, y, *blocks[i]))
+    _run_chunks(pixels, _rows_per_chunk(channels), _normalize, rows, mean, weight * inv_std, bias, y)
     return _from_rows(y, x.shape), mean, var, inv_std
 
 
 @_jit
-def _batch_norm_grad_sums(gy, x, mean, inv_std, sum_g, sum_g_xhat, start, stop):
-    for ch in range(start, stop):
-        sum_g[ch] = 0.0
-        sum_g_xhat[ch] = 0.0
-    for p in range(x.shape[0]):
-        for ch in range(start, stop):
-            g = np.float64(gy[p, ch])
-            sum_g[ch] += g
-            sum_g_xhat[ch] += g * ((np.float64(x[p, ch]) - mean[ch]) * inv_std[ch])
-
-
-@_jit
 def _batch_norm_grad_input(gy, x, mean, inv_std, scale, mean_g, mean_g_xhat, gx, start, stop):
-    for p in range(x.shape[0]):
-        for ch in range(start, stop):
+    for p in range(start, stop):
+        for ch in range(x.shape[1]):
             x_hat = (x[p, ch] - mean[ch]) * inv_std[ch]
             gx[p, ch] = scale[ch] * (gy[p, ch] - mean_g[ch] - x_hat * mean_g_xhat[ch])
 
@@ -409,18 +419,14 @@ def batch_norm_backward(gy, x, mean, weight, inv_std, training):
     """As functional.normalization.batch_norm_backward_plain: returns (gx, gweight, gbias)."""
     rows, grad_rows = _rows(x), _rows(gy)
     pixels, channels = rows.shape
-    blocks = chunk_bounds(channels, 16)
-    sum_g, sum_g_xhat = np.empty(channels), np.empty(channels)
-    parallel_for(len(blocks), lambda i: _batch_norm_grad_sums(grad_rows, rows, mean, inv_std, sum_g, sum_g_xhat,
-                                                              *blocks[i]))
-    scale = weight * inv_std
+    sum_g, sum_g_xhat = _channel_sums(rows, grad_rows, mean.astype(np.float64), inv_std.astype(np.float64), 1)
     if training:
         mean_g, mean_g_xhat = (sum_g / pixels).astype(gy.dtype), (sum_g_xhat / pixels).astype(gy.dtype)
     else:  # the statistics are constants
         mean_g = mean_g_xhat = np.zeros(channels, gy.dtype)
     gx = np.empty_like(grad_rows)
-    parallel_for(len(blocks), lambda i: _batch_norm_grad_input(grad_rows, rows, mean, inv_std, scale, mean_g,
-                                                               mean_g_xhat, gx, *blocks[i]))
+    _run_chunks(pixels, _rows_per_chunk(channels), _batch_norm_grad_input, grad_rows, rows, mean, inv_std,
+                weight * inv_std, mean_g, mean_g_xhat, gx)
     return _from_rows(gx, gy.shape), sum_g_xhat.astype(gy.dtype), sum_g.astype(gy.dtype)
 
 
