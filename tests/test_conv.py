@@ -113,3 +113,18 @@ def test_conv2d_rejects_integer_input_and_mixed_dtypes():
         F.conv2d(tensor(np.zeros((1, 1, 3, 3), np.float32)), tensor(np.zeros((1, 1, 3, 3))))
     with pytest.raises(TypeError, match=r"x must be a minicnn.Tensor, got ndarray \(wrap it"):
         F.conv2d(np.zeros((1, 1, 3, 3)), tensor(np.zeros((1, 1, 3, 3))))
+
+
+@pytest.mark.parametrize("shape", [(1000, 30, 20), (20, 30, 1000), (16, 9000, 24), (5, 7, 3)],
+                         ids=["tall", "wide", "long inner dimension", "small"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_split_matrix_product_matches_numpy(rng, shape, bias):
+    """The CPU products run in blocks of rows, of columns or of the inner dimension (configure_cpu's split)."""
+    from minicnn.kernels import cpu, threads
+    rows, inner, cols = shape
+    a = rng.standard_normal((rows, inner)).astype(np.float32)
+    b = rng.standard_normal((cols, inner)).astype(np.float32).T  # a transposed operand, as in conv2d
+    c = rng.standard_normal(cols).astype(np.float32) if bias else None
+    assert threads.split_matmuls()  # the tests run configured as the trainer is (conftest)
+    expected = a @ b + (c if bias else 0)
+    np.testing.assert_allclose(cpu.matrix_product(a, b, c), expected, rtol=1e-4, atol=1e-4)

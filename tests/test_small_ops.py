@@ -14,6 +14,17 @@ def test_relu(device):
     np.testing.assert_array_equal(y.numpy(), [[0.0, 0.0, 3.0]])
 
 
+@pytest.mark.parametrize("axis", [1, 2])
+def test_fast_concatenate_matches_numpy_and_keeps_the_layout(rng, axis):
+    from minicnn.kernels import cpu
+    sizes = [(3, 4), (1, 4), (2, 4)] if axis == 1 else [(3, 2), (3, 5), (3, 1)]  # (channels, height)
+    parts = [np.ascontiguousarray(rng.standard_normal((6, h, 4, c)).astype(np.float32)).transpose(0, 3, 1, 2)
+             for c, h in sizes]  # stored channels-last, as convolutions return them
+    joined = cpu.concatenate(parts, axis)
+    np.testing.assert_array_equal(joined, np.concatenate(parts, axis=axis))
+    assert joined.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
 @pytest.mark.parametrize("layout", ["contiguous", "channels-last", "channel slice"])
 def test_fast_relu_matches_the_plain_version(rng, layout):
     """The CPU twin splits NumPy's own ops over images: the same values, and x's memory layout kept."""

@@ -97,11 +97,14 @@ def col2im_strided(cols, x_shape, kernel, stride, padding):
     return from_channels_last(xp.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w]))
 
 
-def matrix_product(a, b):
-    """a @ b for 2-D arrays; on the CPU split over minicnn's threads (:func:`minicnn.configure_cpu`)."""
+def matrix_product(a, b, bias=None):
+    """a @ b (+ bias, added to every row) for 2-D arrays; on the CPU split over minicnn's threads."""
     if kernels.use_numba(a):
-        return kernels.cpu.matrix_product(a, b)
-    return a @ b
+        return kernels.cpu.matrix_product(a, b, bias)
+    out = a @ b
+    if bias is not None:
+        out += bias
+    return out
 
 
 def _weight_rows(weight):
@@ -120,9 +123,7 @@ class Conv2dFunction(Function):
         ow = conv_output_size(w, kw, self.stride[1], self.padding[1])
         self.x_shape, self.weight2d = x.shape, _weight_rows(weight)
         self.cols = im2col(x, (kh, kw), self.stride, self.padding)  # (N*OH*OW, kh*kw*C)
-        y2d = matrix_product(self.cols, self.weight2d.T)             # (N*OH*OW, O)
-        if bias is not None:
-            y2d += bias
+        y2d = matrix_product(self.cols, self.weight2d.T, bias)       # (N*OH*OW, O)
         return from_channels_last(y2d.reshape(n, oh, ow, out_channels))  # (N, O, OH, OW), channels-last
 
     def backward(self, gy):

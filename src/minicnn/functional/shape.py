@@ -1,6 +1,7 @@
 """Joining and reshaping: concat and flatten."""
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
 from .arithmetic import reshape
@@ -13,6 +14,8 @@ class ConcatFunction(Function):
 
     def forward(self, *arrays):
         self.sizes = [a.shape[self.axis] for a in arrays]
+        if self.axis > 0 and kernels.use_numba(arrays[0]):
+            return kernels.cpu.concatenate(arrays, self.axis)
         return get_array_module(*arrays).concatenate(arrays, axis=self.axis)
 
     def backward(self, gy):

@@ -40,30 +40,62 @@ def _rows_per_chunk(row_size):
 
 
 # -- matrix products -------------------------------------------------------------------------
-def _product_into(a, b, out):
-    """out = a @ b. Silent about NaN and inf, as BLAS's own threads are (NumPy reports only the calling thread's)."""
+_BLOCK = 128             # rows or columns of the result per chunk, at least
+_INNER_BLOCK = 4096      # a product whose result is small is split along its inner dimension, in blocks this long
+
+
+def _product_into(a, b, out, bias=None):
+    """out = a @ b (+ bias). Silent about NaN and inf, as BLAS's own threads are (NumPy checks only its own thread)."""
     with np.errstate(all="ignore"):
         np.matmul(a, b, out=out)
+        if bias is not None:
+            out += bias
 
 
-def matrix_product(a, b):
-    """a @ b for 2-D arrays, as row blocks (or column blocks) on minicnn's threads.
+def matrix_product(a, b, bias=None):
+    """a @ b (+ bias, added to every row) for 2-D arrays, in blocks on minicnn's threads.
 
     Used when :func:`minicnn.configure_cpu` has made BLAS single-threaded
     (see :func:`.threads.split_matmuls`); otherwise BLAS splits it itself.
-    The longer side of the result is split, so the operand that every block
-    reads whole is the smaller one.
+    A tall result is split into blocks of rows, a wide one into blocks of
+    columns (each block reads the other operand whole, so the longer side is
+    split). A small result with a
+    long inner dimension (a weight gradient, summed over every pixel) is the
+    sum of partial products over fixed blocks of that dimension, added up in
+    order: the same result whatever the thread count.
     """
-    if not split_matmuls():
-        return a @ b
-    rows, cols = a.shape[0], b.shape[1]
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if not split_matmuls() or max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
+        out = a @ b
+        if bias is not None:
+            out += bias
+        return out
     out = np.empty((rows, cols), dtype=np.result_type(a, b))
-    if rows >= cols:
-        bounds = [slice(*chunk) for chunk in chunk_bounds(rows, 128)]
-        parallel_for(len(bounds), lambda i: _product_into(a[bounds[i]], b, out[bounds[i]]))
+    if rows >= max(cols, 2 * _BLOCK):
+        blocks = [slice(*chunk) for chunk in chunk_bounds(rows, _BLOCK)]
+        parallel_for(len(blocks), lambda i: _product_into(a[blocks[i]], b, out[blocks[i]], bias))
+    elif cols >= 2 * _BLOCK:
+        blocks = [slice(*chunk) for chunk in chunk_bounds(cols, _BLOCK)]
+        parallel_for(len(blocks), lambda i: _product_into(a, b[:, blocks[i]], out[:, blocks[i]],
+                                                          None if bias is None else bias[blocks[i]]))
     else:
-        bounds = [slice(*chunk) for chunk in chunk_bounds(cols, 128)]
-        parallel_for(len(bounds), lambda i: _product_into(a, b[:, bounds[i]], out[:, bounds[i]]))
+        blocks = [slice(start, start + _INNER_BLOCK) for start in range(0, inner, _INNER_BLOCK)]
+        partial = np.empty((len(blocks), rows, cols), dtype=out.dtype)
+        parallel_for(len(blocks), lambda i: _product_into(a[:, blocks[i]], b[blocks[i]], partial[i]))
+        np.sum(partial, axis=0, out=out)
+        if bias is not None:
+            out += bias
+    return out
+
+
+def concatenate(arrays, axis):
+    """np.concatenate(arrays, axis) for axis >= 1, in chunks of images on the threads; keeps the inputs' layout."""
+    shape = list(arrays[0].shape)
+    shape[axis] = sum(a.shape[axis] for a in arrays)
+    out = np.empty_like(arrays[0], shape=shape)  # the first input's memory order (channels-last stays so)
+    bounds = [slice(*chunk) for chunk in chunk_bounds(shape[0], max(1, shape[0] * 65536 // max(1, out.size)))]
+    parallel_for(len(bounds), lambda i: np.concatenate([a[bounds[i]] for a in arrays], axis=axis, out=out[bounds[i]]))
     return out
 
 
