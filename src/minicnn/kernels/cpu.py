@@ -66,12 +66,10 @@ def matrix_product(a, b, bias=None):
     """
     rows, inner = a.shape
     cols = b.shape[1]
-    if not split_matmuls() or max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
-        out = a @ b
-        if bias is not None:
-            out += bias
-        return out
     out = np.empty((rows, cols), dtype=np.result_type(a, b))
+    if not split_matmuls() or max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
+        _product_into(a, b, out, bias)
+        return out
     if rows >= max(cols, 2 * _BLOCK):
         blocks = [slice(*chunk) for chunk in chunk_bounds(rows, _BLOCK)]
         parallel_for(len(blocks), lambda i: _product_into(a[blocks[i]], b, out[blocks[i]], bias))
