@@ -87,16 +87,6 @@ def matrix_product(a, b, bias=None):
     return out
 
 
-def concatenate(arrays, axis):
-    """np.concatenate(arrays, axis) for axis >= 1, in chunks of images on the threads; keeps the inputs' layout."""
-    shape = list(arrays[0].shape)
-    shape[axis] = sum(a.shape[axis] for a in arrays)
-    out = np.empty_like(arrays[0], shape=shape)  # the first input's memory order (channels-last stays so)
-    bounds = [slice(*chunk) for chunk in chunk_bounds(shape[0], max(1, shape[0] * 65536 // max(1, out.size)))]
-    parallel_for(len(bounds), lambda i: np.concatenate([a[bounds[i]] for a in arrays], axis=axis, out=out[bounds[i]]))
-    return out
-
-
 # -- im2col and col2im -----------------------------------------------------------------------
 @_jit
 def _im2col(x, kh, kw, sh, sw, ph, pw, cols, start, stop):
@@ -460,24 +450,37 @@ def batch_norm_backward(gy, x, mean, weight, inv_std, training):
     return _from_rows(gx, gy.shape), sum_g_xhat.astype(gy.dtype), sum_g.astype(gy.dtype)
 
 
-# -- ReLU: NumPy itself, split over the threads ----------------------------------------------
-def _split_over_images(array):
-    """Chunks of the first axis (images), for NumPy ufuncs that release the GIL on each chunk."""
-    return chunk_bounds(array.shape[0], max(1, array.shape[0] * 65536 // max(1, array.size)))
+# -- NumPy's own elementwise ops, split over the threads ------------------------------------
+def _over_images(compute, out, *arrays):
+    """compute(*chunks, out=out_chunk) for chunks of the first axis (images), on the threads.
+
+    NumPy releases the GIL inside its loops, so the chunks run side by side,
+    and every value comes out exactly as from one call over the whole arrays.
+    """
+    per_image = max(1, out.size // max(1, out.shape[0]))
+    bounds = [slice(*chunk) for chunk in chunk_bounds(out.shape[0], max(1, 65536 // per_image))]
+    parallel_for(len(bounds), lambda i: compute(*(a[bounds[i]] for a in arrays), out=out[bounds[i]]))
+    return out
 
 
 def relu(x):
-    """max(x, 0), as functional.activation's plain version, in chunks on the threads; keeps x's layout."""
-    y = np.empty_like(x)
-    bounds = _split_over_images(x)
-    parallel_for(len(bounds), lambda i: np.maximum(x[slice(*bounds[i])], x.dtype.type(0), out=y[slice(*bounds[i])]))
-    return y
+    """max(x, 0), as functional.activation's plain version; keeps x's layout."""
+    return _over_images(lambda x, out: np.maximum(x, x.dtype.type(0), out=out), np.empty_like(x), x)
 
 
 def relu_backward(gy, y):
-    """gy * (y > 0), as functional.activation's plain version, in chunks on the threads."""
-    gx = np.empty_like(y)
-    bounds = _split_over_images(y)
-    parallel_for(len(bounds), lambda i: np.multiply(gy[slice(*bounds[i])], y[slice(*bounds[i])] > 0,
-                                                    out=gx[slice(*bounds[i])]))
-    return gx
+    """gy * (y > 0), as functional.activation's plain version."""
+    return _over_images(lambda gy, y, out: np.multiply(gy, y > 0, out=out), np.empty_like(y), gy, y)
+
+
+def add(a, b):
+    """a + b for two arrays of one shape (gradients meeting in backward); keeps a's layout."""
+    return _over_images(np.add, np.empty_like(a), a, b)
+
+
+def concatenate(arrays, axis):
+    """np.concatenate(arrays, axis) for axis >= 1; keeps the first input's layout (channels-last stays so)."""
+    shape = list(arrays[0].shape)
+    shape[axis] = sum(a.shape[axis] for a in arrays)
+    return _over_images(lambda *parts, out: np.concatenate(parts, axis=axis, out=out),
+                        np.empty_like(arrays[0], shape=shape), *arrays)
