@@ -14,14 +14,14 @@ def test_relu(device):
     np.testing.assert_array_equal(y.numpy(), [[0.0, 0.0, 3.0]])
 
 
-@pytest.mark.parametrize("axis", [1, 2])
-def test_fast_concatenate_matches_numpy_and_keeps_the_layout(rng, axis):
+@pytest.mark.parametrize("layout", ["channels-last", "contiguous"])
+def test_fast_concat_channels_matches_numpy(rng, layout):
     from minicnn.kernels import cpu
-    sizes = [(3, 4), (1, 4), (2, 4)] if axis == 1 else [(3, 2), (3, 5), (3, 1)]  # (channels, height)
-    parts = [np.ascontiguousarray(rng.standard_normal((6, h, 4, c)).astype(np.float32)).transpose(0, 3, 1, 2)
-             for c, h in sizes]  # stored channels-last, as convolutions return them
-    joined = cpu.concatenate(parts, axis)
-    np.testing.assert_array_equal(joined, np.concatenate(parts, axis=axis))
+    parts = [rng.standard_normal((6, c, 5, 4)).astype(np.float32) for c in (3, 1, 2)]
+    if layout == "channels-last":  # as convolutions return them
+        parts = [np.ascontiguousarray(p.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) for p in parts]
+    joined = cpu.concat_channels(parts)
+    np.testing.assert_array_equal(joined, np.concatenate(parts, axis=1))
     assert joined.transpose(0, 2, 3, 1).flags.c_contiguous
 
 

@@ -14,8 +14,8 @@ class ConcatFunction(Function):
 
     def forward(self, *arrays):
         self.sizes = [a.shape[self.axis] for a in arrays]
-        if self.axis > 0 and kernels.use_numba(arrays[0]):
-            return kernels.cpu.concatenate(arrays, self.axis)
+        if self.axis == 1 and arrays[0].ndim == 4 and kernels.use_numba(arrays[0]):
+            return kernels.cpu.concat_channels(arrays)
         return get_array_module(*arrays).concatenate(arrays, axis=self.axis)
 
     def backward(self, gy):

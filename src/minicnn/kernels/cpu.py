@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from ..geometry import conv_output_size, pool_geometry
-from ..layout import channels_last, from_channels_last
+from ..layout import channels_last, from_channels_last, pixel_rows
 from .threads import chunk_bounds, parallel_for, split_matmuls
 
 _jit = njit(cache=True, nogil=True)
@@ -290,18 +290,22 @@ def avg_pool2d_backward(gy, divisor, x_shape, kernel, stride, padding, ceil_mode
 
 
 # -- local response normalization ------------------------------------------------------------
+# Per pixel, the C channels lie side by side. The window sums read a scratch row that holds the
+# pixel's values with size - 1 zeros around them (the plain version pads the same way), and add
+# each window's channels in the plain version's order.
 @_jit
 def _lrn_forward(x, size, alpha, beta, k, y, scale, scale_pow, start, stop):
     pixels, c = x.shape
-    before, after = size // 2, (size - 1) // 2
-    for p in range(start, stop):  # one pixel: its C channels side by side
+    before = size // 2
+    squares = np.zeros(c + size - 1, dtype=x.dtype)  # squares[before + ch] = x[p, ch] ** 2, zeros around
+    for p in range(start, stop):
         for ch in range(c):
-            scale[p, ch] = 0
-        for shift in range(-before, after + 1):  # the window's channels in the plain version's order
-            for ch in range(max(0, -shift), min(c, c - shift)):
-                scale[p, ch] += x[p, ch + shift] * x[p, ch + shift]
+            squares[before + ch] = x[p, ch] * x[p, ch]
         for ch in range(c):
-            scale[p, ch] = k + alpha / size * scale[p, ch]
+            energy = squares[ch]
+            for d in range(1, size):
+                energy += squares[ch + d]
+            scale[p, ch] = k + alpha / size * energy
             if beta == 0.75:  # GoogLeNet's beta: s ** -0.75 = 1/sqrt(s) * sqrt(1/sqrt(s)); square roots vectorise, pow doesn't
                 root = 1.0 / np.sqrt(scale[p, ch])
                 scale_pow[p, ch] = root * np.sqrt(root)
@@ -332,18 +336,17 @@ def lrn_forward(x, size, alpha, beta, k):
 @_jit
 def _lrn_backward(gy, x, scale, scale_pow, size, alpha, beta, gx, start, stop):
     pixels, c = x.shape
-    before, after = (size - 1) // 2, size // 2  # the mirrored window
+    before = (size - 1) // 2  # the mirrored window
     factor = 2.0 * alpha * beta / size
-    ratio = np.empty(c, dtype=x.dtype)
+    ratio = np.zeros(c + size - 1, dtype=x.dtype)  # ratio[before + ch] = g * b / U of channel ch, zeros around
     for p in range(start, stop):
-        for ch in range(c):  # g_j * b_j / U_j
-            ratio[ch] = gy[p, ch] * x[p, ch] * scale_pow[p, ch] / scale[p, ch]
-            gx[p, ch] = 0  # holds the window sum first
-        for shift in range(-before, after + 1):
-            for ch in range(max(0, -shift), min(c, c - shift)):
-                gx[p, ch] += ratio[ch + shift]
         for ch in range(c):
-            gx[p, ch] = gy[p, ch] * scale_pow[p, ch] - factor * x[p, ch] * gx[p, ch]
+            ratio[before + ch] = gy[p, ch] * x[p, ch] * scale_pow[p, ch] / scale[p, ch]
+        for ch in range(c):
+            total = ratio[ch]
+            for d in range(1, size):
+                total += ratio[ch + d]
+            gx[p, ch] = gy[p, ch] * scale_pow[p, ch] - factor * x[p, ch] * total
 
 
 def lrn_backward(gy, x, scale, scale_pow, size, alpha, beta):
@@ -450,6 +453,27 @@ def batch_norm_backward(gy, x, mean, weight, inv_std, training):
     return _from_rows(gx, gy.shape), sum_g_xhat.astype(gy.dtype), sum_g.astype(gy.dtype)
 
 
+# -- concatenation along channels ------------------------------------------------------------
+@_jit
+def _concat_rows(parts, offsets, out, start, stop):
+    for p in range(start, stop):  # one pixel: each part's channels land side by side in out's row
+        for i in range(len(parts)):
+            part, offset = parts[i], offsets[i]
+            for ch in range(part.shape[1]):
+                out[p, offset + ch] = part[p, ch]
+
+
+def concat_channels(arrays):
+    """np.concatenate(arrays, axis=1) for arrays (N, C_i, H, W); the result is stored channels-last."""
+    n, _, h, w = arrays[0].shape
+    rows = tuple(pixel_rows(a) for a in arrays)  # views of inputs stored channels-last
+    widths = [r.shape[1] for r in rows]
+    out = np.empty((n * h * w, sum(widths)), dtype=arrays[0].dtype)
+    offsets = np.cumsum([0] + widths[:-1])
+    _run_chunks(out.shape[0], _rows_per_chunk(out.shape[1]), _concat_rows, rows, offsets, out)
+    return from_channels_last(out.reshape(n, h, w, -1))
+
+
 # -- NumPy's own elementwise ops, split over the threads ------------------------------------
 def _over_images(compute, out, *arrays):
     """compute(*chunks, out=out_chunk) for chunks of the first axis (images), on the threads.
@@ -476,11 +500,3 @@ def relu_backward(gy, y):
 def add(a, b):
     """a + b for two arrays of one shape (gradients meeting in backward); keeps a's layout."""
     return _over_images(np.add, np.empty_like(a), a, b)
-
-
-def concatenate(arrays, axis):
-    """np.concatenate(arrays, axis) for axis >= 1; keeps the first input's layout (channels-last stays so)."""
-    shape = list(arrays[0].shape)
-    shape[axis] = sum(a.shape[axis] for a in arrays)
-    return _over_images(lambda *parts, out: np.concatenate(parts, axis=axis, out=out),
-                        np.empty_like(arrays[0], shape=shape), *arrays)
