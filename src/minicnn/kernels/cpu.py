@@ -196,14 +196,15 @@ def _window_covering(r, pad, tap, stride, out_size):
 
 
 @_jit
-def _max_pool_backward(gy, argmax, kh, kw, sh, sw, ph, pw, gx, start, stop):
+def _pool_backward(gy, average, argmax, divisor, kh, kw, sh, sw, ph, pw, gx, start, stop):
+    """Gather instead of scatter: each input cell adds, tap by tap in the plain version's order (so
+    the sums agree bit for bit), the gradient of every window that covers it: its share 1/divisor
+    (``average`` pooling), or all of it if the cell won the window (max pooling, ``argmax``)."""
     n, h, w, c = gx.shape
     oh, ow = gy.shape[1], gy.shape[2]
     for row in range(start, stop):  # one row of input pixels: image b, input row r
         b, r = row // h, row % h
         for s in range(w):
-            # Gather instead of scatter: each cell adds the gradients of the windows it won,
-            # tap by tap in the plain version's order, so the sums agree bit for bit.
             for ch in range(c):
                 gx[b, r, s, ch] = 0
             for di in range(kh):
@@ -214,19 +215,31 @@ def _max_pool_backward(gy, argmax, kh, kw, sh, sw, ph, pw, gx, start, stop):
                     j = _window_covering(s, pw, dj, sw, ow)
                     if j < 0:
                         continue
-                    tap = di * kw + dj
-                    for ch in range(c):
-                        if argmax[b, i, j, ch] == tap:
-                            gx[b, r, s, ch] += gy[b, i, j, ch]
+                    if average:
+                        for ch in range(c):
+                            gx[b, r, s, ch] += gy[b, i, j, ch] / divisor[i, j]
+                    else:
+                        tap = di * kw + dj
+                        for ch in range(c):
+                            if argmax[b, i, j, ch] == tap:
+                                gx[b, r, s, ch] += gy[b, i, j, ch]
+
+
+def _pool_backward_rows(gy, argmax, divisor, x_shape, kernel, stride, padding):
+    """Runs _pool_backward; one of argmax (channels-last) and divisor is None."""
+    n, c, h, w = x_shape
+    gx = np.empty((n, h, w, c), dtype=gy.dtype)
+    average = argmax is None
+    argmax = np.zeros((1, 1, 1, 1), np.uint8) if average else argmax  # numba wants arrays in both roles
+    divisor = divisor if average else np.ones((1, 1), gy.dtype)
+    _run_chunks(n * h, _rows_per_chunk(w * c * kernel[0] * kernel[1]), _pool_backward, channels_last(gy), average,
+                argmax, divisor, *kernel, *stride, *padding, gx)
+    return from_channels_last(gx)
 
 
 def max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding, ceil_mode):
     """Route each output gradient to its window's winner; see max_pool2d_backward_strided."""
-    n, c, h, w = x_shape
-    gx = np.empty((n, h, w, c), dtype=gy.dtype)
-    _run_chunks(n * h, _rows_per_chunk(w * c * kernel[0] * kernel[1]), _max_pool_backward, channels_last(gy),
-                channels_last(argmax), *kernel, *stride, *padding, gx)
-    return from_channels_last(gx)
+    return _pool_backward_rows(gy, channels_last(argmax), None, x_shape, kernel, stride, padding)
 
 
 @_jit
@@ -260,33 +273,9 @@ def avg_pool2d(x, divisor, kernel, stride, padding, ceil_mode):
     return from_channels_last(y)
 
 
-@_jit
-def _avg_pool_backward(gy, kh, kw, sh, sw, ph, pw, divisor, gx, start, stop):
-    n, h, w, c = gx.shape
-    oh, ow = gy.shape[1], gy.shape[2]
-    for row in range(start, stop):
-        b, r = row // h, row % h
-        for s in range(w):
-            for ch in range(c):
-                gx[b, r, s, ch] = 0
-            for di in range(kh):
-                i = _window_covering(r, ph, di, sh, oh)
-                if i < 0:
-                    continue
-                for dj in range(kw):  # each window's share, tap by tap in the plain version's order
-                    j = _window_covering(s, pw, dj, sw, ow)
-                    if j >= 0:
-                        for ch in range(c):
-                            gx[b, r, s, ch] += gy[b, i, j, ch] / divisor[i, j]
-
-
 def avg_pool2d_backward(gy, divisor, x_shape, kernel, stride, padding, ceil_mode):
     """Spread each output gradient evenly over its window; see avg_pool2d_backward_strided."""
-    n, c, h, w = x_shape
-    gx = np.empty((n, h, w, c), dtype=gy.dtype)
-    _run_chunks(n * h, _rows_per_chunk(w * c * kernel[0] * kernel[1]), _avg_pool_backward, channels_last(gy),
-                *kernel, *stride, *padding, divisor, gx)
-    return from_channels_last(gx)
+    return _pool_backward_rows(gy, None, divisor, x_shape, kernel, stride, padding)
 
 
 # -- local response normalization ------------------------------------------------------------
