@@ -23,6 +23,9 @@ def test_fast_concat_channels_matches_numpy(rng, layout):
     joined = cpu.concat_channels(parts)
     np.testing.assert_array_equal(joined, np.concatenate(parts, axis=1))
     assert joined.transpose(0, 2, 3, 1).flags.c_contiguous
+    for piece, part in zip(cpu.split_channels(joined, [3, 1, 2]), parts):  # concat's backward
+        np.testing.assert_array_equal(piece, part)
+        assert piece.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels-last", "channel slice"])

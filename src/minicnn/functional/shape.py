@@ -19,8 +19,10 @@ class ConcatFunction(Function):
         return get_array_module(*arrays).concatenate(arrays, axis=self.axis)
 
     def backward(self, gy):
-        bounds = np.cumsum(self.sizes)[:-1].tolist()
-        pieces = get_array_module(gy).split(gy, bounds, axis=self.axis)
+        if self.axis == 1 and gy.ndim == 4 and kernels.use_numba(gy):
+            pieces = kernels.cpu.split_channels(gy, self.sizes)
+        else:
+            pieces = get_array_module(gy).split(gy, np.cumsum(self.sizes)[:-1].tolist(), axis=self.axis)
         return tuple(piece if need else None for piece, need in zip(pieces, self.needs_input_grad))
 
 

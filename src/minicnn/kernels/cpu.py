@@ -458,9 +458,31 @@ def concat_channels(arrays):
     rows = tuple(pixel_rows(a) for a in arrays)  # views of inputs stored channels-last
     widths = [r.shape[1] for r in rows]
     out = np.empty((n * h * w, sum(widths)), dtype=arrays[0].dtype)
-    offsets = np.cumsum([0] + widths[:-1])
-    _run_chunks(out.shape[0], _rows_per_chunk(out.shape[1]), _concat_rows, rows, offsets, out)
+    _run_chunks(out.shape[0], _rows_per_chunk(out.shape[1]), _concat_rows, rows, np.cumsum([0] + widths[:-1]), out)
     return from_channels_last(out.reshape(n, h, w, -1))
+
+
+@_jit
+def _split_rows(x, offsets, parts, start, stop):
+    for p in range(start, stop):  # the mirror of _concat_rows
+        for i in range(len(parts)):
+            part, offset = parts[i], offsets[i]
+            for ch in range(part.shape[1]):
+                part[p, ch] = x[p, offset + ch]
+
+
+def split_channels(x, sizes):
+    """x (N, C, H, W) cut along the channels into pieces of ``sizes``, each its own array stored channels-last.
+
+    The plain version hands out views of x; separate dense pieces cost one pass
+    but let every op after them (ReLU's backward first) read plain rows.
+    """
+    n, _, h, w = x.shape
+    parts = tuple(np.empty((n * h * w, size), dtype=x.dtype) for size in sizes)
+    rows = pixel_rows(x)
+    _run_chunks(rows.shape[0], _rows_per_chunk(rows.shape[1]), _split_rows, rows, np.cumsum([0] + list(sizes[:-1])),
+                parts)
+    return [from_channels_last(part.reshape(n, h, w, -1)) for part in parts]
 
 
 # -- NumPy's own elementwise ops, split over the threads ------------------------------------
@@ -481,9 +503,27 @@ def relu(x):
     return _over_images(lambda x, out: np.maximum(x, x.dtype.type(0), out=out), np.empty_like(x), x)
 
 
+@_jit
+def _relu_backward(gy, y, gx, start, stop):
+    for i in range(start, stop):
+        gx[i] = gy[i] if y[i] > 0 else 0
+
+
+def _memory(a):
+    """The 1-D view of a's memory, in memory order, or None when a has gaps (a slice)."""
+    order = sorted(range(a.ndim), key=lambda axis: -a.strides[axis])
+    dense = a.transpose(order)
+    return dense.reshape(-1) if dense.flags.c_contiguous else None
+
+
 def relu_backward(gy, y):
-    """gy * (y > 0), as functional.activation's plain version."""
-    return _over_images(lambda gy, y, out: np.multiply(gy, y > 0, out=out), np.empty_like(y), gy, y)
+    """gy * (y > 0), as functional.activation's plain version, in one pass where gy and y lie alike."""
+    gx = np.empty_like(y)
+    flat = [_memory(a) for a in (gy, y, gx)]
+    if gy.strides != y.strides or any(f is None for f in flat):
+        return _over_images(lambda gy, y, out: np.multiply(gy, y > 0, out=out), gx, gy, y)
+    _run_chunks(y.size, 16384, _relu_backward, *flat)
+    return gx
 
 
 def add(a, b):
