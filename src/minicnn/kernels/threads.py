@@ -58,6 +58,7 @@ class _Pool:
     def __init__(self, threads):
         self.threads = threads
         self.inboxes = []  # one queue per worker; the calling thread is the pool's first thread
+        self.pid = os.getpid()
         self.local = threading.local()
 
     def _worker(self, inbox):
@@ -66,6 +67,8 @@ class _Pool:
             inbox.get().run_chunks()
 
     def _start_workers(self):
+        if self.pid != os.getpid():  # a forked child inherits the list but none of the threads
+            self.inboxes, self.pid = [], os.getpid()
         while len(self.inboxes) < self.threads - 1:
             inbox = queue.SimpleQueue()
             threading.Thread(target=self._worker, args=(inbox,), daemon=True,
@@ -88,7 +91,6 @@ class _Pool:
 
 
 _pool = _Pool(available_cores())
-os.register_at_fork(after_in_child=lambda: _pool.inboxes.clear())  # a forked child has none of the threads
 
 
 def parallel_for(count, task):
