@@ -149,7 +149,7 @@ def _loaded_openblas():
 def make_blas_single_threaded():
     """Ask NumPy's OpenBLAS to run each matrix product on one thread; True if it could be done.
 
-    minicnn's products then run as column blocks on its own pool (see
+    minicnn's products then run in blocks on its own pool (see
     :func:`split_matmuls`). Every other NumPy product in the process also runs
     on one thread from then on.
     """
