@@ -1,16 +1,22 @@
-"""python -m benchmarks.googlenet [--device auto|cpu|gpu] [--batch-size N] [--norm lrn bn] [--json PATH]
+"""python -m benchmarks.googlenet [--device auto|cpu|gpu] [--batch-size N ...] [--norm lrn bn] [--load matmul|spin]
 
 Times GoogLeNet (CIFAR stem, aux heads on) in minicnn, and in PyTorch when it
-happens to be installed (the same network, same batch, same process):
+happens to be installed (the same network, same batches, same process):
 
 - training images/s: forward, loss with the aux heads, backward, SGD step;
 - inference images/s: eval mode, no graph;
+- training GFLOP/s: the multiply-adds of a training step (``models.summary``'s
+  count per image, aux heads included, x 2 flops x 3 products: forward, input
+  gradient, weight gradient) per second, to set beside the machine's limit;
 - peak memory: on a GPU the memory pool's high-water mark (CuPy's pool or
   PyTorch's allocator); on the CPU the process's peak resident memory during
-  a training step (Linux);
-- where minicnn's training step goes: per layer type, forward and backward,
-  the optimizer, and the rest (Python overhead: graph bookkeeping, argument
-  checks, allocation);
+  a training step (Linux), after handing freed memory back to the system so
+  that one engine's kept memory does not count against the other;
+- with --load, training images/s again while another busy process runs on the
+  same cores (NumPy matrix products, or a pure-Python loop), and the slowdown;
+- where minicnn's training step goes at one batch size: per layer type,
+  forward and backward, the optimizer, and the rest (Python overhead: graph
+  bookkeeping, argument checks, allocation);
 - on the CuPy stand-in only, the device operations (~kernel launches), device ->
   host reads and host -> device copies of one training step (real CuPy counts
   nothing): ``python -m tests.standin.run -m benchmarks.googlenet --device gpu ...``
@@ -24,10 +30,13 @@ read, and each figure is the median of --repeats runs of --steps steps.
 Results also go to a JSON file (default benchmarks/results/).
 """
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -35,14 +44,23 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-DEFAULT_BATCH = {"cpu": 32, "gpu": 128}
+DEFAULT_BATCHES = {"cpu": [8, 32, 64], "gpu": [128]}
+PROFILED_BATCH = {"cpu": 32, "gpu": 128}  # the breakdown runs at this batch if it is timed, else at the largest
+# The competing processes of --load: what a laptop also runs.
+LOADS = {
+    "matmul": "import numpy as np\n"
+              "a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)\n"
+              "while True:\n    a @ a\n",
+    "spin": "while True:\n    pass\n",
+}
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.googlenet", description=__doc__.split("\n\n")[1])
     parser.add_argument("--device", default="auto",
                         help="auto (the GPU when CuPy sees one, else the CPU), cpu, gpu or gpu:N (default auto)")
-    parser.add_argument("--batch-size", type=int, help="default: 128 on a GPU, 32 on the CPU")
+    parser.add_argument("--batch-size", type=int, nargs="+", help="batch sizes to time (default: 128 on a GPU, "
+                        "8 32 64 on the CPU)")
     parser.add_argument("--norm", nargs="+", default=["lrn", "bn"], choices=["lrn", "bn"], help="variants to time")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: the real network)")
     parser.add_argument("--steps", type=int, default=None, help="steps per timed run (default 10 GPU, 2 CPU)")
@@ -51,12 +69,15 @@ def parse_args(argv):
     parser.add_argument("--no-tf32", action="store_true", help="GPU: full float32 matrix products (TF32 is on by default)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer-type breakdown")
+    parser.add_argument("--load", choices=sorted(LOADS), help="also time training while a competing busy process "
+                        "runs: matmul (NumPy matrix products) or spin (a pure-Python loop)")
     parser.add_argument("--json", help="where to write the results (default benchmarks/results/googlenet-DEVICE-TIME.json)")
     args = parser.parse_args(argv)
     for name in ("batch_size", "steps", "repeats"):
         value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        for number in value if isinstance(value, list) else [value]:
+            if number is not None and number < 1:
+                parser.error(f"--{name.replace('_', '-')} must be at least 1, got {number}")
     if args.warmup < 0 or args.width <= 0:
         parser.error("--warmup must be >= 0 and --width > 0")
     return args
@@ -76,8 +97,22 @@ def median_rate(run_steps, synchronize, batch, steps, repeats):
     return statistics.median(rates)
 
 
+def release_freed_memory():
+    """Hand memory that glibc keeps for reuse back to the system (malloc_trim); a no-op elsewhere."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def cpu_peak_rss_during(fn):
-    """Peak resident memory (bytes) of this process while ``fn`` runs; None where Linux's counters are missing."""
+    """Peak resident memory (bytes) of this process while ``fn`` runs; None where Linux's counters are missing.
+
+    Freed memory that the allocator kept (another engine's, or this one's from
+    before) is handed back first, so the peak counts what ``fn`` itself holds
+    at its high-water mark, plus what is alive anyway.
+    """
+    release_freed_memory()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets the peak (VmHWM) to the current resident size
@@ -91,6 +126,22 @@ def cpu_peak_rss_during(fn):
     return None
 
 
+@contextlib.contextmanager
+def competing_load(kind):
+    """Within the block, a separate busy process runs on the same cores (``kind`` in LOADS; None: nothing)."""
+    if kind is None:
+        yield
+        return
+    process = subprocess.Popen([sys.executable, "-c", LOADS[kind]], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # let it start (import NumPy) and reach full speed
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
 def measure(train_step, infer_step, set_training, synchronize, peak_memory, args, batch, steps):
     """Warm up, then time training and inference; the same procedure for both engines.
 
@@ -99,19 +150,33 @@ def measure(train_step, infer_step, set_training, synchronize, peak_memory, args
         set_training: ``set_training(mode)`` puts the model in training or evaluation mode.
         peak_memory: ``peak_memory(train_step)`` returns the bytes at the high-water mark.
     Returns:
-        dict of train_images_per_s, inference_images_per_s, peak_memory_bytes.
+        dict of train_images_per_s, inference_images_per_s, peak_memory_bytes, and with
+        --load train_images_per_s_under_load.
     """
     set_training(True)
     for _ in range(args.warmup):
         train_step()
     result = {"train_images_per_s": median_rate(train_step, synchronize, batch, steps, args.repeats),
               "peak_memory_bytes": peak_memory(train_step)}
+    if args.load:
+        with competing_load(args.load):
+            result["train_images_per_s_under_load"] = median_rate(train_step, synchronize, batch, steps,
+                                                                  args.repeats)
     set_training(False)
     for _ in range(args.warmup):
         infer_step()
     result["inference_images_per_s"] = median_rate(infer_step, synchronize, batch, steps, args.repeats)
     set_training(True)
     return result
+
+
+def training_flop_per_image(norm, width):
+    """Flops of one training step per image: multiply-adds (aux heads included) x 2 x 3 products."""
+    from models.googlenet import GoogLeNet
+    from models.summary import summarize
+    model = GoogLeNet(10, stem="cifar", norm=norm, width=width)
+    mult_adds = sum(row.mult_adds for row in summarize(model, (1, 3, 32, 32)) if row.depth == 0)
+    return mult_adds * 2 * 3
 
 
 # -- device operations (CuPy stand-in only) ------------------------------------------------
@@ -164,7 +229,7 @@ def minicnn_steps(norm, device, batch, width):
     return MinicnnSteps(model, backward, opt.step, infer)
 
 
-def bench_minicnn(args, norm, device, batch, steps):
+def bench_minicnn(args, norm, device, batch, steps, profile):
     from minicnn import backend
     from benchmarks.op_timer import time_ops
 
@@ -181,7 +246,7 @@ def bench_minicnn(args, norm, device, batch, steps):
     result = measure(net.train_step, net.infer, net.model.train, sync, peak_memory, args, batch, steps)
     result["per_step"] = device_ops_per_step(net.train_step)  # after the warm-up: a steady-state step
 
-    if not args.no_profile:
+    if profile:
         with time_ops(sync) as op_seconds:
             start = time.perf_counter()
             for _ in range(steps):
@@ -257,32 +322,49 @@ def _mib(value):
     return "n/a" if value is None else f"{value / 2**20:,.0f} MiB"
 
 
-def print_report(meta, results):
-    print(f"\nGoogLeNet, CIFAR stem, aux heads, batch {meta['batch_size']}, float32"
-          f"{' (TF32 products)' if meta['tf32'] else ''} on {meta['device_name']}")
-    header = f"{'variant':<8}{'engine':<10}{'train img/s':>12}{'infer img/s':>13}{'peak memory':>14}{'train vs torch':>16}"
+def _ratio(value, reference):
+    return f"{value / reference:.2f}x" if value and reference else ""
+
+
+def print_report(meta, runs, breakdowns):
+    print(f"\nGoogLeNet, CIFAR stem, aux heads, float32{' (TF32 products)' if meta['tf32'] else ''} "
+          f"on {meta['device_name']}")
+    header = (f"{'variant':<8}{'engine':<9}{'batch':>6}{'train img/s':>13}{'infer img/s':>13}{'train GFLOP/s':>15}"
+              f"{'peak memory':>13}{'train vs torch':>16}{'infer vs torch':>16}")
     print(header)
     print("-" * len(header))
-    for norm, engines in results.items():
-        torch_rate = engines.get("pytorch", {}).get("train_images_per_s")
-        for engine, r in engines.items():
-            ratio = f"{r['train_images_per_s'] / torch_rate:.2f}x" if torch_rate and engine == "minicnn" else ""
-            print(f"{norm:<8}{engine:<10}{r['train_images_per_s']:>12.1f}{r['inference_images_per_s']:>13.1f}"
-                  f"{_mib(r['peak_memory_bytes']):>14}{ratio:>16}")
-    for norm, engines in results.items():
-        breakdown = engines["minicnn"].get("breakdown_ms")
-        if breakdown:
-            total = engines["minicnn"]["profiled_step_ms"]
-            print(f"\nminicnn {norm}: one training step, profiled ({total:.0f} ms; each op timed alone)")
-            for name, ms in breakdown.items():
-                print(f"  {name:<24}{ms:>9.1f} ms {100 * ms / total:>5.1f}%")
-    counted = {norm: engines["minicnn"]["per_step"] for norm, engines in results.items()
-               if engines["minicnn"].get("per_step")}
+    torch_runs = {(r["variant"], r["batch"]): r for r in runs if r["engine"] == "pytorch"}
+    for r in runs:
+        torch_run = torch_runs.get((r["variant"], r["batch"]), {}) if r["engine"] == "minicnn" else {}
+        print(f"{r['variant']:<8}{r['engine']:<9}{r['batch']:>6}{r['train_images_per_s']:>13.1f}"
+              f"{r['inference_images_per_s']:>13.1f}{r['train_gflops']:>15.0f}{_mib(r['peak_memory_bytes']):>13}"
+              f"{_ratio(r['train_images_per_s'], torch_run.get('train_images_per_s')):>16}"
+              f"{_ratio(r['inference_images_per_s'], torch_run.get('inference_images_per_s')):>16}")
+    if meta["load"]:
+        print(f"\ntraining while a competing process runs ({meta['load']}: {LOAD_NAMES[meta['load']]})")
+        header = f"{'variant':<8}{'engine':<9}{'batch':>6}{'alone img/s':>13}{'loaded img/s':>14}{'slowdown':>10}"
+        print(header)
+        print("-" * len(header))
+        for r in runs:
+            alone, loaded = r["train_images_per_s"], r["train_images_per_s_under_load"]
+            print(f"{r['variant']:<8}{r['engine']:<9}{r['batch']:>6}{alone:>13.1f}{loaded:>14.1f}"
+                  f"{alone / loaded:>9.1f}x")
+    for norm, profile in breakdowns.items():
+        total = profile["step_ms"]
+        print(f"\nminicnn {norm}, batch {profile['batch']}: one training step, profiled ({total:.0f} ms; "
+              "each op timed alone)")
+        for name, ms in profile["ms"].items():
+            print(f"  {name:<24}{ms:>9.1f} ms {100 * ms / total:>5.1f}%")
+    counted = [r for r in runs if r.get("per_step")]
     if counted:
         print("\nminicnn: one training step on the CuPy stand-in (its counts; real CuPy counts nothing)")
-        for norm, counts in counted.items():
-            print(f"  {norm:<6}{counts['device_ops']:>8,} device operations {counts['syncs']:>5,} device -> host reads "
-                  f"{counts['uploads']:>5,} host -> device copies")
+        for r in counted:
+            counts = r["per_step"]
+            print(f"  {r['variant']:<6}{counts['device_ops']:>8,} device operations {counts['syncs']:>5,} device -> "
+                  f"host reads {counts['uploads']:>5,} host -> device copies")
+
+
+LOAD_NAMES = {"matmul": "NumPy matrix products on all cores", "spin": "a pure-Python loop"}
 
 
 def write_json(path, payload):
@@ -296,7 +378,7 @@ def main(argv=None):
     args = parse_args(argv)
     import minicnn
     from minicnn import backend
-    minicnn.configure_cpu()  # as the trainer does: numba's sleeping threads, glibc keeping freed memory
+    cpu_settings = minicnn.configure_cpu()  # as the trainer does: minicnn's threads, glibc keeping freed memory
     try:
         device, why = backend.choose_device(args.device)
         if device.kind == "gpu":
@@ -305,7 +387,8 @@ def main(argv=None):
             cp = backend.require_gpu(device.index)
     except (ValueError, backend.DeviceUnavailableError) as error:
         sys.exit(f"error: {error}")
-    batch = args.batch_size or DEFAULT_BATCH[device.kind]
+    batches = args.batch_size or DEFAULT_BATCHES[device.kind]
+    profiled = PROFILED_BATCH[device.kind] if PROFILED_BATCH[device.kind] in batches else max(batches)
     steps = args.steps or (10 if device.kind == "gpu" else 2)
     compare = not args.no_torch and torch_version() is not None and (device.kind == "cpu" or torch_has_cuda())
     if device.kind == "gpu":
@@ -314,25 +397,40 @@ def main(argv=None):
             import torch
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     else:
-        import numba
-        name = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {numba.get_num_threads()} numba threads"
-    print(f"device: {device} ({why}): {name}; PyTorch {'comparison on (' + torch_version() + ')' if compare else 'comparison skipped'}")
-    results = {}
-    for norm in args.norm:
-        print(f"timing {norm}: minicnn ...", flush=True)
-        with backend.running_on(device):  # what is made without naming a device lands beside the model
-            results[norm] = {"minicnn": bench_minicnn(args, norm, device, batch, steps)}
+        name = (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
+                f"{cpu_settings['threads']} minicnn threads")
         if compare:
-            print(f"timing {norm}: pytorch ...", flush=True)
-            results[norm]["pytorch"] = bench_torch(args, norm, device, batch, steps)
-    meta = {"device": str(device), "device_name": name, "batch_size": batch, "steps": steps, "repeats": args.repeats,
-            "warmup": args.warmup, "width": args.width, "tf32": device.kind == "gpu" and not args.no_tf32,
+            import torch
+            name += f", {torch.get_num_threads()} PyTorch threads"
+    print(f"device: {device} ({why}): {name}; PyTorch "
+          f"{'comparison on (' + torch_version() + ')' if compare else 'comparison skipped'}")
+    runs, breakdowns = [], {}
+    for norm in args.norm:
+        flop_per_image = training_flop_per_image(norm, args.width)
+        for batch in batches:
+            engines = [("minicnn", lambda: bench_minicnn(args, norm, device, batch, steps,
+                                                         profile=not args.no_profile and batch == profiled))]
+            if compare:
+                engines.append(("pytorch", lambda: bench_torch(args, norm, device, batch, steps)))
+            for engine, bench in engines:
+                print(f"timing {norm}, batch {batch}: {engine} ...", flush=True)
+                with backend.running_on(device):  # what is made without naming a device lands beside the model
+                    result = bench()
+                if "breakdown_ms" in result:
+                    breakdowns[norm] = {"batch": batch, "step_ms": result.pop("profiled_step_ms"),
+                                        "ms": result.pop("breakdown_ms")}
+                result["train_gflops"] = result["train_images_per_s"] * flop_per_image / 1e9
+                runs.append({"variant": norm, "engine": engine, "batch": batch, **result})
+    meta = {"device": str(device), "device_name": name, "batch_sizes": batches, "steps": steps,
+            "repeats": args.repeats, "warmup": args.warmup, "width": args.width, "load": args.load,
+            "tf32": device.kind == "gpu" and not args.no_tf32, "cpu_settings": cpu_settings,
             "torch": torch_version() if compare else None, "time": datetime.now().isoformat(timespec="seconds"),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
             "python": platform.python_version(), "numpy": np.__version__}
-    print_report(meta, results)
+    print_report(meta, runs, breakdowns)
     path = args.json or os.path.join(os.path.dirname(__file__), "results",
                                      f"googlenet-{device.kind}-{datetime.now():%Y%m%d-%H%M%S}.json")
-    write_json(path, {"meta": meta, "results": results})
+    write_json(path, {"meta": meta, "runs": runs, "breakdowns": breakdowns})
     print(f"\nresults written to {path}")
 
 

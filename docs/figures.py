@@ -78,10 +78,10 @@ def draw_im2col():
 
     h, k = 4, 3
     x = np.arange(1, h * h + 1, dtype=np.float64).reshape(1, 1, h, h)
-    cols = im2col_strided(x, (k, k), (1, 1), (0, 0))           # (C*kh*kw, N*OH*OW) = (9, 4)
+    cols = im2col_strided(x, (k, k), (1, 1), (0, 0))           # (N*OH*OW, kh*kw*C) = (4, 9)
     out = conv_output_size(h, k, 1, 0)
-    figure = _new_figure(9.0, 4.6)
-    left, right = figure.add_axes([0.03, 0.12, 0.36, 0.76]), figure.add_axes([0.52, 0.04, 0.46, 0.86])
+    figure = _new_figure(9.0, 4.0)
+    left, right = figure.add_axes([0.03, 0.12, 0.33, 0.76]), figure.add_axes([0.47, 0.10, 0.52, 0.80])
 
     left.set_title("input x (1, 1, 4, 4) and its four 3×3 patches", fontsize=10)
     for r in range(h):
@@ -99,22 +99,23 @@ def draw_im2col():
     left.axis("off")
 
     rows, columns = cols.shape
-    right.set_title(f"cols = im2col(x): ({rows}, {columns}) = (C·kh·kw, N·OH·OW)", fontsize=10)
-    for c in range(columns):
-        for r in range(rows):
-            right.add_patch(Rectangle((c, r), 1, 1, facecolor=PALETTE[c], alpha=0.25, edgecolor="#999999"))
-            right.text(c + 0.5, r + 0.5, f"{cols[r, c]:.0f}", ha="center", va="center", fontsize=10)
-        right.text(c + 0.5, rows + 0.45, "{},{}".format(*divmod(c, out)), ha="center", va="center", fontsize=9,
-                   color=PALETTE[c], fontweight="bold")
-    right.text(columns / 2, rows + 1.1, "output position (row, col)", ha="center", va="center", fontsize=8)
+    right.set_title(f"cols = im2col(x): ({rows}, {columns}) = (N·OH·OW, kh·kw·C)", fontsize=10)
     for r in range(rows):
-        right.text(-0.15, r + 0.5, f"tap {divmod(r, k)}", ha="right", va="center", fontsize=8)
-    right.set_xlim(-1.6, columns + 0.1)
+        for c in range(columns):
+            right.add_patch(Rectangle((c, r), 1, 1, facecolor=PALETTE[r], alpha=0.25, edgecolor="#999999"))
+            right.text(c + 0.5, r + 0.5, f"{cols[r, c]:.0f}", ha="center", va="center", fontsize=10)
+        right.text(-0.2, r + 0.5, "{},{}".format(*divmod(r, out)), ha="right", va="center", fontsize=9,
+                   color=PALETTE[r], fontweight="bold")
+    right.text(-1.3, rows / 2, "output position\n(row, col)", ha="center", va="center", fontsize=8, rotation=90)
+    for c in range(columns):
+        right.text(c + 0.5, rows + 0.45, "{},{}".format(*divmod(c, k)), ha="center", va="center", fontsize=8)
+    right.text(columns / 2, rows + 1.1, "kernel tap (i, j)", ha="center", va="center", fontsize=8)
+    right.set_xlim(-1.8, columns + 0.1)
     right.set_ylim(rows + 1.4, -0.1)
     right.set_aspect("equal")
     right.axis("off")
-    figure.text(0.43, 0.5, "→", fontsize=30, ha="center", va="center")
-    figure.text(0.21, 0.05, "each patch, read row by row, becomes one column", ha="center", fontsize=9)
+    figure.text(0.40, 0.5, "→", fontsize=30, ha="center", va="center")
+    figure.text(0.19, 0.05, "each patch, read row by row, becomes one row", ha="center", fontsize=9)
     return figure
 
 
@@ -122,11 +123,11 @@ def draw_im2col():
 def draw_pooling():
     from matplotlib.patches import Rectangle
 
-    from minicnn.functional.pooling import _pool_geometry, pool_output_size
+    from minicnn.geometry import pool_geometry, pool_output_size
 
     h, k, s, p = 6, 3, 2, 1
     floor, ceil = pool_output_size(h, k, s, p, False), pool_output_size(h, k, s, p, True)
-    (out, _), (padded, _) = _pool_geometry((1, 1, h, h), (k, k), (s, s), (p, p), True)
+    (out, _), (padded, _) = pool_geometry((1, 1, h, h), (k, k), (s, s), (p, p), True)
     assert out == ceil
     figure = _new_figure(10.0, 4.9)
     grid, line = figure.add_axes([0.02, 0.04, 0.45, 0.84]), figure.add_axes([0.53, 0.2, 0.45, 0.62])

@@ -69,8 +69,8 @@ def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)
     x3 = x.data.reshape(6, 5, -1)
-    plain_y, x_hat, _, _, inv_std = batch_norm_forward_plain(x3, w.data, b.data, *stats, 1e-3)
-    plain = batch_norm_backward_plain(gy.reshape(6, 5, -1), x_hat, w.data, inv_std, training)
+    plain_y, mean, _, inv_std = batch_norm_forward_plain(x3, w.data, b.data, *stats, 1e-3)
+    plain = batch_norm_backward_plain(gy.reshape(6, 5, -1), x3, mean, w.data, inv_std, training)
     np.testing.assert_allclose(y.numpy(), backend.as_numpy(plain_y).reshape(y.shape), rtol=1e-5, atol=1e-5)
     for got, want in zip((x.grad, w.grad, b.grad), (plain[0].reshape(x.shape), plain[1], plain[2])):
         np.testing.assert_allclose(backend.as_numpy(got), backend.as_numpy(want), rtol=1e-4, atol=1e-4)

@@ -12,7 +12,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "src" / "minicnn"
 # Each top-level module or subpackage of minicnn, by layer: a module may import from its own
 # layer and the layers below, never from a layer above. A new module must be given a layer here.
 LAYERS = {
-    "backend": 0, "geometry": 0, "random": 0,
+    "backend": 0, "geometry": 0, "layout": 0, "random": 0,
     "engine": 1, "creation": 1, "distributed": 1, "hooks": 1, "autograd": 1, "graph": 1,
     "kernels": 2,
     "functional": 3,
@@ -77,12 +77,16 @@ def test_importing_minicnn_changes_nothing_in_the_process():
     assert _run(code) == ["True", "default"]
 
 
-def test_configure_cpu_opts_in_to_the_workqueue_threads():
-    code = ("import minicnn, numba; applied = minicnn.configure_cpu(); "
-            "print(applied['threading_layer'], numba.config.THREADING_LAYER)")
-    assert _run(code) == ["workqueue", "workqueue"]
+def test_configure_cpu_sets_the_thread_count_and_makes_blas_single_threaded():
+    code = ("import minicnn; from minicnn.kernels import threads; "
+            "applied = minicnn.configure_cpu(threads=3); blas = threads._loaded_openblas(); "
+            "getters = [getattr(blas, name.replace('set', 'get'), None) for name in threads._BLAS_SET_THREADS]; "
+            "print(applied['threads'], threads.thread_count(), applied['blas_single_threaded'], "
+            "[get() for get in getters if get][0], threads.split_matmuls())")
+    assert _run(code) == ["3", "3", "True", "1", "True"]
 
 
-def test_configure_cpu_respects_the_users_threading_layer():
-    code = "import minicnn; print(minicnn.configure_cpu()['threading_layer'])"
-    assert _run(code, NUMBA_THREADING_LAYER="omp") == ["omp"]
+def test_without_configure_cpu_blas_keeps_its_threads_and_products_are_not_split():
+    code = ("import minicnn, numpy as np; from minicnn.kernels import threads; np.ones((2, 2)) @ np.ones((2, 2)); "
+            "print(threads.thread_count() == threads.available_cores(), threads.split_matmuls())")
+    assert _run(code) == ["True", "False"]

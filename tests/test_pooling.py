@@ -4,7 +4,8 @@ import pytest
 import minicnn.functional as F
 from minicnn import kernels
 from minicnn import backend
-from minicnn.functional.pooling import max_pool2d_backward_strided, max_pool2d_strided, pool_output_size
+from minicnn.functional.pooling import (avg_pool2d_backward_strided, avg_pool2d_strided, avg_pool_divisor,
+                                        max_pool2d_backward_strided, max_pool2d_strided, pool_output_size)
 import reference
 from helpers import tensor, tie_free
 
@@ -64,8 +65,24 @@ def test_fast_max_pool_kernels_match_the_strided_version(rng, kernel, stride, pa
     plain, argmax = max_pool2d_strided(x.data, kernel, stride, padding, ceil)
     plain_grad = max_pool2d_backward_strided(gy, argmax, x.shape, kernel, stride, padding, ceil)
     np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
-    # overlapping windows add into one cell in a different order: equal up to float32 rounding
-    np.testing.assert_allclose(backend.as_numpy(x.grad), backend.as_numpy(plain_grad), rtol=1e-6, atol=1e-6)
+    # where windows overlap, a cell adds several gradients: the kernels add them in the plain order
+    np.testing.assert_array_equal(backend.as_numpy(x.grad), backend.as_numpy(plain_grad))
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_fast_avg_pool_kernels_match_the_strided_version(device, rng, kernel, stride, padding, ceil, size,
+                                                         count_include_pad):
+    x = tensor(rng.standard_normal((2, 3) + size).astype(np.float32), device, requires_grad=True)
+    y = F.avg_pool2d(x, kernel, stride, padding, ceil, count_include_pad)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(gy)
+    xp = backend.get_array_module(x.data)
+    divisor = avg_pool_divisor(x.shape, kernel, stride, padding, ceil, count_include_pad, xp, np.float32)
+    plain = avg_pool2d_strided(x.data, divisor, kernel, stride, padding, ceil)
+    plain_grad = avg_pool2d_backward_strided(tensor(gy, device).data, divisor, x.shape, kernel, stride, padding, ceil)
+    np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
+    np.testing.assert_array_equal(backend.as_numpy(x.grad), backend.as_numpy(plain_grad))
 
 
 def test_max_pool2d_gives_a_tie_to_the_first_maximum_only(device):

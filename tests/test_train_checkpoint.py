@@ -1,7 +1,6 @@
 """train/checkpoint.py and train/files.py: a run's state round-trips through checkpoint.npz,
 and files are replaced atomically (a failed write leaves the old file and no debris)."""
 import io
-import os
 import zipfile
 
 import numpy as np
@@ -11,7 +10,7 @@ import minicnn
 from minicnn import Tensor, nn, optim
 import minicnn.functional as F
 from train import checkpoint as ckpt
-from train.files import UserError, atomic_write
+from train.files import UserError
 
 
 def small_run(seed):

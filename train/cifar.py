@@ -539,7 +539,7 @@ def main(argv=None):
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    minicnn.configure_cpu()  # numba's sleeping threads, glibc keeping freed memory (see its docs)
+    minicnn.configure_cpu()  # minicnn's own CPU threads, BLAS on one thread, glibc keeping freed memory (see its docs)
     if args.evaluate and args.resume:
         parser.error("--evaluate and --resume do not go together")
     if args.plots is not None and not args.evaluate:

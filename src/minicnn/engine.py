@@ -510,7 +510,7 @@ def _run_backward(root, grad):
                     elif tensor.creator is None:
                         _accumulate_leaf(tensor, input_grad)
                     elif tensor.creator in grads:
-                        grads[tensor.creator] = grads[tensor.creator] + input_grad
+                        grads[tensor.creator] = _arith.add_arrays(grads[tensor.creator], input_grad)
                     else:
                         grads[tensor.creator] = input_grad
         function.__dict__.clear()  # free saved arrays and the links to inputs

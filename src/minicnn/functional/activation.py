@@ -1,4 +1,5 @@
 """ReLU, softmax and log-softmax."""
+from .. import kernels
 from ..backend import get_array_module
 from ..engine import Function
 from .validation import dim_or_axis, normalize_axis, require_tensor
@@ -6,11 +7,16 @@ from .validation import dim_or_axis, normalize_axis, require_tensor
 
 class ReLUFunction(Function):
     def forward(self, x):
-        self.y = get_array_module(x).maximum(x, x.dtype.type(0))
+        if kernels.use_numba(x):
+            self.y = kernels.cpu.relu(x)
+        else:
+            self.y = get_array_module(x).maximum(x, x.dtype.type(0))
         return self.y
 
-    def backward(self, gy):
-        return gy * (self.y > 0)  # keeping y (the next op holds it anyway) costs no memory
+    def backward(self, gy):  # keeping y (the next op holds it anyway) costs no memory
+        if kernels.use_numba(gy):
+            return kernels.cpu.relu_backward(gy, self.y)
+        return gy * (self.y > 0)
 
 
 class LogSoftmaxFunction(Function):

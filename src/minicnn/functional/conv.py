@@ -1,37 +1,50 @@
 """2-D convolution as im2col + one matrix product.
 
-im2col copies every receptive field of the input into one column of a matrix
-``cols`` of shape (C*kh*kw, N*OH*OW). The convolution is then a single matrix
-product ``weight.reshape(O, C*kh*kw) @ cols``. In backward, the same product
-rule gives the weight gradient (``grad_out @ cols.T``) and the column gradient
-(``weight.T @ grad_out``); col2im scatters column gradients back to the pixels
-they were copied from, adding where receptive fields overlap.
+im2col copies the receptive field of every output pixel into one row of a
+matrix ``cols`` of shape (N*OH*OW, kh*kw*C). The convolution is then a single
+matrix product ``cols @ weight2d.T`` of shape (N*OH*OW, O), where ``weight2d``
+(O, kh*kw*C) is the weight with its taps in the same order as the rows. In
+backward, the same product rule gives the weight gradient (``grad_out.T @ cols``)
+and the gradient of the rows (``grad_out @ weight2d``); col2im scatters those
+back to the pixels they were copied from, adding where receptive fields overlap.
 
-A 1x1 convolution with stride 1 and no padding needs no im2col: each image
-(C, H*W) is already its own column matrix.
+Everything is channels-last (see :mod:`minicnn.layout`): a row of ``cols``
+holds tap (0, 0) of all C channels, then tap (0, 1)..., and the product
+(N*OH*OW, O) is the output with each pixel's channels side by side.
+``conv2d`` returns it as it is, viewed as (N, O, OH, OW), without a copy, and
+im2col reads its input in the same order. A 1x1 convolution with stride 1 and
+no padding needs no im2col at all: its rows are the input's pixels, (N*H*W, C).
 
-Columns are laid out channel-major, (C, kh, kw, N, OH, OW), so that all N images
-share one matrix product instead of N small ones. ``im2col_strided`` and
-``col2im_strided`` are the plain versions (one strided copy per kernel tap, on
-NumPy or CuPy); :mod:`minicnn.kernels` holds faster ones that must agree with them.
+``im2col_strided`` and ``col2im_strided`` are the plain versions (one strided
+copy per kernel tap, on NumPy or CuPy); :mod:`minicnn.kernels` holds faster
+ones that must agree with them.
 """
 from .. import kernels
 from ..backend import get_array_module
 from ..geometry import conv_output_size
 from ..engine import Function
+from ..layout import from_channels_last, pixel_rows
 from .validation import pair, require_same_dtype, require_tensor
 
 
+def _is_pointwise(kernel, stride, padding):
+    """A 1x1 kernel, stride 1, no padding: every pixel is its own receptive field."""
+    return kernel == (1, 1) and stride == (1, 1) and padding == (0, 0)
+
+
 def im2col(x, kernel, stride, padding):
-    """Unfold images into columns.
+    """Unfold images into rows, one per output pixel.
 
     Args:
         x: array (N, C, H, W).
         kernel, stride, padding: pairs (h, w).
     Returns:
-        array (C*kh*kw, N*OH*OW); row (c, i, j) holds, for every output pixel,
-        the input value under kernel tap (i, j) of channel c (zero in the padding).
+        array (N*OH*OW, kh*kw*C); row (n, r, s) holds the receptive field of
+        output pixel (r, s) of image n, tap by tap, the C channels of each tap
+        side by side (zero in the padding).
     """
+    if _is_pointwise(kernel, stride, padding):  # the rows are x's pixels: no copy if x is channels-last
+        return pixel_rows(x)
     if kernels.use_numba(x):
         return kernels.cpu.im2col(x, kernel, stride, padding)
     return im2col_strided(x, kernel, stride, padding)
@@ -45,24 +58,27 @@ def im2col_strided(x, kernel, stride, padding):
     xp = get_array_module(x)
     (n, c, h, w), (kh, kw), (sh, sw), (ph, pw) = x.shape, kernel, stride, padding
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    pixels = x.transpose(0, 2, 3, 1)  # (N, H, W, C), the order of a row's taps
+    padded = xp.pad(pixels, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else pixels
+    cols = xp.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            tap = padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-            cols[:, i, j] = tap.transpose(1, 0, 2, 3)
-    return cols.reshape(c * kh * kw, n * oh * ow)
+            cols[:, :, :, i, j] = padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return cols.reshape(n * oh * ow, kh * kw * c)
 
 
 def col2im(cols, x_shape, kernel, stride, padding):
-    """The adjoint of :func:`im2col`: add each column entry back onto its input pixel.
+    """The adjoint of :func:`im2col`: add each entry of the rows back onto its input pixel.
 
     Args:
-        cols: array (C*kh*kw, N*OH*OW).
+        cols: array (N*OH*OW, kh*kw*C).
         x_shape: (N, C, H, W) of the images that were unfolded.
     Returns:
-        array (N, C, H, W).
+        array (N, C, H, W), stored channels-last.
     """
+    if _is_pointwise(kernel, stride, padding):
+        n, c, h, w = x_shape
+        return from_channels_last(cols.reshape(n, h, w, c))
     if kernels.use_numba(cols):
         return kernels.cpu.col2im(cols, x_shape, kernel, stride, padding)
     return col2im_strided(cols, x_shape, kernel, stride, padding)
@@ -73,58 +89,61 @@ def col2im_strided(cols, x_shape, kernel, stride, padding):
     xp = get_array_module(cols)
     (n, c, h, w), (kh, kw), (sh, sw), (ph, pw) = x_shape, kernel, stride, padding
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
-    padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    cols = cols.reshape(n, oh, ow, kh, kw, c)
+    padded = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            tap = padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-            tap += cols[:, i, j].transpose(1, 0, 2, 3)
-    return xp.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
+            padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, :, :, i, j]
+    return from_channels_last(xp.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w]))
+
+
+def matrix_product(a, b, bias=None):
+    """a @ b (+ bias, added to every row) for 2-D arrays; on the CPU split over minicnn's threads."""
+    if kernels.use_numba(a):
+        return kernels.cpu.matrix_product(a, b, bias)
+    out = a @ b
+    if bias is not None:
+        out += bias
+    return out
+
+
+def _weight_rows(weight):
+    """weight (O, C, kh, kw) -> (O, kh*kw*C): each filter in the order of im2col's rows."""
+    return weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)
 
 
 class Conv2dFunction(Function):
-    def __init__(self, stride, padding):
-        self.stride, self.padding = stride, padding
+    def __init__(self, stride, padding, kernel_size):
+        self.stride, self.padding, self.kernel_size = stride, padding, tuple(kernel_size)
 
     def forward(self, x, weight, bias=None):
-        xp = get_array_module(x)
-        n, c, h, w = x.shape
+        n, _, h, w = x.shape
         out_channels, _, kh, kw = weight.shape
-        self.x_shape, self.weight = x.shape, weight
-        w2d = weight.reshape(out_channels, c * kh * kw)
-        self.pointwise = (kh, kw) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
-        if self.pointwise:
-            self.x = x
-            y = xp.matmul(w2d, x.reshape(n, c, h * w)).reshape(n, out_channels, h, w)
-        else:
-            self.cols = im2col(x, (kh, kw), self.stride, self.padding)  # (C*kh*kw, N*OH*OW)
-            oh = conv_output_size(h, kh, self.stride[0], self.padding[0])
-            ow = conv_output_size(w, kw, self.stride[1], self.padding[1])
-            y = (w2d @ self.cols).reshape(out_channels, n, oh, ow)
-            y = xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
-        if bias is not None:
-            y += bias.reshape(1, out_channels, 1, 1)
-        return y
+        oh = conv_output_size(h, kh, self.stride[0], self.padding[0])
+        ow = conv_output_size(w, kw, self.stride[1], self.padding[1])
+        self.x_shape, self.weight2d = x.shape, _weight_rows(weight)
+        self.cols = im2col(x, (kh, kw), self.stride, self.padding)  # (N*OH*OW, kh*kw*C)
+        y2d = matrix_product(self.cols, self.weight2d.T, bias)       # (N*OH*OW, O)
+        return from_channels_last(y2d.reshape(n, oh, ow, out_channels))  # (N, O, OH, OW), channels-last
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        n, out_channels = gy.shape[:2]
-        w2d = self.weight.reshape(out_channels, -1)
+        n, out_channels, _, _ = gy.shape
+        c, kh, kw = self.x_shape[1], *self.kernel_size
+        gy2d = pixel_rows(gy)  # (N*OH*OW, O): the layout of the product, free when gy is channels-last
         need_x, need_w = self.needs_input_grad[:2]
-        gx = gw = None
-        if need_w or not self.pointwise:  # (O, N*OH*OW): the layout of w2d @ cols
-            gy2d = gy.transpose(1, 0, 2, 3).reshape(out_channels, -1)
+        gx = gw = gb = None
         if need_w:
-            # the columns of a 1x1 convolution are the input itself, channel-major: (C, N*H*W)
-            cols = self.x.transpose(1, 0, 2, 3).reshape(self.x_shape[1], -1) if self.pointwise else self.cols
-            gw = (gy2d @ cols.T).reshape(self.weight.shape)
-        if need_x and self.pointwise:
-            gx = xp.matmul(w2d.T, gy.reshape(n, out_channels, -1)).reshape(self.x_shape)
-        elif need_x:
-            gx = col2im(w2d.T @ gy2d, self.x_shape, self.weight.shape[2:], self.stride, self.padding)
+            gw2d = matrix_product(gy2d.T, self.cols)  # (O, kh*kw*C)
+            gw = xp.ascontiguousarray(gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2))
+        if need_x:
+            gcols = matrix_product(gy2d, self.weight2d)  # (N*OH*OW, kh*kw*C)
+            gx = col2im(gcols, self.x_shape, (kh, kw), self.stride, self.padding)
         if len(self.needs_input_grad) == 2:  # no bias
             return gx, gw
-        return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        if self.needs_input_grad[2]:
+            gb = gy2d.sum(axis=0)
+        return gx, gw, gb
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -151,10 +170,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise ValueError(f"conv2d: kernel {weight.shape[2]}x{weight.shape[3]} is larger than the padded "
                          f"input {padded[0]}x{padded[1]} (x shape {x.shape}, padding {padding})")
     if bias is None:
-        return Conv2dFunction(stride, padding)(x, weight)
+        return Conv2dFunction(stride, padding, weight.shape[2:])(x, weight)
     require_tensor(op, "bias", bias, 1, "(out_channels,)")
     require_same_dtype(op, "bias", bias, "x", x)
     if bias.shape[0] != weight.shape[0]:
         raise ValueError(f"conv2d: bias must have one entry per output channel ({weight.shape[0]}), "
                          f"got shape {bias.shape}")
-    return Conv2dFunction(stride, padding)(x, weight, bias)
+    return Conv2dFunction(stride, padding, weight.shape[2:])(x, weight, bias)

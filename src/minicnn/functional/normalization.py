@@ -5,8 +5,8 @@ and update the running statistics in place with the unbiased variance, as
 PyTorch does: running = (1 - momentum) * running + momentum * batch_statistic.
 Evaluation: normalize with the running statistics.
 
-Backward in training mode (x_hat the normalized input, m the count per channel,
-g = dL/dx_hat = dL/dy * weight):
+Backward in training mode (x_hat the normalized input, recomputed from x rather
+than stored; m the count per channel; g = dL/dx_hat = dL/dy * weight):
 
     dL/dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps)
 
@@ -31,21 +31,20 @@ def batch_norm_forward_plain(x, weight, bias, mean, var, eps):
         weight, bias: arrays (C,).
         mean, var: arrays (C,) to normalize with, or None to use the batch's own.
     Returns:
-        y (N, C, L), x_hat (N, C, L), mean (C,), var (C,) (biased), inv_std (C,).
+        y (N, C, L), mean (C,), var (C,) (biased), inv_std (C,).
     """
     if mean is None:
         mean = x.mean(axis=(0, 2))
         centred = x - mean[:, None]
         var = (centred * centred).mean(axis=(0, 2))
-    else:
-        centred = x - mean[:, None]
     inv_std = (1.0 / get_array_module(x).sqrt(var + eps)).astype(x.dtype)
-    x_hat = centred * inv_std[:, None]
-    return x_hat * weight[:, None] + bias[:, None], x_hat, mean, var, inv_std
+    scale = weight * inv_std  # normalisation and the affine map in one multiply per value
+    return (x - mean[:, None]) * scale[:, None] + bias[:, None], mean, var, inv_std
 
 
-def batch_norm_backward_plain(gy, x_hat, weight, inv_std, training):
-    """Returns (gx, gweight, gbias) for dL/dy = gy; arrays as in :func:`batch_norm_forward_plain`."""
+def batch_norm_backward_plain(gy, x, mean, weight, inv_std, training):
+    """Returns (gx, gweight, gbias) for dL/dy = gy; x, mean, inv_std as in :func:`batch_norm_forward_plain`."""
+    x_hat = (x - mean[:, None]) * inv_std[:, None]
     gweight, gbias = (gy * x_hat).sum(axis=(0, 2)), gy.sum(axis=(0, 2))
     scale = (weight * inv_std)[:, None]
     if not training:  # the statistics are constants
@@ -82,15 +81,16 @@ class BatchNormFunction(Function):
         x3, weight, bias = self._as_arrays(x, weight, bias)
         given = (None, None) if self.training else (self.running_mean, self.running_var)
         forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
-        y, self.x_hat, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
+        y, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
         if self.training:
             self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
+        self.x3, self.mean = x3, mean  # x is kept by the graph anyway; x_hat is not stored
         return y.reshape(x.shape)
 
     def backward(self, gy):
-        gy3 = gy.reshape(self.x_hat.shape)
+        gy3 = gy.reshape(self.x3.shape)
         backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
-        gx, gweight, gbias = backward(gy3, self.x_hat, self.weight, self.inv_std, self.training)
+        gx, gweight, gbias = backward(gy3, self.x3, self.mean, self.weight, self.inv_std, self.training)
         needs = self.needs_input_grad
         grads = (gx.reshape(self.shape), gweight, gbias)  # inputs: x, then weight and bias if given
         return tuple(grad if need else None for grad, need in zip(grads, needs))
@@ -126,22 +126,23 @@ class SyncBatchNormFunction(BatchNormFunction):
         mean = sums[:channels] / self.count
         var = xp.maximum(sums[channels:-1] / self.count - mean * mean, 0)
         forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
-        y, self.x_hat, _, _, self.inv_std = forward(x3, weight, bias, mean.astype(x.dtype), var.astype(x.dtype),
-                                                    self.eps)
+        self.x3, self.mean = x3, mean.astype(x.dtype)
+        y, _, _, self.inv_std = forward(x3, weight, bias, self.mean, var.astype(x.dtype), self.eps)
         self._update_running_statistics(mean, var, self.count)  # the same on every rank: so are the statistics
         return y.reshape(x.shape)
 
     def backward(self, gy):
-        gy3 = gy.reshape(self.x_hat.shape)
+        gy3 = gy.reshape(self.x3.shape)
         channels = gy3.shape[1]
         # The gradient with the statistics held fixed (evaluation mode's), and this rank's two sums ...
         backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
-        gx, gweight, gbias = backward(gy3, self.x_hat, self.weight, self.inv_std, False)
+        gx, gweight, gbias = backward(gy3, self.x3, self.mean, self.weight, self.inv_std, False)
         # ... then what flows through the statistics, from the sums over every rank.
         sums = distributed.all_reduce(get_array_module(gy).concatenate([gbias, gweight]))
         mean_g = (sums[:channels] / self.count).astype(gy.dtype)
         mean_gx = (sums[channels:] / self.count).astype(gy.dtype)
-        gx -= (self.weight * self.inv_std)[:, None] * (mean_g[:, None] + self.x_hat * mean_gx[:, None])
+        x_hat = (self.x3 - self.mean[:, None]) * self.inv_std[:, None]
+        gx -= (self.weight * self.inv_std)[:, None] * (mean_g[:, None] + x_hat * mean_gx[:, None])
         grads = (gx.reshape(self.shape), gweight, gbias)
         return tuple(grad if need else None for grad, need in zip(grads, self.needs_input_grad))
 

@@ -99,32 +99,44 @@ class MaxPool2dFunction(Function):
         return max_pool2d_backward_strided(gy, self.argmax, self.x_shape, *self.geometry)
 
 
+def avg_pool2d_strided(x, divisor, kernel, stride, padding, ceil_mode):
+    """Plain average pooling: the window sums (zero padding), over ``divisor`` (OH, OW)."""
+    xp = get_array_module(x)
+    out, padded_size = pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
+    total = xp.zeros(x.shape[:2] + out, dtype=x.dtype)
+    for _, _, window in _windows(_pad(x, padding, padded_size, 0), kernel, stride, out):
+        total += window
+    return total / divisor
+
+
+def avg_pool2d_backward_strided(gy, divisor, x_shape, kernel, stride, padding, ceil_mode):
+    """Give every cell of each window an equal share of the window's gradient."""
+    xp = get_array_module(gy)
+    out, padded_size = pool_geometry(x_shape, kernel, stride, padding, ceil_mode)
+    share = gy / divisor
+    padded = xp.zeros(x_shape[:2] + padded_size, dtype=gy.dtype)
+    for _, _, window in _windows(padded, kernel, stride, out):
+        window += share
+    return xp.ascontiguousarray(padded[:, :, padding[0]:padding[0] + x_shape[2], padding[1]:padding[1] + x_shape[3]])
+
+
 class AvgPool2dFunction(Function):
     def __init__(self, kernel, stride, padding, ceil_mode, count_include_pad):
-        self.kernel, self.stride, self.padding, self.ceil_mode = kernel, stride, padding, ceil_mode
+        self.geometry = kernel, stride, padding, ceil_mode
         self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        xp = get_array_module(x)
         self.x_shape = x.shape
-        out, padded_size = pool_geometry(x.shape, self.kernel, self.stride, self.padding, self.ceil_mode)
-        self.divisor = avg_pool_divisor(x.shape, self.kernel, self.stride, self.padding, self.ceil_mode,
-                                        self.count_include_pad, xp, x.dtype)
-        padded = _pad(x, self.padding, padded_size, 0)
-        total = xp.zeros(x.shape[:2] + out, dtype=x.dtype)
-        for _, _, window in _windows(padded, self.kernel, self.stride, out):
-            total += window
-        return total / self.divisor
+        self.divisor = avg_pool_divisor(x.shape, *self.geometry, self.count_include_pad, get_array_module(x),
+                                        x.dtype)
+        if kernels.use_numba(x):
+            return kernels.cpu.avg_pool2d(x, self.divisor, *self.geometry)
+        return avg_pool2d_strided(x, self.divisor, *self.geometry)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        out, padded_size = pool_geometry(self.x_shape, self.kernel, self.stride, self.padding, self.ceil_mode)
-        share = gy / self.divisor
-        padded = xp.zeros(self.x_shape[:2] + padded_size, dtype=gy.dtype)
-        for _, _, window in _windows(padded, self.kernel, self.stride, out):
-            window += share
-        p, (h, w) = self.padding, self.x_shape[2:]
-        return xp.ascontiguousarray(padded[:, :, p[0]:p[0] + h, p[1]:p[1] + w])
+        if kernels.use_numba(gy):
+            return kernels.cpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
+        return avg_pool2d_backward_strided(gy, self.divisor, self.x_shape, *self.geometry)
 
 
 def check_pool_arguments(op, kernel_size, stride, padding):

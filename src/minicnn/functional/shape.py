@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
 from ..engine import Function, Tensor
 from .validation import (dim_or_axis, normalize_axis, normalize_dims, require_same_dtype,
@@ -45,11 +46,15 @@ class ConcatFunction(Function):
 
     def forward(self, *arrays):
         self.sizes = [a.shape[self.axis] for a in arrays]
+        if self.axis == 1 and arrays[0].ndim == 4 and kernels.use_numba(arrays[0]):
+            return kernels.cpu.concat_channels(arrays)
         return get_array_module(*arrays).concatenate(arrays, axis=self.axis)
 
     def backward(self, gy):
-        bounds = np.cumsum(self.sizes)[:-1].tolist()
-        pieces = get_array_module(gy).split(gy, bounds, axis=self.axis)
+        if self.axis == 1 and gy.ndim == 4 and kernels.use_numba(gy):
+            pieces = kernels.cpu.split_channels(gy, self.sizes)
+        else:
+            pieces = get_array_module(gy).split(gy, np.cumsum(self.sizes)[:-1].tolist(), axis=self.axis)
         return tuple(piece if need else None for piece, need in zip(pieces, self.needs_input_grad))
 
 

@@ -13,11 +13,12 @@ variable ``MINICNN_PLAIN_KERNELS=1`` to use only the plain versions (for
 comparisons and debugging).
 
 ``kernels.cpu`` is imported on first use, not with ``import minicnn``
-(importing numba takes a while).
+(importing numba takes a while). The kernels run on minicnn's own thread pool
+(:mod:`.threads`), whose threads start with the first kernel that needs them.
 
 Importing minicnn changes nothing in the process. :func:`configure_cpu` holds
-the two process-wide settings that make CPU training faster; the trainer and
-the benchmark call it, and a library user may.
+the process-wide settings that make CPU training faster; the trainer and the
+benchmark call it, and a library user may.
 """
 import importlib
 import os
@@ -25,6 +26,7 @@ import os
 import numpy as np
 
 from ..backend import keep_freed_host_memory
+from . import threads as _threads
 
 
 def use_numba(array):
@@ -39,35 +41,29 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def configure_cpu(threading_layer="workqueue", keep_freed_memory=True):
+def configure_cpu(threads=None, keep_freed_memory=True):
     """Opt in to the process-wide settings that make CPU training faster. Returns what was applied.
 
     Args:
-        threading_layer: numba's thread pool for the parallel kernels. numba's
-            default (OpenMP) keeps its threads spinning after each parallel loop, and
-            so does the BLAS library after each matrix product; on a machine with few
-            cores they take the cores the other needs (a 0.03 ms kernel took 10 ms
-            right after a matrix product). numba's "workqueue" threads sleep when idle.
-            numba fixes its pool when the first parallel kernel runs, so call this
-            before any (a later call cannot change it and leaves it as it is). A layer
-            chosen in the NUMBA_THREADING_LAYER environment variable is respected.
-            None: leave numba alone.
+        threads: how many threads minicnn's CPU work uses (default: every core
+            this process may run on). minicnn then runs its matrix products
+            itself, as blocks of columns on its own thread pool, and asks
+            NumPy's BLAS (OpenBLAS) to use one thread per product. BLAS's own
+            threads cut each product into one equal share per thread and spin
+            while they wait for the slowest: on a machine where other programs
+            run too, a training step got 16 times slower. minicnn's threads take
+            blocks as they come free and sleep when idle. The cost: every other
+            NumPy matrix product in this process runs on one thread from then on.
         keep_freed_memory: ask glibc to keep freed memory for reuse
             (:func:`minicnn.backend.keep_freed_host_memory`): -15% time per training
             step, at the cost of the process keeping its peak memory.
     Returns:
-        dict with "threading_layer" (the layer numba will use or uses, or None when
-        left alone) and "keep_freed_memory" (True if glibc accepted it).
+        dict with "threads" (minicnn's thread count), "blas_single_threaded"
+        (True if BLAS could be set to one thread; with another BLAS than
+        OpenBLAS it is left alone and splits products itself) and
+        "keep_freed_memory" (True if glibc accepted it).
     """
-    applied = {"threading_layer": None, "keep_freed_memory": False}
-    if threading_layer is not None:
-        import numba
-        try:
-            applied["threading_layer"] = numba.threading_layer()  # the pool already runs: too late
-        except ValueError:  # not started yet
-            if "NUMBA_THREADING_LAYER" not in os.environ:
-                numba.config.THREADING_LAYER = threading_layer
-            applied["threading_layer"] = numba.config.THREADING_LAYER
-    if keep_freed_memory:
-        applied["keep_freed_memory"] = keep_freed_host_memory()
-    return applied
+    _threads.set_thread_count(_threads.available_cores() if threads is None else threads)
+    return {"threads": _threads.thread_count(),
+            "blas_single_threaded": _threads.make_blas_single_threaded(),
+            "keep_freed_memory": bool(keep_freed_memory) and keep_freed_host_memory()}
