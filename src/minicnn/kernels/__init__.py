@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from ..backend import keep_freed_host_memory
+from ..backend import is_gpu_array, keep_freed_host_memory
 from . import threads as _threads
 
 
@@ -34,10 +34,18 @@ def use_numba(array):
     return isinstance(array, np.ndarray) and os.environ.get("MINICNN_PLAIN_KERNELS") != "1"
 
 
+def use_gpu_kernels(array):
+    """True when ``array`` is a CuPy array and the GPU's fast paths are switched on."""
+    return is_gpu_array(array) and os.environ.get("MINICNN_PLAIN_KERNELS") != "1"
+
+
+_SUBMODULES = ("cpu", "gpu", "gpu_fused")
+
+
 def __getattr__(name):
-    # `kernels.cpu` is loaded (and numba imported) the first time an op reaches for it.
-    if name == "cpu":
-        return importlib.import_module(f"{__name__}.cpu")
+    # `kernels.cpu` (numba) and the GPU modules are loaded the first time an op reaches for them.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
