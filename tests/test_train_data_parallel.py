@@ -134,6 +134,17 @@ def test_a_two_rank_checkpoint_resumes_on_one_rank(two_rank_run, tmp_path):
     assert rows(out)[:2] == rows(two_rank_run[0]) and len(rows(out)) == 3
 
 
+def test_two_ranks_evaluate_a_checkpoint_on_the_whole_test_set(two_rank_run):
+    out = two_rank_run[0]
+    code, output, _ = launch_mpi(["-m", "train.cifar", "--evaluate", str(out / "checkpoint.npz"), "--device", "cpu",
+                                  "--limit", "37", "--batch-size", "7"])  # shards of 7 and 7, then 2 and 2
+    assert code == 0, output
+    last = rows(out)[-1]
+    assert output.count(f"test accuracy {last['test_acc']:.2%} ({round(last['test_acc'] * 32)} of 32 images)") == 1
+    loss = float(output.split("test loss ")[1].split()[0])
+    assert loss == pytest.approx(last["test_loss"], abs=1e-4)
+
+
 def test_two_ranks_refuse_a_folder_holding_a_run_together(two_rank_run, data_dir):
     out = two_rank_run[0]
     before = (out / "checkpoint.npz").read_bytes()
