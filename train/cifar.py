@@ -112,7 +112,8 @@ def build_parser():
         epilog="A run leaves in --out: metrics.jsonl (one JSON object per epoch: epoch, train_loss, "
                "train_acc, test_loss, test_acc, lr, seconds; accuracies as fractions), checkpoint.npz "
                "(after every epoch, and on Ctrl-C) and curves.png (with matplotlib). Ctrl-C saves and "
-               "stops; --resume continues, bit for bit on the CPU.",
+               "stops; --resume continues, bit for bit on the CPU. Under mpiexec -n N it trains "
+               "data-parallel, N ranks sharing every batch (see README.md).",
         formatter_class=_HelpFormatter)
     where = parser.add_argument_group("data and device")
     where.add_argument("--data-dir", default="./data",

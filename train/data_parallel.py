@@ -22,6 +22,13 @@ stderr go nowhere: :func:`only_rank_0_speaks`), locks the run folder and
 writes its files. The running totals of each rank are summed over the ranks
 when they are read, so every rank sees the same figures.
 
+Resuming. A checkpoint counts global batches, and where batch k lies in the
+epoch's order does not depend on N: a run stopped after batch k (rank 0 saves
+the totals of all ranks) continues at batch k on any number of ranks, and each
+image of that epoch is still seen once.
+
+Threads. Ranks on one machine share its cores: :func:`cpu_threads_per_rank`.
+
 Agreement. A rank that stops on its own leaves the others waiting forever in
 their next collective. So whatever may fail before training (the run folder,
 the data, the device) runs in a block that every rank leaves the same way
