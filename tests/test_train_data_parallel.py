@@ -206,22 +206,30 @@ def test_ctrl_c_on_mpiexec_stops_every_rank_at_one_batch_and_leaves_a_checkpoint
     print(f"stopped at epoch {saved.epoch + 1}, batch {saved.step}")
 
 
+def gpu_runner():
+    """The command prefix that runs a module on this session's GPU path (the stand-in's runner where it runs)."""
+    return ["-m", "tests.standin.run", "--devices", str(backend.gpu_count())] if on_cupy_standin() else []
+
+
 @pytest.mark.gpu
 def test_each_rank_trains_on_its_own_gpu_through_nccl(data_dir, tmp_path):
     if backend.gpu_count() < 2:
         pytest.skip(f"needs 2 GPUs (one per rank), found {backend.gpu_count()}")
-    runner = ["-m", "tests.standin.run", "--devices", str(backend.gpu_count())] if on_cupy_standin() else []
-    code, output, _ = launch_mpi([*runner, "-m", "train.cifar", *TINY, "--device", "gpu", "--limit", "16",
+    code, output, _ = launch_mpi([*gpu_runner(), "-m", "train.cifar", *TINY, "--device", "gpu", "--limit", "16",
                                   "--epochs", "1", "--data-dir", data_dir, "--out", str(tmp_path / "run")], timeout=300)
     assert code == 0, output
     assert "devices gpu:0, gpu:1" in output and "each rank its own GPU" in output
     assert len(rows(tmp_path / "run")) == 1 and load_checkpoint(str(tmp_path / "run" / "checkpoint.npz")).epoch == 1
 
 
+@pytest.mark.gpu
 def test_a_gpu_named_by_number_is_refused_on_several_ranks(data_dir, tmp_path):
-    code, output, _ = launch_mpi(["-m", "train.cifar", *TINY, "--device", "gpu:1", "--data-dir", data_dir,
-                                  "--out", str(tmp_path / "run")])
-    assert code == 1 and len(output.strip().splitlines()) == 1 and output.startswith("error: "), output
+    code, output, _ = launch_mpi([*gpu_runner(), "-m", "train.cifar", *TINY, "--device", "gpu:1", "--data-dir",
+                                  data_dir, "--out", str(tmp_path / "run")])
+    assert code == 1 and output.strip().splitlines() == [
+        "error: --device gpu:1 names one GPU, but each of the 2 ranks needs its own: use --device gpu (each rank "
+        "takes the GPU numbered by its rank on its machine)"], output
+    assert os.listdir(tmp_path) == []
 
 
 # -- the pieces, in pretended worlds -----------------------------------------------------------------------------------
