@@ -20,6 +20,7 @@ does.
 """
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -107,9 +108,7 @@ class MpiWorld:
         self.comm.Barrier()
 
     def abort(self, exit_code):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self.MPI.COMM_WORLD.Abort(exit_code)
+        _end_job(self.MPI, exit_code)
 
     def _nccl_for(self, array):
         """The NCCL communicator of this process's GPU, made (by every rank together) on first use."""
@@ -162,11 +161,23 @@ def _abort_on_uncaught_exception(MPI, rank, size):
         previous_hook(kind, value, traceback)
         sys.stderr.write(f"minicnn.distributed: rank {rank} of {size} raised {kind.__name__}; "
                          f"aborting all {size} processes (MPI_Abort)\n")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        MPI.COMM_WORLD.Abort(1)
+        _end_job(MPI, 1)
 
     sys.excepthook = print_and_abort
+
+
+# The launcher carries each process's output through a pipe; MPI_Abort makes it kill every process, and
+# what it has not read from the pipe by then is lost (a traceback cut short, about 1 abort in 30 on a busy
+# machine). A moment's wait after flushing lets it read the last lines.
+OUTPUT_GRACE_SECONDS = 0.2
+
+
+def _end_job(MPI, exit_code):
+    """Flush this process's output, give the launcher a moment to carry it, then MPI_Abort the whole job."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(OUTPUT_GRACE_SECONDS)
+    MPI.COMM_WORLD.Abort(exit_code)
 
 
 def current_world():
