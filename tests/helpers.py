@@ -39,13 +39,26 @@ def mpiexec():
     return found
 
 
-def launch_mpi(command, ranks=2, timeout=120):
-    """Run ``python *command`` in ``ranks`` processes under mpiexec, from the repository root, with this
-    checkout's src/ first and one thread per process; returns (exit code, output, seconds)."""
+def _mpi_job(command, ranks):
+    """(argv, environment) that run ``python *command`` in ``ranks`` processes under mpiexec, with this
+    checkout's src/ first and one thread per process."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
                NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")  # 2 ranks on 2 cores: one thread each
     env = {name: value for name, value in env.items() if name not in distributed.LAUNCHER_VARIABLES}
+    return [mpiexec(), "-n", str(ranks), sys.executable, *command], env
+
+
+def launch_mpi(command, ranks=2, timeout=120):
+    """Run ``python *command`` in ``ranks`` processes under mpiexec, from the repository root, with this
+    checkout's src/ first and one thread per process; returns (exit code, output, seconds)."""
+    argv, env = _mpi_job(command, ranks)
     start = time.perf_counter()
-    done = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, *command],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return done.returncode, done.stdout + done.stderr, time.perf_counter() - start
+
+
+def start_mpi(command, ranks=2):
+    """:func:`launch_mpi` without waiting: the running mpiexec (a Popen; its output, stdout and stderr
+    together, is read with ``communicate``). The caller waits for it, or kills it."""
+    argv, env = _mpi_job(command, ranks)
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

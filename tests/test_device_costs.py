@@ -35,10 +35,10 @@ def read_sites(counter):
 
 
 def totals_read_lines():
-    """Lines of RunningTotals.read: the documented reads of the running loss and accuracy."""
+    """Lines of RunningTotals.on_host (which read() calls): the documented reads of the running loss and accuracy."""
     import inspect
     from train import metrics
-    lines, first = inspect.getsourcelines(metrics.RunningTotals.read)
+    lines, first = inspect.getsourcelines(metrics.RunningTotals.on_host)
     return {(os.path.abspath(metrics.__file__), first + i) for i in range(len(lines))}
 
 

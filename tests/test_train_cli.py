@@ -218,6 +218,21 @@ def test_ctrl_c_saves_and_resume_matches_a_straight_run(capsys, data_dir, tmp_pa
             assert b[key] == pytest.approx(a[key], rel=1e-5), key
 
 
+def test_ctrl_c_while_an_epoch_is_written_stops_before_the_next_epoch(capsys, data_dir, tmp_path, monkeypatch):
+    """The stop comes before the next epoch's first batch, where there is no loss yet to check (not a nan)."""
+    real_write = cifar.write_metrics
+
+    def write_then_ctrl_c(history, path):
+        real_write(history, path)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(cifar, "write_metrics", write_then_ctrl_c)
+    code, _, err = train(capsys, data_dir, tmp_path / "run", "--epochs", "2")
+    assert code == 130 and "stopped at epoch 2, batch 0 of 2; checkpoint saved" in err, err
+    saved = load_checkpoint(str(tmp_path / "run" / "checkpoint.npz"))
+    assert (saved.epoch, saved.step, len(saved.history)) == (1, 0, 1)
+
+
 def test_evaluate_reads_the_data_of_its_run(capsys, data_dir, finished_run, monkeypatch, tmp_path):
     from test_train_data import closed_port_url
     monkeypatch.setattr(data, "CIFAR10_URL", closed_port_url())  # a download attempt fails at once

@@ -11,15 +11,21 @@ A run writes to --out: metrics.jsonl (a line per epoch), checkpoint.npz (after
 every epoch, and on Ctrl-C) and curves.png. It locks that folder while it runs,
 so a second run into it is refused (see train/run_folder.py).
 
+On several processes: ``mpiexec -n N python -m train.cifar ...`` trains one model
+data-parallel, with the same options meaning the same run (--batch-size is the
+global batch); train/data_parallel.py says who trains on what and who writes.
+
 Reproducibility. Every random stream is a function of counters, not a generator
 carried along: the model's initial weights come from ``manual_seed(seed)``; the
 data order, crops and flips of an epoch from SeedSequence([seed, epoch]); the
 dropout masks of a batch from ``manual_seed`` reseeded with
-SeedSequence([seed, epoch, step]) before the batch. So the RNG state of a run is
-just (seed, epoch, step), and on the CPU a run stopped and resumed (even
-mid-epoch) ends with exactly the parameters of a run that never stopped.
+SeedSequence([seed, epoch, step]) before the batch (and the rank, on ranks other
+than 0). So the RNG state of a run is just (seed, epoch, step), and on the CPU a
+run stopped and resumed (even mid-epoch, on as many ranks) ends with exactly the
+parameters of a run that never stopped.
 """
 import argparse
+import contextlib
 import math
 import os
 import shlex
@@ -32,10 +38,10 @@ from tqdm import tqdm
 
 import minicnn
 import minicnn.functional as F
-from minicnn import Tensor, backend, nn, optim
+from minicnn import Tensor, backend, distributed, nn, optim
 from models.googlenet import GoogLeNet, googlenet_loss
 
-from . import data
+from . import data, data_parallel
 from .augment import EpochPlan, normalize, training_batch
 from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .files import UserError
@@ -106,7 +112,8 @@ def build_parser():
         epilog="A run leaves in --out: metrics.jsonl (one JSON object per epoch: epoch, train_loss, "
                "train_acc, test_loss, test_acc, lr, seconds; accuracies as fractions), checkpoint.npz "
                "(after every epoch, and on Ctrl-C) and curves.png (with matplotlib). Ctrl-C saves and "
-               "stops; --resume continues, bit for bit on the CPU.",
+               "stops; --resume continues, bit for bit on the CPU. Under mpiexec -n N it trains "
+               "data-parallel, N ranks sharing every batch (see README.md).",
         formatter_class=_HelpFormatter)
     where = parser.add_argument_group("data and device")
     where.add_argument("--data-dir", default="./data",
@@ -124,9 +131,13 @@ def build_parser():
                        help="leave out the two auxiliary classifiers (else loss = main + 0.3 * each aux)")
     model.add_argument("--width", type=positive_float, default=1.0,
                        help="multiplier of every channel count (1.0 = the paper's network)")
+    model.add_argument("--sync-bn", action="store_true",
+                       help="under mpiexec, batch norm takes its statistics over the global batch (all ranks) "
+                            "instead of each rank's slice (with --norm bn; one process: plain batch norm)")
     training = parser.add_argument_group("training (SGD, Nesterov momentum 0.9, weight decay 5e-4)")
     training.add_argument("--epochs", type=positive_int, default=15, help="epochs in total (a resumed run too)")
-    training.add_argument("--batch-size", type=positive_int, default=128, help="images per step")
+    training.add_argument("--batch-size", type=positive_int, default=128,
+                          help="images per step (under mpiexec, over all ranks together: it must divide by them)")
     training.add_argument("--lr", type=positive_float,
                           help="learning rate: the peak of onecycle, the start of the others (default: "
                                + ", ".join(f"{d['lr']:g} with --norm {norm}" for norm, d in NORM_DEFAULTS.items())
@@ -190,8 +201,18 @@ def stored_options(args):
 
 
 def open_device(option):
-    """Resolve --device (backend.choose_device), print which device runs and why; returns its name."""
+    """Resolve --device (backend.choose_device), print which device runs and why; returns its name.
+
+    Under mpiexec each rank takes its own GPU, gpu:<its rank on its machine>, for
+    --device gpu (or gpu:0, which is what gpu means); another gpu:N is refused.
+    """
     device, why = backend.choose_device(option)
+    if device.kind == "gpu" and distributed.world_size() > 1:
+        if device.index != 0:
+            raise UserError(f"--device {device} names one GPU, but each of the {distributed.world_size()} ranks "
+                            "needs its own: use --device gpu (each rank takes the GPU numbered by its rank on "
+                            "its machine)")
+        device, why = backend.parse_device(distributed.local_gpu()), why + "; each rank its own GPU"
     if device.kind == "gpu":
         # float32 matrix products on TF32 tensor cores, as PyTorch allows; CuPy reads this
         # before its first product. CUPY_TF32=0 in the environment keeps full float32.
@@ -202,19 +223,25 @@ def open_device(option):
 
 
 def continue_command(out):
-    """The command line that resumes the run in ``out`` (quoted for a POSIX shell)."""
-    return f"python -m train.cifar --resume --out {shlex.quote(str(out))}"
+    """The command line that resumes the run in ``out`` (quoted for a POSIX shell), on as many ranks."""
+    ranks = distributed.world_size()
+    launcher = f"mpiexec -n {ranks} " if ranks > 1 else ""
+    return f"{launcher}python -m train.cifar --resume --out {shlex.quote(str(out))}"
 
 
 def build_model(options):
     """GoogLeNet with the CIFAR stem, as the options (argparse names) ask."""
-    return GoogLeNet(num_classes=data.NUM_CLASSES, stem="cifar", aux=not options["no_aux"],
-                     norm=options["norm"], width=options["width"])
+    model = GoogLeNet(num_classes=data.NUM_CLASSES, stem="cifar", aux=not options["no_aux"],
+                      norm=options["norm"], width=options["width"])
+    if options.get("sync_bn"):  # (absent from the options of runs older than --sync-bn)
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
 
 
 def describe_model(model, options):
     heads = "no aux heads" if options["no_aux"] else "aux heads (loss = main + 0.3 * each)"
-    return (f"model: GoogLeNet, CIFAR stem, norm {options['norm']}, width {options['width']:g}, {heads}: "
+    norm = options["norm"] + (" synchronised over the ranks" if options.get("sync_bn") else "")
+    return (f"model: GoogLeNet, CIFAR stem, norm {norm}, width {options['width']:g}, {heads}: "
             f"{nn.count_parameters(model):,} parameters")
 
 
@@ -265,59 +292,74 @@ def is_out_of_memory(error):
     return kind.__name__ == "OutOfMemoryError" and kind.__module__.startswith("cupy")
 
 
+def find_data(args):
+    """The CIFAR-10 folder, downloaded first if need be (and allowed): by the first rank of each machine."""
+    return data_parallel.first_on_each_machine(lambda: data.find_cifar10(args.data_dir,
+                                                                         download=not args.no_download))
+
+
 # -- evaluation ----------------------------------------------------------------------------------------
 
 def evaluate(model, images, labels, batch_size, label_smoothing=0.0, stop=None, desc="test"):
     """Loss, accuracy and confusion matrix of ``model`` on a data set, in eval mode under no_grad.
 
+    Under mpiexec each rank evaluates its shard of every batch (``batch_size`` is
+    the global batch), and the results are summed over the ranks: every rank
+    returns those of the whole data set.
+
     Args:
         images: (N, 3, 32, 32) uint8 on the model's device; labels: (N,) int64 there.
     Returns:
-        (mean cross-entropy, accuracy in 0..1, confusion (10, 10) on the device).
+        (mean cross-entropy, accuracy in 0..1, confusion (10, 10) int64 on the device).
     """
     model.eval()
-    totals, confusion = RunningTotals(), 0
+    totals = RunningTotals()
+    confusion = backend.get_array_module(labels).zeros((data.NUM_CLASSES, data.NUM_CLASSES), np.int64)
     try:
         with minicnn.no_grad():
             for start in tqdm(range(0, len(labels), batch_size), desc=desc, unit="batch", leave=False):
-                if stop is not None and stop.requested:
+                if stop is not None and data_parallel.any_rank(stop.requested):
                     raise KeyboardInterrupt
-                target = labels[start:start + batch_size]
-                logits = model(Tensor(normalize(images[start:start + batch_size])))
+                mine = data_parallel.shard(start, min(start + batch_size, len(labels)))
+                if mine.start == mine.stop:  # a short last batch, with nothing left for this rank
+                    continue
+                target = labels[mine.start:mine.stop]
+                logits = model(Tensor(normalize(images[mine.start:mine.stop])))
                 loss = F.cross_entropy(logits, target, label_smoothing)
                 totals.add(loss.data, logits.data, target)
-                confusion = confusion + confusion_matrix(target, logits.data.argmax(axis=1), data.NUM_CLASSES)
+                confusion += confusion_matrix(target, logits.data.argmax(axis=1), data.NUM_CLASSES)
     finally:
         model.train()
-    loss, accuracy = totals.read()
-    return loss, accuracy, confusion
+    loss, accuracy = totals.read(distributed.all_reduce)
+    return loss, accuracy, distributed.all_reduce(confusion)
 
 
 def run_evaluation(args, given):
     """--evaluate CHECKPOINT: rebuild the model from the arguments stored in it and test it, on the
-    data of its run unless --data-dir (or --no-download) is given."""
-    device = open_device(args.device)
+    data of its run unless --data-dir (or --no-download) is given. Under mpiexec the ranks share the
+    test set (rank 0 reads the checkpoint, prints and draws)."""
+    device = data_parallel.together(lambda: open_device(args.device))
     with backend.running_on(backend.parse_device(device)):  # what is made without naming a device lands there
         return _evaluate_checkpoint(args, given, device)
 
 
 def _evaluate_checkpoint(args, given, device):
-    checkpoint = load_checkpoint(args.evaluate)
+    checkpoint = data_parallel.decided_by_rank_0(lambda: load_checkpoint(args.evaluate))
     for name in ("data_dir", "no_download"):
         if name not in given and name in checkpoint.args:
             setattr(args, name, checkpoint.args[name])
-    root = data.find_cifar10(args.data_dir, download=not args.no_download)
-    test = data.read_split(root, data.TEST_FILES, args.limit)
-    class_names = data.read_class_names(root)
+    root = find_data(args)
+    test, class_names = data_parallel.together(
+        lambda: (data.read_split(root, data.TEST_FILES, args.limit), data.read_class_names(root)))
     model = build_model(checkpoint.args).to(device)
-    restore(checkpoint, model)
+    data_parallel.together(lambda: restore(checkpoint, model))
     print(describe_model(model, checkpoint.args))
     print(f"checkpoint: {args.evaluate} (epoch {checkpoint.epoch}); {len(test.labels)} test images from {root}")
     images, labels = backend.to_device(test.images, device), backend.to_device(test.labels, device)
     loss, _, confusion = evaluate(model, images, labels, 2 * args.batch_size, checkpoint.args["label_smoothing"])
     print(f"test loss {loss:.4f}")
     print(format_report(confusion, class_names))
-    if args.plots is not None:
+    if args.plots is not None and data_parallel.is_writer():
         folder = args.plots or os.path.dirname(os.path.abspath(args.evaluate))
         os.makedirs(folder, exist_ok=True)
         picture = test.images[0].transpose(1, 2, 0)  # the first test image, (H, W, 3) for display
@@ -330,16 +372,26 @@ def _evaluate_checkpoint(args, given, device):
 
 # -- training ------------------------------------------------------------------------------------------
 
+def read_data(root, args):
+    """(training split, test split) on the host, checked to share out over the ranks."""
+    train = data.read_split(root, data.TRAIN_FILES, args.limit)
+    data_parallel.check_last_batch(len(train.labels), args.batch_size)
+    return train, data.read_split(root, data.TEST_FILES, args.limit)
+
+
 class Run:
     """One training run: the data on the device, the model, optimizer and schedule, and its folder
-    (``args.out``, made and locked by the caller; every file of the run is written through ``path``)."""
+    (``args.out``, made and locked by the caller; every file of the run is written through ``path``).
+
+    Under mpiexec every rank builds its own Run; rank 0 alone writes (``self.writer``).
+    """
 
     def __init__(self, args, device, checkpoint=None):
         self.args, self.device = args, device
         self.options = stored_options(args)  # stored in every checkpoint
-        root = data.find_cifar10(args.data_dir, download=not args.no_download)
-        train = data.read_split(root, data.TRAIN_FILES, args.limit)
-        test = data.read_split(root, data.TEST_FILES, args.limit)
+        self.writer = data_parallel.is_writer()
+        root = find_data(args)
+        train, test = data_parallel.together(lambda: read_data(root, args))
         print(f"data: {len(train.labels)} training and {len(test.labels)} test images from {root}")
         # The whole data set lives on the device as uint8; batches are made there.
         self.train_images, self.train_labels = (backend.to_device(a, self.device) for a in train)
@@ -353,9 +405,10 @@ class Run:
         self.scheduler = make_scheduler(args.schedule, self.optimizer, args.epochs, self.steps_per_epoch)
         self.epoch, self.step, self.partial, self.history = 0, 0, {}, []
         if checkpoint is not None:
-            restore(checkpoint, self.model, self.optimizer, self.scheduler)
+            data_parallel.together(lambda: restore(checkpoint, self.model, self.optimizer, self.scheduler))
             self.epoch, self.step = checkpoint.epoch, checkpoint.step
             self.partial, self.history = checkpoint.partial, checkpoint.history
+        distributed.broadcast_parameters(self.model)  # every rank starts from rank 0's weights
         print(describe_model(self.model, self.options))
         self.plot_skipped = False
 
@@ -363,8 +416,14 @@ class Run:
         return os.path.join(self.args.out, name)
 
     def save(self, epoch, step, partial=None):
-        save_checkpoint(self.path(CHECKPOINT), self.model, self.optimizer, self.scheduler, epoch=epoch,
-                        step=step, args=self.options, history=self.history, partial=partial)
+        """Rank 0 writes the checkpoint (the model is the same on every rank); the others nothing."""
+        if self.writer:
+            save_checkpoint(self.path(CHECKPOINT), self.model, self.optimizer, self.scheduler, epoch=epoch,
+                            step=step, args=self.options, history=self.history, partial=partial)
+
+    def images_done(self, steps):
+        """Training images in an epoch's first ``steps`` global batches (all ranks together)."""
+        return min(steps * self.args.batch_size, len(self.train_labels))
 
     def train_epoch(self, epoch, first_step, totals, stop, clock, lr):
         """Run batches first_step.. of ``epoch``, adding to ``totals``; returns the last batch's lr
@@ -376,12 +435,12 @@ class Run:
         plan = EpochPlan.draw(args.seed, epoch, len(self.train_labels)).to(self.device)
         bar = tqdm(range(first_step, steps), initial=first_step, total=steps, unit="batch",
                    desc=f"epoch {epoch + 1}/{args.epochs}", leave=False)
-        seen_at_read, time_at_read = totals.count, time.perf_counter()
+        seen_at_read, time_at_read = self.images_done(first_step), time.perf_counter()
         with bar:
             for step in bar:
-                if stop.requested:
+                if data_parallel.any_rank(stop.requested):  # every rank stops before the same batch
                     self.check_finite(totals, epoch, step)
-                    self.save(epoch, step, {"totals": totals.to_dict(), "seconds": clock(), "lr": lr})
+                    self.save(epoch, step, self.partial_epoch(totals, clock, lr))
                     raise Stopped(f"stopped at epoch {epoch + 1}, batch {step} of {steps}; checkpoint saved. "
                                   f"Continue with: {continue_command(args.out)}", 130)
                 lr = self.optimizer.lr
@@ -390,21 +449,28 @@ class Run:
                     mean_loss, accuracy = self.check_finite(totals, epoch, step)
                     now = time.perf_counter()
                     # shown when the bar next counts a batch, so the count and the figures agree
+                    images = self.images_done(step + 1)
                     bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{accuracy:.1%}", refresh=False,
-                                    img_s=f"{(totals.count - seen_at_read) / (now - time_at_read):.0f}")
-                    seen_at_read, time_at_read = totals.count, now
+                                    img_s=f"{(images - seen_at_read) / (now - time_at_read):.0f}")
+                    seen_at_read, time_at_read = images, now
         return lr
 
+    def partial_epoch(self, totals, clock, lr):
+        """What a checkpoint keeps of an unfinished epoch: the running totals of all ranks, its time and lr."""
+        return {"totals": totals.to_dict(distributed.all_reduce), "seconds": clock(), "lr": lr}
+
     def train_step(self, plan, epoch, step, totals):
-        """One SGD step on batch ``step`` of the epoch's plan; adds its loss and hits to ``totals``."""
-        batch_size = self.args.batch_size
-        index, images = training_batch(self.train_images, plan, step * batch_size, (step + 1) * batch_size)
+        """One SGD step on global batch ``step`` of the epoch's plan, of which this rank takes its
+        shard (all of it alone); adds the shard's loss and hits to ``totals``."""
+        mine = data_parallel.shard(step * self.args.batch_size, self.images_done(step + 1))
+        index, images = training_batch(self.train_images, plan, mine.start, mine.stop)
         labels = self.train_labels[index]
-        minicnn.manual_seed(step_seed(self.args.seed, epoch, step))  # this batch's dropout masks
+        minicnn.manual_seed(step_seed(self.args.seed, epoch, step, *data_parallel.rank_counters()))  # dropout masks
         outputs = self.model(Tensor(images))
         loss = self.loss(outputs, labels)
         self.optimizer.zero_grad()
-        loss.backward()
+        (loss if mine.weight == 1 else loss * mine.weight).backward()  # weighted by this rank's share of the batch
+        distributed.all_reduce_gradients(self.model)  # the mean over the ranks: the global batch's gradient
         self.optimizer.step()
         self.scheduler.step()
         logits = outputs[0] if isinstance(outputs, tuple) else outputs
@@ -422,9 +488,11 @@ class Run:
             return F.cross_entropy(outputs[0], labels, self.args.label_smoothing).data
 
     def check_finite(self, totals, epoch, step):
-        """Read the running totals (waits for the device); Stopped if the loss is nan or inf."""
+        """Read the running totals of all ranks (waits for the device); Stopped if the loss is nan or inf
+        (not before the epoch's first batch, when there is no loss yet)."""
+        totals = totals.on_host(distributed.all_reduce)
         mean_loss, accuracy = totals.read()
-        if not math.isfinite(mean_loss):
+        if totals.count and not math.isfinite(mean_loss):
             raise Stopped(self.non_finite_message(
                 mean_loss, f"the training loss in epoch {epoch + 1} (by batch {step + 1})"), 1)
         return mean_loss, accuracy
@@ -441,14 +509,14 @@ class Run:
             while self.epoch < args.epochs:
                 epoch, first_step = self.epoch, self.step
                 clock = epoch_clock(self.partial.get("seconds", 0.0))
-                totals = RunningTotals(**self.partial.get("totals", {}))
+                totals = data_parallel.carried_totals(self.partial.get("totals", {}))
                 lr = self.train_epoch(epoch, first_step, totals, stop, clock, self.partial.get("lr"))
-                train_loss, train_acc = totals.read()
+                train_loss, train_acc = totals.read(distributed.all_reduce)
                 try:
                     test_loss, test_acc, _ = evaluate(self.model, self.test_images, self.test_labels,
                                                       2 * args.batch_size, args.label_smoothing, stop)
                 except KeyboardInterrupt:  # Ctrl-C during evaluation: the epoch's training is kept
-                    self.save(epoch, self.steps_per_epoch, {"totals": totals.to_dict(), "seconds": clock(), "lr": lr})
+                    self.save(epoch, self.steps_per_epoch, self.partial_epoch(totals, clock, lr))
                     raise Stopped(f"stopped while evaluating epoch {epoch + 1}; checkpoint saved. "
                                   f"Continue with: {continue_command(args.out)}", 130)
                 if not math.isfinite(test_loss):
@@ -458,8 +526,9 @@ class Run:
                 self.history.append(row)
                 self.epoch, self.step, self.partial = epoch + 1, 0, {}
                 self.save(self.epoch, 0)
-                write_metrics(self.history, self.path(METRICS))
-                self.plot()
+                if self.writer:
+                    write_metrics(self.history, self.path(METRICS))
+                    self.plot()
                 tqdm.write(f"epoch {epoch + 1:>3}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}"
                            f"  test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.4g}  {row['seconds']:.1f}s")
         return 0
@@ -504,26 +573,39 @@ def resume_options(args, given, stored):
     return args
 
 
-def run_training(args, given):
-    """Start or resume (--resume) the run in args.out; returns the exit code."""
+def open_run(args, given, rank_0_holds):
+    """Lock the run folder (into the ExitStack ``rank_0_holds``, for the whole run) and read the
+    checkpoint of a resumed run; returns (checkpoint or None, the run's options). Under mpiexec rank 0
+    alone does this, and hands the result to the others."""
     checkpoint_path = os.path.join(args.out, CHECKPOINT)
     if args.resume and not os.path.exists(checkpoint_path):
         raise UserError(f"nothing to resume: no {CHECKPOINT} in {args.out}; start without --resume")
-    with RunFolder(args.out):  # before any data loads: refuses a file, an unwritable place, a folder in use
-        checkpoint = None
-        if args.resume:
-            checkpoint = load_checkpoint(checkpoint_path)
-            args = resume_options(args, given, checkpoint.args)
-            if checkpoint.epoch >= args.epochs:
-                print(f"nothing to do: the run in {args.out} has finished {checkpoint.epoch} of "
-                      f"--epochs {args.epochs}")
-                return 0
-        else:
-            existing = [name for name in (CHECKPOINT, METRICS) if os.path.exists(os.path.join(args.out, name))]
-            if existing:
-                raise UserError(f"{args.out} already holds a run ({', '.join(existing)}); add --resume to "
-                                "continue it, or choose another --out (nothing there was changed)")
-        device = open_device(args.device)  # a resumed run's own, unless given
+    # before any data loads: refuses a file, an unwritable place, a folder in use
+    rank_0_holds.enter_context(RunFolder(args.out))
+    checkpoint = None
+    if args.resume:
+        checkpoint = load_checkpoint(checkpoint_path)
+        # (a run older than --sync-bn had plain batch norm)
+        args = resume_options(args, given, {"sync_bn": False, **checkpoint.args})
+    else:
+        existing = [name for name in (CHECKPOINT, METRICS) if os.path.exists(os.path.join(args.out, name))]
+        if existing:
+            raise UserError(f"{args.out} already holds a run ({', '.join(existing)}); add --resume to "
+                            "continue it, or choose another --out (nothing there was changed)")
+    data_parallel.check_global_batch(args.batch_size)  # a resumed run's too, on this number of ranks
+    return checkpoint, args
+
+
+def run_training(args, given, threads):
+    """Start or resume (--resume) the run in args.out, ``threads`` CPU threads per rank; returns the exit code."""
+    with contextlib.ExitStack() as rank_0_holds:
+        checkpoint, args = data_parallel.decided_by_rank_0(lambda: open_run(args, given, rank_0_holds))
+        if checkpoint is not None and checkpoint.epoch >= args.epochs:
+            print(f"nothing to do: the run in {args.out} has finished {checkpoint.epoch} of --epochs {args.epochs}")
+            return 0
+        device = data_parallel.together(lambda: open_device(args.device))  # a resumed run's own, unless given
+        if distributed.world_size() > 1:
+            print(data_parallel.describe(args.batch_size, device, threads))
         if checkpoint is not None:
             print(f"resuming {args.out} at epoch {checkpoint.epoch + 1}, batch {checkpoint.step}")
         with backend.running_on(backend.parse_device(device)):  # what is made without naming a device lands there
@@ -535,11 +617,21 @@ def run_training(args, given):
 
 
 def main(argv=None):
-    """The command; returns its exit code (``python -m train.cifar`` exits with it)."""
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """The command; returns its exit code (``python -m train.cifar`` exits with it).
+
+    Under mpiexec every rank runs it; rank 0 alone prints (data_parallel.only_rank_0_speaks).
+    """
+    distributed.init()  # under mpiexec: join the other ranks (MPI); alone: a world of one
+    with data_parallel.only_rank_0_speaks():
+        return _command(build_parser(), sys.argv[1:] if argv is None else list(argv))
+
+
+def _command(parser, argv):
     args = parser.parse_args(argv)
-    minicnn.configure_cpu()  # minicnn's own CPU threads, BLAS on one thread, glibc keeping freed memory (see its docs)
+    threads = data_parallel.cpu_threads_per_rank()
+    # this rank's share of the cores for minicnn's own threads, BLAS on one thread, glibc keeping freed
+    # memory (see configure_cpu's docs)
+    minicnn.configure_cpu(threads=threads)
     if args.evaluate and args.resume:
         parser.error("--evaluate and --resume do not go together")
     if args.plots is not None and not args.evaluate:
@@ -549,31 +641,29 @@ def main(argv=None):
         return 1
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR: the folder of the run to continue")
+    if args.sync_bn and args.norm != "bn":
+        parser.error("--sync-bn goes with --norm bn (the LRN network has no batch norm)")
     given = options_given(parser, argv)
     if args.evaluate and given - EVALUATE_OPTIONS:
         ignored = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - EVALUATE_OPTIONS))
         parser.error(f"--evaluate takes the model and its options from the checkpoint, so {ignored} would "
                      "do nothing; drop them")
     if not args.out:
-        args.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+        args.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))  # rank 0's names the run
     try:
         if args.evaluate:
             return run_evaluation(args, given)
-        return run_training(args, given)
+        return run_training(args, given, threads)
     except (UserError, backend.DeviceUnavailableError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except Stopped as stop:
-        print(stop, file=sys.stderr)
-        return stop.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; the last checkpoint (if any) is unchanged", file=sys.stderr)
-        return 130
+        return data_parallel.finish(f"error: {error}", 1, agreed=isinstance(error, data_parallel.AgreedError))
+    except Stopped as stop:  # every rank stops at the same point (the figures and the Ctrl-C are agreed)
+        return data_parallel.finish(str(stop), stop.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C: at once, wherever each rank was
+        return data_parallel.quit_at_once("interrupted; the last checkpoint (if any) is unchanged", 130)
     except Exception as error:
         if is_out_of_memory(error):
-            print(f"error: the GPU ran out of memory ({error}). Try a smaller --batch-size "
-                  f"(e.g. {max(1, args.batch_size // 2)}) or --width.", file=sys.stderr)
-            return 1
+            return data_parallel.finish(f"error: the GPU ran out of memory ({error}). Try a smaller --batch-size "
+                                        f"(e.g. {max(1, args.batch_size // 2)}) or --width.", 1, agreed=False)
         raise
 
 

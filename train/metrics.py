@@ -6,12 +6,17 @@ waits for the GPU), which the training loop does for the progress bar only after
 the batches :func:`read_due` names: a few early ones, so that even a short run
 shows its figures at once, then every ``READ_EVERY``-th.
 
+Under mpiexec each rank counts its own images; a read sums the totals over the
+ranks first (one small all-reduce on the host, at the same reads).
+
 ``metrics.jsonl`` holds one JSON object per finished epoch, with exactly the keys
 ``METRIC_KEYS`` (accuracies are fractions in 0..1, ``seconds`` the epoch's wall
 time including evaluation, ``lr`` the rate of the epoch's last batch).
 """
 import json
 import math
+
+import numpy as np
 
 from minicnn.backend import as_numpy, get_array_module
 
@@ -49,19 +54,34 @@ class RunningTotals:
         self.correct = self.correct + (logits.argmax(axis=1) == labels).sum()
         self.count += batch
 
-    def read(self):
-        """(mean loss, accuracy) as Python floats; waits for the device. The mean loss is
-        nan or inf when the objective is (even where the reported loss is finite)."""
-        if self.count == 0:
-            return float("nan"), float("nan")
-        loss = float(self.loss_sum) / self.count
-        objective = float(self.objective_sum)
-        return (loss if math.isfinite(objective) else objective), int(self.correct) / self.count
+    def on_host(self, all_reduce=None):
+        """These totals as Python numbers (waits for the device): a RunningTotals that reads nothing.
 
-    def to_dict(self):
-        """The totals as plain numbers (for a mid-epoch checkpoint)."""
-        return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "count": self.count,
-                "objective_sum": float(self.objective_sum)}
+        ``all_reduce``: a function that sums a NumPy array over the ranks in place
+        (``minicnn.distributed.all_reduce``), to get the totals of every rank together.
+        """
+        sums = np.array([float(self.loss_sum), float(self.objective_sum), int(self.correct), self.count], np.float64)
+        if all_reduce is not None:
+            all_reduce(sums)
+        loss_sum, objective_sum, correct, count = sums.tolist()
+        return RunningTotals(loss_sum, int(correct), int(count), objective_sum)
+
+    def read(self, all_reduce=None):
+        """(mean loss, accuracy) as Python floats, over every rank with ``all_reduce`` (see
+        :meth:`on_host`); waits for the device. The mean loss is nan or inf when the objective
+        is (even where the reported loss is finite)."""
+        totals = self.on_host(all_reduce)
+        if totals.count == 0:
+            return float("nan"), float("nan")
+        loss = totals.loss_sum / totals.count
+        objective = totals.objective_sum
+        return (loss if math.isfinite(objective) else objective), totals.correct / totals.count
+
+    def to_dict(self, all_reduce=None):
+        """The totals as plain numbers (for a mid-epoch checkpoint), over every rank with ``all_reduce``."""
+        totals = self.on_host(all_reduce)
+        return {"loss_sum": totals.loss_sum, "correct": totals.correct, "count": totals.count,
+                "objective_sum": totals.objective_sum}
 
 
 def confusion_matrix(labels, predictions, num_classes):

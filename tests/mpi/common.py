@@ -2,7 +2,8 @@
 (tests/test_distributed.py launches them, on the CuPy stand-in's runner for "gpu" where no GPU is found), checks with
 plain asserts, and exits 0 only if every check held: a failed check is an uncaught exception, which
 minicnn.distributed.init() turns into an MPI abort of the whole job. (standin_nccl.py, the stand-in's own check of
-its NCCL, shares none of this: tests/test_standin.py launches it.)"""
+its NCCL, shares none of this: tests/test_standin.py launches it; nor does record_training.py, which records what each
+rank of the trainer does for tests/test_train_data_parallel.py to check.)"""
 import contextlib
 import sys
 

@@ -23,8 +23,9 @@ Batch norm keeps per-rank statistics unless the model uses
 :class:`minicnn.nn.SyncBatchNorm` (``F.batch_norm(..., sync=True)``).
 """
 from .data_parallel import all_reduce_gradients, broadcast_parameters
-from .world import (LAUNCHER_VARIABLES, all_reduce, barrier, broadcast, init, is_initialized, launcher_variable,
-                    local_gpu, local_rank, rank, world_size)
+from .world import (LAUNCHER_VARIABLES, abort, all_gather_object, all_reduce, barrier, broadcast, broadcast_object,
+                    init, is_initialized, launcher_variable, local_gpu, local_rank, local_world_size, rank, world_size)
 
-__all__ = ["LAUNCHER_VARIABLES", "all_reduce", "all_reduce_gradients", "barrier", "broadcast", "broadcast_parameters",
-           "init", "is_initialized", "launcher_variable", "local_gpu", "local_rank", "rank", "world_size"]
+__all__ = ["LAUNCHER_VARIABLES", "abort", "all_gather_object", "all_reduce", "all_reduce_gradients", "barrier",
+           "broadcast", "broadcast_object", "broadcast_parameters", "init", "is_initialized", "launcher_variable",
+           "local_gpu", "local_rank", "local_world_size", "rank", "world_size"]
