@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks.googlenet import device_ops_per_step, minicnn_steps
+from minicnn import nn, optim
 from train import cifar
 from train.augment import EpochPlan
 from train.metrics import RunningTotals, confusion_matrix
@@ -100,3 +101,20 @@ def test_device_operations_of_a_training_step_stay_under_the_ceiling(norm):
     counts = device_ops_per_step(net.train_step)
     assert counts["syncs"] == 0
     assert counts["device_ops"] <= STEP_CEILING[norm], f"{counts['device_ops']} device operations"
+
+
+def test_parameter_gradients_are_made_in_the_optimizers_buffer_not_copied_there(rng):
+    """Linear's backward writes its weight and bias gradients into the optimizer's flat buffer
+    (Function.gradient_buffer): two device operations fewer than copying them there."""
+    from tests import standin
+
+    def backward_ops(with_optimizer):
+        layer = nn.Linear(5, 3).to("gpu")
+        if with_optimizer:
+            optim.SGD(layer.parameters(), lr=0.1)
+        output = layer(tensor(rng.standard_normal((4, 5)).astype(np.float32), "gpu"))
+        with standin.counting() as counter:
+            output.backward(tensor(np.ones((4, 3), np.float32), "gpu").data)
+        return counter.device_ops
+
+    assert backward_ops(with_optimizer=True) == backward_ops(with_optimizer=False) - 2

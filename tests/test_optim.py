@@ -219,3 +219,42 @@ def test_the_same_parameter_twice_is_refused():
     p = nn.Parameter(np.ones(2))
     with pytest.raises(ValueError, match=r"params\[1\] appears more than once"):
         optim.SGD([p, p], 0.1)
+
+
+def _linear_gradients_twice(rng, with_optimizer):
+    """A Linear layer used twice, backward through both: (weight grad, bias grad, the Linear)."""
+    layer = nn.Linear(3, 2).to(dtype=np.float64)
+    if with_optimizer:
+        optim.SGD(layer.parameters(), lr=0.1)
+    x = Tensor(rng.standard_normal((4, 3)))
+    (layer(x) * 2 + layer(x * 3)).sum().backward()
+    return layer.weight.grad, layer.bias.grad, layer
+
+
+def test_a_backward_that_writes_into_the_gradient_buffer_gives_the_same_gradients(rng):
+    """Linear's backward makes its gradients straight in the optimizer's buffer (Function.gradient_buffer);
+    the second use of the layer adds to them there."""
+    seed = rng.integers(1 << 30)
+    expected_w, expected_b, _ = _linear_gradients_twice(np.random.default_rng(seed), with_optimizer=False)
+    got_w, got_b, layer = _linear_gradients_twice(np.random.default_rng(seed), with_optimizer=True)
+    assert got_w is layer.weight._grad_buffer and got_b is layer.bias._grad_buffer
+    np.testing.assert_allclose(got_w, expected_w, rtol=1e-12)
+    np.testing.assert_allclose(got_b, expected_b, rtol=1e-12)
+
+
+def test_gradient_buffer_is_offered_only_to_the_first_gradient_of_a_lone_leaf():
+    from minicnn.engine import Function
+    p = nn.Parameter(np.zeros(3))
+    optim.SGD([p], lr=0.1)
+    function = Function()
+    function.inputs = (p, Tensor(np.zeros(3)))
+    assert function.gradient_buffer(0) is p._grad_buffer
+    assert function.gradient_buffer(1) is None  # no optimizer holds it
+    function.inputs = (p, p)  # one array for two gradients would be written twice
+    assert function.gradient_buffer(0) is None
+    function.inputs = (p,)
+    p.grad = p._grad_buffer  # a gradient already there: the next one is added, not written
+    assert function.gradient_buffer(0) is None
+    p.grad = None
+    p.register_hook(lambda g: g)  # a hook may replace the gradient: the engine stores what it returns
+    assert function.gradient_buffer(0) is None

@@ -392,6 +392,24 @@ class Function:
     def backward(self, grad_output):
         raise NotImplementedError
 
+    def gradient_buffer(self, index):
+        """Where ``backward`` may write the gradient of input ``index`` itself, or None.
+
+        A parameter that an optimizer holds keeps its gradient in the optimizer's
+        flat buffer (see :mod:`minicnn.optim`), and the engine copies the first
+        gradient of each backward pass there. A backward that makes the
+        gradient with an ``out=`` (of its matrix product or sum) straight into
+        this array, and returns that very array, saves the copy: on a GPU, one
+        kernel per parameter and step. Only for ``backward``; None unless the
+        input is a leaf with such a buffer, without a gradient yet in this pass,
+        without hooks, and not also another input of this Function.
+        """
+        tensor = self.inputs[index]
+        if (tensor.creator is not None or tensor.grad is not None or tensor._grad_hooks
+                or sum(other is tensor for other in self.inputs) > 1):
+            return None
+        return tensor._grad_buffer
+
 
 def _one_device(op_name, arrays):
     """The device holding every array in ``arrays``; ValueError naming each input's device if there are several."""
@@ -410,7 +428,8 @@ def device_mismatch(op_name, names, devices):
 def _accumulate_leaf(tensor, grad):
     buffer = tensor._grad_buffer  # where an optimizer keeps this gradient (see minicnn.optim), or None
     if tensor.grad is None and buffer is not None:
-        buffer[...] = grad
+        if grad is not buffer:  # else backward wrote it there itself (Function.gradient_buffer)
+            buffer[...] = grad
         tensor.grad = buffer
     elif tensor.grad is None:
         # A leaf gets an array of its own: `grad` may be a read-only broadcast view, a view of

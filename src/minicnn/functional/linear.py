@@ -15,14 +15,16 @@ class LinearFunction(Function):
     def backward(self, gy):
         needs = self.needs_input_grad
         gx = gy @ self.weight if needs[0] else None
-        if needs[1]:
-            xp = get_array_module(gy)  # (..., out) and (..., in) -> (out, in), summed over leading axes
-            gw = xp.tensordot(gy, self.x, axes=(tuple(range(gy.ndim - 1)),) * 2)
-        else:
-            gw = None
+        gy_rows = gy.reshape(-1, gy.shape[-1])  # (M, out): the leading axes as rows, summed over below
+        gw = gb = None
+        if needs[1]:  # (out, M) @ (M, in), written into the optimizer's buffer where there is one
+            xp = get_array_module(gy)
+            gw = xp.matmul(gy_rows.T, self.x.reshape(-1, self.x.shape[-1]), out=self.gradient_buffer(1))
         if len(needs) == 2:  # no bias
             return gx, gw
-        return gx, gw, gy.reshape(-1, gy.shape[-1]).sum(axis=0) if needs[2] else None
+        if needs[2]:
+            gb = gy_rows.sum(axis=0, out=self.gradient_buffer(2))
+        return gx, gw, gb
 
 
 def linear(x, weight, bias=None):
