@@ -47,6 +47,8 @@ def im2col(x, kernel, stride, padding):
         return pixel_rows(x)
     if kernels.use_numba(x):
         return kernels.cpu.im2col(x, kernel, stride, padding)
+    if kernels.use_gpu_kernels(x):
+        return kernels.gpu.im2col(x, kernel, stride, padding)
     return im2col_strided(x, kernel, stride, padding)
 
 
@@ -81,6 +83,8 @@ def col2im(cols, x_shape, kernel, stride, padding):
         return from_channels_last(cols.reshape(n, h, w, c))
     if kernels.use_numba(cols):
         return kernels.cpu.col2im(cols, x_shape, kernel, stride, padding)
+    if kernels.use_gpu_kernels(cols):
+        return kernels.gpu.col2im(cols, x_shape, kernel, stride, padding)
     return col2im_strided(cols, x_shape, kernel, stride, padding)
 
 

@@ -2,6 +2,8 @@
 
 Pooling reads each window directly (one strided view per window offset), not
 through im2col: an im2col buffer for pooling would be kh*kw times the input.
+The GPU's fast path (:mod:`minicnn.kernels.gpu`) pays that transient buffer to
+gather every window in one kernel launch instead of a few per window offset.
 
 Output size follows PyTorch: floor((H + 2p - k) / s) + 1, or with ``ceil_mode``
 ceil(...) + 1, minus one if the last window would start past the input and its
@@ -89,6 +91,8 @@ class MaxPool2dFunction(Function):
         self.x_shape = x.shape
         if kernels.use_numba(x):
             y, self.argmax = kernels.cpu.max_pool2d(x, *self.geometry)
+        elif kernels.use_gpu_kernels(x):
+            y, self.argmax = kernels.gpu.max_pool2d(x, *self.geometry)
         else:
             y, self.argmax = max_pool2d_strided(x, *self.geometry)
         return y
@@ -96,6 +100,8 @@ class MaxPool2dFunction(Function):
     def backward(self, gy):
         if kernels.use_numba(gy):
             return kernels.cpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
+        if kernels.use_gpu_kernels(gy):
+            return kernels.gpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
         return max_pool2d_backward_strided(gy, self.argmax, self.x_shape, *self.geometry)
 
 
@@ -131,11 +137,15 @@ class AvgPool2dFunction(Function):
                                         x.dtype)
         if kernels.use_numba(x):
             return kernels.cpu.avg_pool2d(x, self.divisor, *self.geometry)
+        if kernels.use_gpu_kernels(x):
+            return kernels.gpu.avg_pool2d(x, self.divisor, *self.geometry)
         return avg_pool2d_strided(x, self.divisor, *self.geometry)
 
     def backward(self, gy):
         if kernels.use_numba(gy):
             return kernels.cpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
+        if kernels.use_gpu_kernels(gy):
+            return kernels.gpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
         return avg_pool2d_backward_strided(gy, self.divisor, self.x_shape, *self.geometry)
 
 
