@@ -86,6 +86,17 @@ def test_gather_im2col_matches_the_strided_versions_on_numpy(rng, kernel, stride
     assert is_channels_last(gx)
 
 
+def test_conv2d_weight_gradient_is_laid_out_as_the_weight(device, rng):
+    """Backward hands out the weight gradient as a view in (O, kh, kw, C) order; the engine's copy for
+    the leaf takes the weight's own layout, as PyTorch's gradients do."""
+    x = tensor(rng.standard_normal((2, 3, 6, 6)), device)
+    w = tensor(rng.standard_normal((4, 3, 3, 3)), device, requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert w.grad.flags.c_contiguous and w.grad.shape == w.shape
+    expected = reference.conv2d_backward(x.numpy(), w.numpy(), np.ones((2, 4, 6, 6)), (1, 1), (1, 1))[1]
+    np.testing.assert_allclose(backend.as_numpy(w.grad), expected, rtol=1e-10)
+
+
 def test_conv2d_keeps_float32(rng):
     x = tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32), requires_grad=True)
     w = tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)

@@ -131,7 +131,6 @@ class Conv2dFunction(Function):
         return from_channels_last(y2d.reshape(n, oh, ow, out_channels))  # (N, O, OH, OW), channels-last
 
     def backward(self, gy):
-        xp = get_array_module(gy)
         n, out_channels, _, _ = gy.shape
         c, kh, kw = self.x_shape[1], *self.kernel_size
         gy2d = pixel_rows(gy)  # (N*OH*OW, O): the layout of the product, free when gy is channels-last
@@ -139,7 +138,9 @@ class Conv2dFunction(Function):
         gx = gw = gb = None
         if need_w:
             gw2d = matrix_product(gy2d.T, self.cols)  # (O, kh*kw*C)
-            gw = xp.ascontiguousarray(gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2))
+            # a view in the weight's shape: the engine copies a parameter's gradient anyway (into the
+            # optimizer's buffer, or an array of the parameter's layout), and reorders it in that copy
+            gw = gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
         if need_x:
             gcols = matrix_product(gy2d, self.weight2d)  # (N*OH*OW, kh*kw*C)
             gx = col2im(gcols, self.x_shape, (kh, kw), self.stride, self.padding)
