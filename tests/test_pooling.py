@@ -151,6 +151,24 @@ def test_adaptive_avg_pool2d_matches_naive_loops(device, rng, out):
     np.testing.assert_allclose(y.numpy(), reference.adaptive_avg_pool2d(x, out), rtol=1e-12)
 
 
+@pytest.mark.parametrize("out", [(1, 1), (2, 3)])
+def test_adaptive_avg_pool2d_with_equal_bins_keeps_channels_last(device, rng, out):
+    """A channels-last input (a convolution's output) pools without a copy, and its gradient comes back
+    channels-last, so that the convolution before it reads the gradient's pixel rows without a copy."""
+    from minicnn.layout import is_channels_last
+    x = tensor(rng.standard_normal((2, 4, 6, 3)), device).data.transpose(0, 3, 1, 2)  # (2, 3, 4, 6) channels-last
+    xt = tensor(backend.as_numpy(x), device, requires_grad=True)
+    xt.data = x
+    y = F.adaptive_avg_pool2d(xt, out)
+    gy = rng.standard_normal(y.shape)
+    y.backward(tensor(gy, device))
+    np.testing.assert_allclose(y.numpy(), reference.adaptive_avg_pool2d(backend.as_numpy(x), out), rtol=1e-12)
+    bins = (4 // out[0]) * (6 // out[1])
+    expected = np.repeat(np.repeat(gy, 4 // out[0], axis=2), 6 // out[1], axis=3) / bins
+    np.testing.assert_array_equal(backend.as_numpy(xt.grad), expected)
+    assert is_channels_last(xt.grad)
+
+
 def test_pooling_keeps_float32(rng):
     x = tensor(rng.standard_normal((2, 3, 7, 7)).astype(np.float32), requires_grad=True)
     for y in (F.max_pool2d(x, 3, 2, 1, ceil_mode=True), F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),

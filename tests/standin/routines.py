@@ -78,24 +78,30 @@ def full(shape, fill_value, dtype=None, order="C"):
     return result
 
 
-def _like_shape(a, shape):
-    return a.shape if shape is None else shape
-
-
 def empty_like(prototype, dtype=None, order="K", subok=None, shape=None):
-    return new_array(np.empty(_like_shape(prototype, shape), dtype or prototype.dtype))
+    """No kernel. Order "K" lays the result out in memory as ``prototype`` is (a transposed or
+    channels-last array gives one of the same strides), as CuPy's does."""
+    data = prototype._data if isinstance(prototype, ndarray) else np.asarray(prototype)
+    return new_array(np.empty_like(data, dtype=dtype, order=order, shape=shape))
 
 
 def zeros_like(a, dtype=None, order="K", subok=None, shape=None):
-    return zeros(_like_shape(a, shape), dtype or a.dtype)
+    """One memset, into an array laid out as ``empty_like`` lays it out."""
+    result = empty_like(a, dtype, order, shape=shape)
+    result._data[...] = 0
+    counters.record("device_ops", _kernel_on_empty(result._data))
+    return result
 
 
 def ones_like(a, dtype=None, order="K", subok=None, shape=None):
-    return full(_like_shape(a, shape), 1, dtype or a.dtype)
+    return full_like(a, 1, dtype, order, shape=shape)
 
 
 def full_like(a, fill_value, dtype=None, order="K", subok=None, shape=None):
-    return full(_like_shape(a, shape), fill_value, dtype or a.dtype)
+    """One fill kernel, into an array laid out as ``empty_like`` lays it out."""
+    result = empty_like(a, dtype, order, shape=shape)
+    result.fill(fill_value)
+    return result
 
 
 def eye(N, M=None, k=0, dtype=float, order="C"):  # noqa: N803 (CuPy's names)

@@ -16,6 +16,7 @@ from .. import kernels
 from ..backend import get_array_module
 from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
 from ..engine import Function
+from ..layout import from_channels_last
 from .validation import pair, require_tensor
 
 
@@ -214,8 +215,9 @@ class AdaptiveAvgPool2dFunction(Function):
         xp = get_array_module(x)
         n, c, h, w = self.x_shape = x.shape
         oh, ow = self.output_size
-        if h % oh == 0 and w % ow == 0:  # equal bins: a reshape and one mean
-            return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))
+        if h % oh == 0 and w % ow == 0:  # equal bins: one mean over a view of the pixels (channels-last: no copy)
+            bins = x.transpose(0, 2, 3, 1).reshape(n, oh, h // oh, ow, w // ow, c)
+            return from_channels_last(bins.mean(axis=(2, 4)))
         y = xp.empty((n, c, oh, ow), dtype=x.dtype)
         for i, (h0, h1) in enumerate(_adaptive_bins(h, oh)):
             for j, (w0, w1) in enumerate(_adaptive_bins(w, ow)):
@@ -226,6 +228,12 @@ class AdaptiveAvgPool2dFunction(Function):
         xp = get_array_module(gy)
         n, c, h, w = self.x_shape
         oh, ow = self.output_size
+        if h % oh == 0 and w % ow == 0:  # equal bins: each cell's share, in one division, stored channels-last
+            bh, bw = h // oh, w // ow
+            shares = xp.broadcast_to(gy.transpose(0, 2, 3, 1)[:, :, None, :, None, :], (n, oh, bh, ow, bw, c))
+            gx = xp.empty(shares.shape, dtype=gy.dtype)
+            xp.divide(shares, bh * bw, out=gx)
+            return from_channels_last(gx.reshape(n, h, w, c))
         gx = xp.zeros(self.x_shape, dtype=gy.dtype)
         for i, (h0, h1) in enumerate(_adaptive_bins(h, oh)):
             for j, (w0, w1) in enumerate(_adaptive_bins(w, ow)):
