@@ -218,6 +218,14 @@ def test_like_functions_keep_the_prototypes_layout_as_cupy_does(cp, standin):
     assert cp.empty_like(channels_last, order="C").flags.c_contiguous
 
 
+def test_concatenate_gives_a_c_contiguous_result_whatever_the_inputs_layout(cp):
+    """CuPy allocates the result in C order (NumPy's concatenate keeps its inputs' layout instead)."""
+    channels_last = cp.arange(24.0).reshape(2, 2, 2, 3).transpose(0, 3, 1, 2)
+    joined = cp.concatenate([channels_last, channels_last], axis=1)
+    assert joined.flags.c_contiguous
+    np.testing.assert_array_equal(joined.get(), np.concatenate([channels_last.get()] * 2, axis=1))
+
+
 def test_composite_functions_count_cupys_kernels(cp, x, standin):
     expected = [(lambda: cp.empty((2, 3)), 0), (lambda: cp.zeros(3), 1), (lambda: cp.ones(3), 1),
                 (lambda: cp.pad(x, 1), 2), (lambda: cp.concatenate([x, x, x, x]), 4),

@@ -203,7 +203,8 @@ def _concatenate_cost(tup, axis=0, out=None, *, dtype=None, casting="same_kind")
 
 
 def concatenate(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    """Join device arrays along ``axis``: one copy per array (see _concatenate_cost)."""
+    """Join device arrays along ``axis``: one copy per array (see _concatenate_cost). The result is
+    C-contiguous whatever the inputs' layout, as CuPy allocates it (NumPy would keep theirs)."""
     arrays = [_require("concatenate", a) for a in tup]
     cost = _concatenate_cost([a._data for a in arrays])
     np_out = out._data if isinstance(out, ndarray) else None
@@ -211,7 +212,7 @@ def concatenate(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
         operand(out)
     result = np.concatenate(unwrap(arrays), axis=axis, out=np_out, dtype=dtype, casting=casting)
     counters.record("device_ops", cost)
-    return out if out is not None else new_array(result)
+    return out if out is not None else new_array(np.ascontiguousarray(result))
 
 
 def stack(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
