@@ -226,6 +226,26 @@ def test_concatenate_gives_a_c_contiguous_result_whatever_the_inputs_layout(cp):
     np.testing.assert_array_equal(joined.get(), np.concatenate([channels_last.get()] * 2, axis=1))
 
 
+def test_copyto_writes_in_place_in_one_kernel(cp, standin):
+    """A masked copy of a scalar or an array, a fill, a copy: one kernel each, into ``dst``'s own memory;
+    nothing for an empty ``dst``; a host array or a mask that is not bool is refused, as by CuPy."""
+    dst = cp.zeros((2, 3))
+    mask = cp.asarray(np.array([[True], [False]]))
+    for src, where, expected in ((-np.inf, mask, [[-np.inf] * 3, [0.0] * 3]), (2.0, None, [[2.0] * 3] * 2),
+                                 (cp.arange(3.0), mask, [[0.0, 1.0, 2.0], [2.0] * 3])):
+        with standin.counting() as counter:
+            cp.copyto(dst, src, where=where)
+        assert counter.device_ops == 1
+        np.testing.assert_array_equal(dst.get(), expected)
+    with standin.counting() as counter:
+        cp.copyto(cp.zeros((0, 3)), 1.0)
+    assert counter.device_ops == 0
+    with pytest.raises(TypeError, match="Unsupported type"):
+        cp.copyto(dst, np.ones(3))
+    with pytest.raises(TypeError, match="to dtype\\('bool'\\)"):
+        cp.copyto(dst, 1.0, where=cp.ones((2, 1)))
+
+
 def test_composite_functions_count_cupys_kernels(cp, x, standin):
     expected = [(lambda: cp.empty((2, 3)), 0), (lambda: cp.zeros(3), 1), (lambda: cp.ones(3), 1),
                 (lambda: cp.pad(x, 1), 2), (lambda: cp.concatenate([x, x, x, x]), 4),

@@ -222,6 +222,18 @@ def stack(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
     return concatenate(expanded, axis=axis, out=out, dtype=dtype, casting=casting)
 
 
+def copyto(dst, src, casting="same_kind", where=None):
+    """In place: one kernel (a fill for a Python scalar, a memcpy, or an elementwise copy, masked by
+    ``where``), none for an empty ``dst``. ``src`` is a device array or a Python scalar; ``where``
+    a device array of bools."""
+    _require("copyto", dst)
+    mask = True if where is None else operand(_require("copyto", where))
+    if mask is not True and mask.dtype != np.bool_:
+        raise TypeError(f"Cannot cast array data from {mask.dtype!r} to dtype('bool') according to the rule 'safe'")
+    np.copyto(operand(dst), operand(src), casting=casting, where=mask)
+    counters.record("device_ops", _kernel_on_empty(dst._data))
+
+
 def _pad_cost(array, pad_width, mode="constant", **kwargs):
     """CuPy's pad: allocate, copy the array in (1), then for mode 'constant' either one fill of
     everything first (value 0, and 1-D or < 4e6 elements) or one fill per padded side."""
@@ -390,7 +402,7 @@ _GENERIC = {
 _REDUCTIONS = ("sum", "prod", "mean", "var", "std", "max", "amax", "min", "amin", "argmax", "argmin", "all",
                "any", "cumsum", "cumprod")
 _WRITTEN = (empty, zeros, ones, full, empty_like, zeros_like, ones_like, full_like, eye, identity, array,
-            asarray, asanyarray, ascontiguousarray, copy, asnumpy, get_array_module, concatenate, stack, where,
+            asarray, asanyarray, ascontiguousarray, copy, copyto, asnumpy, get_array_module, concatenate, stack, where,
             count_nonzero, allclose, array_equal, put_along_axis, sort, nonzero, flatnonzero, argwhere, unique,
             bincount, shape, ndim, size, result_type, isscalar, get_default_memory_pool)
 

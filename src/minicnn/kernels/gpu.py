@@ -14,17 +14,17 @@ The idea, on pixel rows: a channels-last image batch is the array
     index (OH*OW*K,)    for output pixel o and tap t (K = kh*kw taps), the input pixel it reads
     planes.take(index, axis=1)   # (N, OH*OW*K, C): im2col's rows, once reshaped to (N*OH*OW, K*C)
 
-Taps that fall in the padding read pixel 0, and one ``where`` with a 0/1 mask
-(``inside``) then puts the padding value there: 0 for convolution and average
-pooling, -inf for max pooling.
+Taps that fall in the padding read pixel 0, and one masked ``copyto``
+(``outside``: True for those taps) then writes the padding value over them, in
+place: 0 for convolution and average pooling, -inf for max pooling.
 
 The backward ops (col2im, and pooling's backward) are the same gather read
 the other way round, so that they need no scatter and no atomic adds, and
 give the same result on every run: for each *input* pixel p and tap t, the
 row (o, t) of the forward's gathered rows that copied p, if any (a tap reads
-a given pixel for at most one window); a pointer to row 0 and a False in
-``inside`` where none does. One ``take``, one ``where``, and one sum over the
-taps add each pixel's gradients in tap order, the plain version's order.
+a given pixel for at most one window); a pointer to row 0 and a True in
+``outside`` where none does. One ``take``, one masked ``copyto`` of zeros, and one
+sum over the taps add each pixel's gradients in tap order, the plain version's order.
 
 The index depends on the image size, the kernel, the stride and the padding,
 never on the batch or the channels (``take`` along axis 1 repeats it for every
@@ -53,11 +53,11 @@ class Windows(NamedTuple):
     (``taps_first``: row (t, o), from ``pixel[t*OH*OW + o]``).
 
     pixel: int32 (OH*OW*K,), 0 for a tap outside the image.
-    inside: bool (OH*OW*K, 1), False for a tap outside the image; None when every tap is inside.
+    outside: bool (OH*OW*K, 1), True for a tap outside the image; None when every tap is inside.
     """
 
     pixel: object
-    inside: object
+    outside: object
 
 
 class Coverage(NamedTuple):
@@ -69,13 +69,13 @@ class Coverage(NamedTuple):
     window: int32 (K*H*W,), the output pixel, 0 where no window's tap t reads p.
     row: int32 (K*H*W,), window * K + t: the row of im2col's gathered (OH*OW*K) rows.
     tap: int16 (K*H*W, 1), t, or -1 where no window's tap t reads p.
-    inside: bool (K*H*W, 1), tap >= 0.
+    outside: bool (K*H*W, 1), tap < 0.
     """
 
     window: object
     row: object
     tap: object
-    inside: object
+    outside: object
 
 
 def _window_coordinates(size, out, kernel, stride, padding):
@@ -94,7 +94,7 @@ def windows_on_host(in_size, out_size, kernel, stride, padding, taps_first):
     inside = inside.reshape(oh * ow, taps)
     if taps_first:
         pixel, inside = pixel.T, inside.T
-    return Windows(pixel.reshape(-1), None if inside.all() else inside.reshape(-1, 1))
+    return Windows(pixel.reshape(-1), None if inside.all() else ~inside.reshape(-1, 1))
 
 
 def _covering_window(size, out, kernel, stride, padding):
@@ -115,7 +115,7 @@ def coverage_on_host(in_size, out_size, kernel, stride, padding):
     return Coverage(window.astype(np.int32).reshape(-1),
                     np.where(inside, window * (kh * kw) + tap, 0).astype(np.int32).reshape(-1),
                     np.where(inside, tap, -1).astype(np.int16).reshape(-1, 1),
-                    inside.reshape(-1, 1))
+                    ~inside.reshape(-1, 1))
 
 
 @functools.lru_cache(maxsize=CACHED_GEOMETRIES)
@@ -151,17 +151,16 @@ def _gather_windows(x, out_size, kernel, stride, padding, pad_value, taps_first=
     for each tap), with ``pad_value`` outside the image. 1-2 launches."""
     plan = windows(x, out_size, kernel, stride, padding, taps_first)
     gathered = _planes(x).take(plan.pixel, axis=1)
-    if plan.inside is None:
-        return gathered
-    return get_array_module(x).where(plan.inside, gathered, pad_value)
+    if plan.outside is not None:
+        get_array_module(x).copyto(gathered, pad_value, where=plan.outside)  # in place: no second buffer
+    return gathered
 
 
-def _sum_coverage(rows, index, inside, x_shape, kernel):
+def _sum_coverage(rows, index, outside, x_shape, kernel):
     """(N, H*W, C): for each input pixel, the sum over the taps of ``rows`` (N, L, C) at ``index`` (K*H*W,),
-    leaving out the slots where ``inside`` is False; in tap order. 2-3 launches."""
+    leaving out the slots where ``outside`` is True; in tap order. 3 launches."""
     gathered = rows.take(index, axis=1)
-    if inside is not None:
-        gathered = get_array_module(rows).where(inside, gathered, 0)
+    get_array_module(rows).copyto(gathered, 0, where=outside)
     n, c, h, w = x_shape
     return gathered.reshape(n, kernel[0] * kernel[1], h * w, c).sum(axis=1)
 
@@ -186,7 +185,7 @@ def col2im(cols, x_shape, kernel, stride, padding):
     n, c, h, w = x_shape
     out = conv_output_size(h, kernel[0], stride[0], padding[0]), conv_output_size(w, kernel[1], stride[1], padding[1])
     plan = coverage(x_shape, cols, out, kernel, stride, padding)
-    return _as_images(_sum_coverage(cols.reshape(n, -1, c), plan.row, plan.inside, x_shape, kernel), n, h, w)
+    return _as_images(_sum_coverage(cols.reshape(n, -1, c), plan.row, plan.outside, x_shape, kernel), n, h, w)
 
 
 # -- pooling ------------------------------------------------------------------------------------
@@ -211,10 +210,10 @@ def max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding, ceil_mode)
     """Route each output gradient to its window's winner, as max_pool2d_backward_strided. 5 launches."""
     xp, (n, c, h, w), out = get_array_module(gy), x_shape, gy.shape[2:]
     plan = coverage(x_shape, gy, out, kernel, stride, padding)
-    grads = _planes(gy).take(plan.window, axis=1)       # (N, H*W*K, C): the gradient of the window...
+    grads = _planes(gy).take(plan.window, axis=1)       # (N, K*H*W, C): the gradient of the window...
     winners = _planes(argmax).take(plan.window, axis=1)  # ...and the tap that won it
-    routed = xp.where(winners == plan.tap, grads, 0)    # tap -1 (no window) never matches
-    return _as_images(routed.reshape(n, -1, h * w, c).sum(axis=1), n, h, w)
+    xp.copyto(grads, 0, where=winners != plan.tap)      # kept where this tap won (tap -1, no window: never)
+    return _as_images(grads.reshape(n, -1, h * w, c).sum(axis=1), n, h, w)
 
 
 def avg_pool2d(x, divisor, kernel, stride, padding, ceil_mode):
@@ -230,7 +229,7 @@ def avg_pool2d_backward(gy, divisor, x_shape, kernel, stride, padding, ceil_mode
     (n, c, h, w), out = x_shape, gy.shape[2:]
     plan = coverage(x_shape, gy, out, kernel, stride, padding)
     share = _planes(gy) / divisor.reshape(-1, 1)  # (N, OH*OW, C)
-    return _as_images(_sum_coverage(share, plan.window, plan.inside, x_shape, kernel), n, h, w)
+    return _as_images(_sum_coverage(share, plan.window, plan.outside, x_shape, kernel), n, h, w)
 
 
 # -- concatenation along channels -----------------------------------------------------------------
