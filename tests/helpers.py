@@ -30,6 +30,19 @@ def on_cupy_standin():
     return backend.device_counts() is not None
 
 
+def assert_same_as_plain(fast, plain):
+    """A fast kernel's result against its plain twin's: bit for bit on NumPy and on the CuPy stand-in, where
+    both add in the plain version's order. On a real GPU a CuPy reduction adds in an order of its own (a tree
+    within a block), so a sum may differ in its last bits there."""
+    exact = not backend.is_gpu_array(fast) or on_cupy_standin()
+    fast, plain = backend.as_numpy(fast), backend.as_numpy(plain)
+    if exact:
+        np.testing.assert_array_equal(fast, plain)
+    else:
+        eps, scale = np.finfo(plain.dtype).eps, float(np.abs(plain).max(initial=0.0))
+        np.testing.assert_allclose(fast, plain, rtol=4 * eps, atol=32 * eps * scale)
+
+
 def mpiexec():
     """The mpiexec that belongs to the installed mpi4py: the one beside Python (the mpich wheel's), or on PATH."""
     pytest.importorskip("mpi4py", reason="the mpi extra is not installed (python -m pip install -e '.[mpi]')")

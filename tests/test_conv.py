@@ -4,8 +4,9 @@ import pytest
 import minicnn.functional as F
 from minicnn import backend, kernels
 from minicnn.functional.conv import col2im, col2im_strided, im2col, im2col_strided
+from minicnn.layout import is_channels_last
 import reference
-from helpers import tensor
+from helpers import assert_same_as_plain, tensor
 
 # (kernel, stride, padding, input size): 1x1 (no im2col), odd sizes, stride 2, rectangles
 CONFIGS = [
@@ -55,17 +56,45 @@ def test_im2col_and_col2im_are_adjoint(device, rng, kernel, stride, padding, siz
 
 
 @pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
-def test_fast_im2col_kernels_match_the_strided_versions(rng, kernel, stride, padding, size):
-    """The numba kernels give the plain version's result exactly (CPU only: the GPU has no fast ones yet)."""
+def test_fast_im2col_kernels_match_the_strided_versions(device, rng, kernel, stride, padding, size):
+    """The fast kernels (numba on the CPU, gathers on the GPU) give the plain version's result exactly."""
     for dtype in (np.float32, np.float64):
-        x = tensor(rng.standard_normal((3, 2) + size).astype(dtype)).data
-        assert kernels.use_numba(x)  # the numba kernels, not the plain twins, run
+        x = tensor(rng.standard_normal((3, 2) + size).astype(dtype), device).data
+        assert kernels.use_numba(x) or kernels.use_gpu_kernels(x)  # a fast kernel, not the plain twin, runs
         cols = im2col(x, kernel, stride, padding)
-        np.testing.assert_array_equal(cols, im2col_strided(x, kernel, stride, padding))
-        c = tensor(rng.standard_normal(cols.shape).astype(dtype)).data
+        plain = im2col_strided(x, kernel, stride, padding)
+        np.testing.assert_array_equal(backend.as_numpy(cols), backend.as_numpy(plain))
+        c = tensor(rng.standard_normal(cols.shape).astype(dtype), device).data
         # overlapping receptive fields add several entries into one pixel: in the plain order
-        np.testing.assert_array_equal(col2im(c, x.shape, kernel, stride, padding),
-                                      col2im_strided(c, x.shape, kernel, stride, padding))
+        assert_same_as_plain(col2im(c, x.shape, kernel, stride, padding),
+                             col2im_strided(c, x.shape, kernel, stride, padding))
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
+@pytest.mark.parametrize("channels", [1, 4])
+@pytest.mark.parametrize("layout", ["channels-last", "channels-first"])
+def test_gather_im2col_matches_the_strided_versions_on_numpy(rng, kernel, stride, padding, size, channels, layout):
+    """The GPU's gather formulation, run on NumPy arrays: the same rows, and col2im's sums in the same order."""
+    from minicnn.kernels import gpu
+    x = rng.standard_normal((2, size[0], size[1], channels)).astype(np.float32).transpose(0, 3, 1, 2)
+    x = x if layout == "channels-last" else np.ascontiguousarray(x)
+    cols = gpu.im2col(x, kernel, stride, padding)
+    np.testing.assert_array_equal(cols, im2col_strided(x, kernel, stride, padding))
+    c = rng.standard_normal(cols.shape).astype(np.float32)
+    gx = gpu.col2im(c, x.shape, kernel, stride, padding)
+    np.testing.assert_array_equal(gx, col2im_strided(c, x.shape, kernel, stride, padding))
+    assert is_channels_last(gx)
+
+
+def test_conv2d_weight_gradient_is_laid_out_as_the_weight(device, rng):
+    """Backward hands out the weight gradient as a view in (O, kh, kw, C) order; the engine's copy for
+    the leaf takes the weight's own layout, as PyTorch's gradients do."""
+    x = tensor(rng.standard_normal((2, 3, 6, 6)), device)
+    w = tensor(rng.standard_normal((4, 3, 3, 3)), device, requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert w.grad.flags.c_contiguous and w.grad.shape == w.shape
+    expected = reference.conv2d_backward(x.numpy(), w.numpy(), np.ones((2, 4, 6, 6)), (1, 1), (1, 1))[1]
+    np.testing.assert_allclose(backend.as_numpy(w.grad), expected, rtol=1e-10)
 
 
 def test_conv2d_keeps_float32(rng):

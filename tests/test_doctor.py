@@ -2,7 +2,6 @@
 import pytest
 
 from minicnn import doctor
-from minicnn.functional import conv
 
 SMALL = ["--width", "0.0625", "--check-width", "0.0625", "--batch-size", "2", "--steps", "1"]
 
@@ -23,12 +22,13 @@ def test_on_the_gpu_every_check_passes(capsys):
 
 @pytest.mark.gpu
 def test_a_gpu_path_that_differs_from_the_cpu_fails(capsys, monkeypatch):
-    real = conv.im2col_strided  # the CPU runs the numba kernel, the GPU this plain version
+    from minicnn.kernels import gpu
+    real = gpu.im2col  # the CPU runs the numba kernel, the GPU this gather
 
     def slightly_wrong(x, *args):
         return real(x, *args) * 1.001
 
-    monkeypatch.setattr(conv, "im2col_strided", slightly_wrong)
+    monkeypatch.setattr(gpu, "im2col", slightly_wrong)
     assert doctor.main(["--device", "gpu", *SMALL]) == 1
     out = capsys.readouterr().out
     assert "(FAIL: < 1e-8)" in out and "FAILED: gradient checks, GPU against CPU" in out

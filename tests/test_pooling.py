@@ -7,7 +7,7 @@ from minicnn import backend
 from minicnn.functional.pooling import (avg_pool2d_backward_strided, avg_pool2d_strided, avg_pool_divisor,
                                         max_pool2d_backward_strided, max_pool2d_strided, pool_output_size)
 import reference
-from helpers import tensor, tie_free
+from helpers import assert_same_as_plain, tensor, tie_free
 
 # (kernel, stride, padding, ceil_mode, size): GoogLeNet's pools, ceil mode edge cases, rectangles
 CONFIGS = [
@@ -51,22 +51,58 @@ def test_avg_pool2d_matches_naive_loops(device, rng, kernel, stride, padding, ce
 
 @pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
 @pytest.mark.parametrize("values", ["normal", "ties"])
-def test_fast_max_pool_kernels_match_the_strided_version(rng, kernel, stride, padding, ceil, size, values):
+def test_fast_max_pool_kernels_match_the_strided_version(device, rng, kernel, stride, padding, ceil, size, values):
     """"ties": values from {0, 1, 2}, so most windows hold ties and the first maximum must win in both.
 
-    CPU only: the numba kernels against the plain version (the GPU has no fast kernels yet)."""
+    The fast kernels (numba on the CPU, gathers on the GPU) against the plain version."""
     shape = (2, 3) + size
     data = rng.standard_normal(shape) if values == "normal" else rng.integers(0, 3, shape)
-    x = tensor(data.astype(np.float32), requires_grad=True)
-    assert kernels.use_numba(x.data)  # the numba kernels, not the plain twins, run
+    x = tensor(data.astype(np.float32), device, requires_grad=True)
+    assert kernels.use_numba(x.data) or kernels.use_gpu_kernels(x.data)  # a fast kernel, not the plain twin, runs
     y = F.max_pool2d(x, kernel, stride, padding, ceil)
-    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gy = tensor(rng.standard_normal(y.shape).astype(np.float32), device).data
     y.backward(gy)
     plain, argmax = max_pool2d_strided(x.data, kernel, stride, padding, ceil)
     plain_grad = max_pool2d_backward_strided(gy, argmax, x.shape, kernel, stride, padding, ceil)
     np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
     # where windows overlap, a cell adds several gradients: the kernels add them in the plain order
-    np.testing.assert_array_equal(backend.as_numpy(x.grad), backend.as_numpy(plain_grad))
+    assert_same_as_plain(x.grad, plain_grad)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
+@pytest.mark.parametrize("values", ["normal", "ties", "all -inf"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_gather_max_pool_matches_the_strided_version_on_numpy(rng, kernel, stride, padding, ceil, size, values,
+                                                              channels):
+    """The GPU's gather formulation, run on NumPy arrays: values, winners (first maximum in tap order, a
+    padded cell only when nothing beats -inf) and routed gradients, exactly."""
+    from minicnn.kernels import gpu
+    shape = (2, channels) + size
+    data = {"normal": lambda: rng.standard_normal(shape), "ties": lambda: rng.integers(0, 3, shape),
+            "all -inf": lambda: np.full(shape, -np.inf)}[values]()
+    x = np.ascontiguousarray(data.astype(np.float32).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # channels-last
+    y, argmax = gpu.max_pool2d(x, kernel, stride, padding, ceil)
+    plain, plain_argmax = max_pool2d_strided(x, kernel, stride, padding, ceil)
+    np.testing.assert_array_equal(y, plain)
+    np.testing.assert_array_equal(argmax, plain_argmax)
+    assert argmax.dtype == plain_argmax.dtype
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(gpu.max_pool2d_backward(gy, argmax, x.shape, kernel, stride, padding, ceil),
+                                  max_pool2d_backward_strided(gy, plain_argmax, x.shape, kernel, stride, padding, ceil))
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_gather_avg_pool_matches_the_strided_version_on_numpy(rng, kernel, stride, padding, ceil, size,
+                                                              count_include_pad):
+    from minicnn.kernels import gpu
+    x = rng.standard_normal((2, 1) + size).astype(np.float32)  # channels-first: the gather copies it first
+    divisor = avg_pool_divisor(x.shape, kernel, stride, padding, ceil, count_include_pad, np, np.float32)
+    y = gpu.avg_pool2d(x, divisor, kernel, stride, padding, ceil)
+    np.testing.assert_array_equal(y, avg_pool2d_strided(x, divisor, kernel, stride, padding, ceil))
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(gpu.avg_pool2d_backward(gy, divisor, x.shape, kernel, stride, padding, ceil),
+                                  avg_pool2d_backward_strided(gy, divisor, x.shape, kernel, stride, padding, ceil))
 
 
 @pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
@@ -74,6 +110,7 @@ def test_fast_max_pool_kernels_match_the_strided_version(rng, kernel, stride, pa
 def test_fast_avg_pool_kernels_match_the_strided_version(device, rng, kernel, stride, padding, ceil, size,
                                                          count_include_pad):
     x = tensor(rng.standard_normal((2, 3) + size).astype(np.float32), device, requires_grad=True)
+    assert kernels.use_numba(x.data) or kernels.use_gpu_kernels(x.data)  # a fast kernel, not the plain twin, runs
     y = F.avg_pool2d(x, kernel, stride, padding, ceil, count_include_pad)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)
@@ -81,8 +118,8 @@ def test_fast_avg_pool_kernels_match_the_strided_version(device, rng, kernel, st
     divisor = avg_pool_divisor(x.shape, kernel, stride, padding, ceil, count_include_pad, xp, np.float32)
     plain = avg_pool2d_strided(x.data, divisor, kernel, stride, padding, ceil)
     plain_grad = avg_pool2d_backward_strided(tensor(gy, device).data, divisor, x.shape, kernel, stride, padding, ceil)
-    np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
-    np.testing.assert_array_equal(backend.as_numpy(x.grad), backend.as_numpy(plain_grad))
+    assert_same_as_plain(y.data, plain)
+    assert_same_as_plain(x.grad, plain_grad)
 
 
 def test_max_pool2d_gives_a_tie_to_the_first_maximum_only(device):
@@ -112,6 +149,24 @@ def test_adaptive_avg_pool2d_matches_naive_loops(device, rng, out):
     x = rng.standard_normal((2, 3, 7, 5))
     y = F.adaptive_avg_pool2d(tensor(x, device), out)
     np.testing.assert_allclose(y.numpy(), reference.adaptive_avg_pool2d(x, out), rtol=1e-12)
+
+
+@pytest.mark.parametrize("out", [(1, 1), (2, 3)])
+def test_adaptive_avg_pool2d_with_equal_bins_keeps_channels_last(device, rng, out):
+    """A channels-last input (a convolution's output) pools without a copy, and its gradient comes back
+    channels-last, so that the convolution before it reads the gradient's pixel rows without a copy."""
+    from minicnn.layout import is_channels_last
+    x = tensor(rng.standard_normal((2, 4, 6, 3)), device).data.transpose(0, 3, 1, 2)  # (2, 3, 4, 6) channels-last
+    xt = tensor(backend.as_numpy(x), device, requires_grad=True)
+    xt.data = x
+    y = F.adaptive_avg_pool2d(xt, out)
+    gy = rng.standard_normal(y.shape)
+    y.backward(tensor(gy, device))
+    np.testing.assert_allclose(y.numpy(), reference.adaptive_avg_pool2d(backend.as_numpy(x), out), rtol=1e-12)
+    bins = (4 // out[0]) * (6 // out[1])
+    expected = np.repeat(np.repeat(gy, 4 // out[0], axis=2), 6 // out[1], axis=3) / bins
+    np.testing.assert_array_equal(backend.as_numpy(xt.grad), expected)
+    assert is_channels_last(xt.grad)
 
 
 def test_pooling_keeps_float32(rng):

@@ -201,6 +201,51 @@ def test_views_cost_nothing_and_writes_go_through_them(cp, x, standin):
     np.testing.assert_array_equal(copied.get(), x.get().T.reshape(6))
 
 
+def test_like_functions_keep_the_prototypes_layout_as_cupy_does(cp, standin):
+    """Order "K" (the default of empty_like, zeros_like, ones_like, full_like): a channels-last
+    prototype gives a channels-last result, a transposed one a transposed one, a C-contiguous one C."""
+    channels_last = cp.zeros((2, 4, 5, 3)).transpose(0, 3, 1, 2)
+    for prototype in (channels_last, cp.zeros((3, 4)).T, cp.zeros((2, 3))):
+        for make, kernels in ((cp.empty_like, 0), (cp.zeros_like, 1), (cp.ones_like, 1),
+                              (lambda a: cp.full_like(a, 7.0), 1)):
+            with standin.counting() as counter:
+                made = make(prototype)
+            assert made.shape == prototype.shape and made.strides == prototype.strides
+            assert counter.device_ops == kernels
+    np.testing.assert_array_equal(cp.full_like(channels_last, 7.0).get(), np.full((2, 3, 4, 5), 7.0))
+    np.testing.assert_array_equal(cp.zeros_like(channels_last, dtype=np.int8, order="C").get(),
+                                  np.zeros((2, 3, 4, 5), np.int8))
+    assert cp.empty_like(channels_last, order="C").flags.c_contiguous
+
+
+def test_concatenate_gives_a_c_contiguous_result_whatever_the_inputs_layout(cp):
+    """CuPy allocates the result in C order (NumPy's concatenate keeps its inputs' layout instead)."""
+    channels_last = cp.arange(24.0).reshape(2, 2, 2, 3).transpose(0, 3, 1, 2)
+    joined = cp.concatenate([channels_last, channels_last], axis=1)
+    assert joined.flags.c_contiguous
+    np.testing.assert_array_equal(joined.get(), np.concatenate([channels_last.get()] * 2, axis=1))
+
+
+def test_copyto_writes_in_place_in_one_kernel(cp, standin):
+    """A masked copy of a scalar or an array, a fill, a copy: one kernel each, into ``dst``'s own memory;
+    nothing for an empty ``dst``; a host array or a mask that is not bool is refused, as by CuPy."""
+    dst = cp.zeros((2, 3))
+    mask = cp.asarray(np.array([[True], [False]]))
+    for src, where, expected in ((-np.inf, mask, [[-np.inf] * 3, [0.0] * 3]), (2.0, None, [[2.0] * 3] * 2),
+                                 (cp.arange(3.0), mask, [[0.0, 1.0, 2.0], [2.0] * 3])):
+        with standin.counting() as counter:
+            cp.copyto(dst, src, where=where)
+        assert counter.device_ops == 1
+        np.testing.assert_array_equal(dst.get(), expected)
+    with standin.counting() as counter:
+        cp.copyto(cp.zeros((0, 3)), 1.0)
+    assert counter.device_ops == 0
+    with pytest.raises(TypeError, match="Unsupported type"):
+        cp.copyto(dst, np.ones(3))
+    with pytest.raises(TypeError, match="to dtype\\('bool'\\)"):
+        cp.copyto(dst, 1.0, where=cp.ones((2, 1)))
+
+
 def test_composite_functions_count_cupys_kernels(cp, x, standin):
     expected = [(lambda: cp.empty((2, 3)), 0), (lambda: cp.zeros(3), 1), (lambda: cp.ones(3), 1),
                 (lambda: cp.pad(x, 1), 2), (lambda: cp.concatenate([x, x, x, x]), 4),

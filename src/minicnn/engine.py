@@ -432,9 +432,11 @@ def _accumulate_leaf(tensor, grad):
             buffer[...] = grad
         tensor.grad = buffer
     elif tensor.grad is None:
-        # A leaf gets an array of its own: `grad` may be a read-only broadcast view, a view of
-        # another gradient, the very array another leaf receives, or a NumPy scalar.
-        tensor.grad = backend.get_array_module(grad).array(grad, dtype=tensor.dtype)
+        # A leaf gets an array of its own, laid out in memory as the leaf is (PyTorch's rule): `grad`
+        # may be a read-only broadcast view, a view of another gradient in another order, the very
+        # array another leaf receives, or a NumPy scalar.
+        tensor.grad = backend.get_array_module(tensor.data).empty_like(tensor.data)
+        tensor.grad[...] = grad
     elif tensor.grad is buffer:
         tensor.grad += grad  # the optimizer's buffer, owned by no one else: add in place
     else:

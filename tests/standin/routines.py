@@ -78,24 +78,30 @@ def full(shape, fill_value, dtype=None, order="C"):
     return result
 
 
-def _like_shape(a, shape):
-    return a.shape if shape is None else shape
-
-
 def empty_like(prototype, dtype=None, order="K", subok=None, shape=None):
-    return new_array(np.empty(_like_shape(prototype, shape), dtype or prototype.dtype))
+    """No kernel. Order "K" lays the result out in memory as ``prototype`` is (a transposed or
+    channels-last array gives one of the same strides), as CuPy's does."""
+    data = prototype._data if isinstance(prototype, ndarray) else np.asarray(prototype)
+    return new_array(np.empty_like(data, dtype=dtype, order=order, shape=shape))
 
 
 def zeros_like(a, dtype=None, order="K", subok=None, shape=None):
-    return zeros(_like_shape(a, shape), dtype or a.dtype)
+    """One memset, into an array laid out as ``empty_like`` lays it out."""
+    result = empty_like(a, dtype, order, shape=shape)
+    result._data[...] = 0
+    counters.record("device_ops", _kernel_on_empty(result._data))
+    return result
 
 
 def ones_like(a, dtype=None, order="K", subok=None, shape=None):
-    return full(_like_shape(a, shape), 1, dtype or a.dtype)
+    return full_like(a, 1, dtype, order, shape=shape)
 
 
 def full_like(a, fill_value, dtype=None, order="K", subok=None, shape=None):
-    return full(_like_shape(a, shape), fill_value, dtype or a.dtype)
+    """One fill kernel, into an array laid out as ``empty_like`` lays it out."""
+    result = empty_like(a, dtype, order, shape=shape)
+    result.fill(fill_value)
+    return result
 
 
 def eye(N, M=None, k=0, dtype=float, order="C"):  # noqa: N803 (CuPy's names)
@@ -197,7 +203,8 @@ def _concatenate_cost(tup, axis=0, out=None, *, dtype=None, casting="same_kind")
 
 
 def concatenate(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    """Join device arrays along ``axis``: one copy per array (see _concatenate_cost)."""
+    """Join device arrays along ``axis``: one copy per array (see _concatenate_cost). The result is
+    C-contiguous whatever the inputs' layout, as CuPy allocates it (NumPy would keep theirs)."""
     arrays = [_require("concatenate", a) for a in tup]
     cost = _concatenate_cost([a._data for a in arrays])
     np_out = out._data if isinstance(out, ndarray) else None
@@ -205,7 +212,7 @@ def concatenate(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
         operand(out)
     result = np.concatenate(unwrap(arrays), axis=axis, out=np_out, dtype=dtype, casting=casting)
     counters.record("device_ops", cost)
-    return out if out is not None else new_array(result)
+    return out if out is not None else new_array(np.ascontiguousarray(result))
 
 
 def stack(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
@@ -213,6 +220,18 @@ def stack(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
     arrays = [_require("stack", a) for a in tup]
     expanded = [a._view(np.expand_dims(a._data, axis)) for a in arrays]
     return concatenate(expanded, axis=axis, out=out, dtype=dtype, casting=casting)
+
+
+def copyto(dst, src, casting="same_kind", where=None):
+    """In place: one kernel (a fill for a Python scalar, a memcpy, or an elementwise copy, masked by
+    ``where``), none for an empty ``dst``. ``src`` is a device array or a Python scalar; ``where``
+    a device array of bools."""
+    _require("copyto", dst)
+    mask = True if where is None else operand(_require("copyto", where))
+    if mask is not True and mask.dtype != np.bool_:
+        raise TypeError(f"Cannot cast array data from {mask.dtype!r} to dtype('bool') according to the rule 'safe'")
+    np.copyto(operand(dst), operand(src), casting=casting, where=mask)
+    counters.record("device_ops", _kernel_on_empty(dst._data))
 
 
 def _pad_cost(array, pad_width, mode="constant", **kwargs):
@@ -383,7 +402,7 @@ _GENERIC = {
 _REDUCTIONS = ("sum", "prod", "mean", "var", "std", "max", "amax", "min", "amin", "argmax", "argmin", "all",
                "any", "cumsum", "cumprod")
 _WRITTEN = (empty, zeros, ones, full, empty_like, zeros_like, ones_like, full_like, eye, identity, array,
-            asarray, asanyarray, ascontiguousarray, copy, asnumpy, get_array_module, concatenate, stack, where,
+            asarray, asanyarray, ascontiguousarray, copy, copyto, asnumpy, get_array_module, concatenate, stack, where,
             count_nonzero, allclose, array_equal, put_along_axis, sort, nonzero, flatnonzero, argwhere, unique,
             bincount, shape, ndim, size, result_type, isscalar, get_default_memory_pool)
 

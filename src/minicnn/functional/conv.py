@@ -47,6 +47,8 @@ def im2col(x, kernel, stride, padding):
         return pixel_rows(x)
     if kernels.use_numba(x):
         return kernels.cpu.im2col(x, kernel, stride, padding)
+    if kernels.use_gpu_kernels(x):
+        return kernels.gpu.im2col(x, kernel, stride, padding)
     return im2col_strided(x, kernel, stride, padding)
 
 
@@ -81,6 +83,8 @@ def col2im(cols, x_shape, kernel, stride, padding):
         return from_channels_last(cols.reshape(n, h, w, c))
     if kernels.use_numba(cols):
         return kernels.cpu.col2im(cols, x_shape, kernel, stride, padding)
+    if kernels.use_gpu_kernels(cols):
+        return kernels.gpu.col2im(cols, x_shape, kernel, stride, padding)
     return col2im_strided(cols, x_shape, kernel, stride, padding)
 
 
@@ -127,7 +131,6 @@ class Conv2dFunction(Function):
         return from_channels_last(y2d.reshape(n, oh, ow, out_channels))  # (N, O, OH, OW), channels-last
 
     def backward(self, gy):
-        xp = get_array_module(gy)
         n, out_channels, _, _ = gy.shape
         c, kh, kw = self.x_shape[1], *self.kernel_size
         gy2d = pixel_rows(gy)  # (N*OH*OW, O): the layout of the product, free when gy is channels-last
@@ -135,7 +138,9 @@ class Conv2dFunction(Function):
         gx = gw = gb = None
         if need_w:
             gw2d = matrix_product(gy2d.T, self.cols)  # (O, kh*kw*C)
-            gw = xp.ascontiguousarray(gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2))
+            # a view in the weight's shape: the engine copies a parameter's gradient anyway (into the
+            # optimizer's buffer, or an array of the parameter's layout), and reorders it in that copy
+            gw = gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
         if need_x:
             gcols = matrix_product(gy2d, self.weight2d)  # (N*OH*OW, kh*kw*C)
             gx = col2im(gcols, self.x_shape, (kh, kw), self.stride, self.padding)

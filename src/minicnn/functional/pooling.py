@@ -2,6 +2,8 @@
 
 Pooling reads each window directly (one strided view per window offset), not
 through im2col: an im2col buffer for pooling would be kh*kw times the input.
+The GPU's fast path (:mod:`minicnn.kernels.gpu`) pays that transient buffer to
+gather every window in one kernel launch instead of a few per window offset.
 
 Output size follows PyTorch: floor((H + 2p - k) / s) + 1, or with ``ceil_mode``
 ceil(...) + 1, minus one if the last window would start past the input and its
@@ -14,6 +16,7 @@ from .. import kernels
 from ..backend import get_array_module
 from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
 from ..engine import Function
+from ..layout import from_channels_last
 from .validation import pair, require_tensor
 
 
@@ -89,6 +92,8 @@ class MaxPool2dFunction(Function):
         self.x_shape = x.shape
         if kernels.use_numba(x):
             y, self.argmax = kernels.cpu.max_pool2d(x, *self.geometry)
+        elif kernels.use_gpu_kernels(x):
+            y, self.argmax = kernels.gpu.max_pool2d(x, *self.geometry)
         else:
             y, self.argmax = max_pool2d_strided(x, *self.geometry)
         return y
@@ -96,6 +101,8 @@ class MaxPool2dFunction(Function):
     def backward(self, gy):
         if kernels.use_numba(gy):
             return kernels.cpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
+        if kernels.use_gpu_kernels(gy):
+            return kernels.gpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
         return max_pool2d_backward_strided(gy, self.argmax, self.x_shape, *self.geometry)
 
 
@@ -131,11 +138,15 @@ class AvgPool2dFunction(Function):
                                         x.dtype)
         if kernels.use_numba(x):
             return kernels.cpu.avg_pool2d(x, self.divisor, *self.geometry)
+        if kernels.use_gpu_kernels(x):
+            return kernels.gpu.avg_pool2d(x, self.divisor, *self.geometry)
         return avg_pool2d_strided(x, self.divisor, *self.geometry)
 
     def backward(self, gy):
         if kernels.use_numba(gy):
             return kernels.cpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
+        if kernels.use_gpu_kernels(gy):
+            return kernels.gpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
         return avg_pool2d_backward_strided(gy, self.divisor, self.x_shape, *self.geometry)
 
 
@@ -204,8 +215,9 @@ class AdaptiveAvgPool2dFunction(Function):
         xp = get_array_module(x)
         n, c, h, w = self.x_shape = x.shape
         oh, ow = self.output_size
-        if h % oh == 0 and w % ow == 0:  # equal bins: a reshape and one mean
-            return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))
+        if h % oh == 0 and w % ow == 0:  # equal bins: one mean over a view of the pixels (channels-last: no copy)
+            bins = x.transpose(0, 2, 3, 1).reshape(n, oh, h // oh, ow, w // ow, c)
+            return from_channels_last(bins.mean(axis=(2, 4)))
         y = xp.empty((n, c, oh, ow), dtype=x.dtype)
         for i, (h0, h1) in enumerate(_adaptive_bins(h, oh)):
             for j, (w0, w1) in enumerate(_adaptive_bins(w, ow)):
@@ -216,6 +228,12 @@ class AdaptiveAvgPool2dFunction(Function):
         xp = get_array_module(gy)
         n, c, h, w = self.x_shape
         oh, ow = self.output_size
+        if h % oh == 0 and w % ow == 0:  # equal bins: each cell's share, in one division, stored channels-last
+            bh, bw = h // oh, w // ow
+            shares = xp.broadcast_to(gy.transpose(0, 2, 3, 1)[:, :, None, :, None, :], (n, oh, bh, ow, bw, c))
+            gx = xp.empty(shares.shape, dtype=gy.dtype)
+            xp.divide(shares, bh * bw, out=gx)
+            return from_channels_last(gx.reshape(n, h, w, c))
         gx = xp.zeros(self.x_shape, dtype=gy.dtype)
         for i, (h0, h1) in enumerate(_adaptive_bins(h, oh)):
             for j, (w0, w1) in enumerate(_adaptive_bins(w, ow)):

@@ -48,6 +48,8 @@ class ConcatFunction(Function):
         self.sizes = [a.shape[self.axis] for a in arrays]
         if self.axis == 1 and arrays[0].ndim == 4 and kernels.use_numba(arrays[0]):
             return kernels.cpu.concat_channels(arrays)
+        if self.axis == 1 and arrays[0].ndim == 4 and kernels.use_gpu_kernels(arrays[0]):
+            return kernels.gpu.concat_channels(arrays)
         return get_array_module(*arrays).concatenate(arrays, axis=self.axis)
 
     def backward(self, gy):
