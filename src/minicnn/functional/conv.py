@@ -101,11 +101,16 @@ def col2im_strided(cols, x_shape, kernel, stride, padding):
     return from_channels_last(xp.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w]))
 
 
-def matrix_product(a, b, bias=None):
-    """a @ b (+ bias, added to every row) for 2-D arrays; on the CPU split over minicnn's threads."""
+def matrix_product(a, b, bias=None, out=None):
+    """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given; on the CPU split over
+    minicnn's threads."""
     if kernels.use_numba(a):
-        return kernels.cpu.matrix_product(a, b, bias)
-    out = a @ b
+        product = kernels.cpu.matrix_product(a, b, bias)
+        if out is None:
+            return product
+        out[...] = product
+        return out
+    out = get_array_module(a).matmul(a, b, out=out)
     if bias is not None:
         out += bias
     return out
@@ -137,17 +142,19 @@ class Conv2dFunction(Function):
         need_x, need_w = self.needs_input_grad[:2]
         gx = gw = gb = None
         if need_w:
-            gw2d = matrix_product(gy2d.T, self.cols)  # (O, kh*kw*C)
-            # a view in the weight's shape: the engine copies a parameter's gradient anyway (into the
-            # optimizer's buffer, or an array of the parameter's layout), and reorders it in that copy
-            gw = gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
+            # A 1x1 filter bank (O, C, 1, 1) has the product's layout (O, C): made in the optimizer's buffer
+            # where there is one (Function.gradient_buffer). A kxk one is returned as a view in the weight's
+            # shape, and the engine's copy into the buffer (or into an array of the weight's layout) reorders it.
+            into = self.gradient_buffer(1) if (kh, kw) == (1, 1) else None
+            gw2d = matrix_product(gy2d.T, self.cols, out=None if into is None else into.reshape(out_channels, c))
+            gw = into if into is not None else gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
         if need_x:
             gcols = matrix_product(gy2d, self.weight2d)  # (N*OH*OW, kh*kw*C)
             gx = col2im(gcols, self.x_shape, (kh, kw), self.stride, self.padding)
         if len(self.needs_input_grad) == 2:  # no bias
             return gx, gw
         if self.needs_input_grad[2]:
-            gb = gy2d.sum(axis=0)
+            gb = gy2d.sum(axis=0, out=self.gradient_buffer(2))
         return gx, gw, gb
 
 
