@@ -226,6 +226,19 @@ def test_concatenate_gives_a_c_contiguous_result_whatever_the_inputs_layout(cp):
     np.testing.assert_array_equal(joined.get(), np.concatenate([channels_last.get()] * 2, axis=1))
 
 
+def test_a_ufuncs_new_output_is_c_contiguous_whatever_the_inputs_layout(cp):
+    """CuPy's ufuncs (and the operators, which call them) take no order= and allocate C-ordered outputs;
+    NumPy's keep the inputs' layout (order="K"). An out= array keeps its own."""
+    channels_last = cp.arange(24.0).reshape(2, 2, 2, 3).transpose(0, 3, 1, 2)
+    for result in (cp.maximum(channels_last, 0.0), channels_last * 2.0, -channels_last, cp.exp(channels_last)):
+        assert result.flags.c_contiguous and result.shape == (2, 3, 2, 2)
+    np.testing.assert_array_equal((channels_last * 2.0).get(), channels_last.get() * 2.0)
+    target = cp.empty_like(channels_last)  # channels-last, as its prototype
+    cp.multiply(channels_last, 2.0, out=target)
+    assert not target.flags.c_contiguous
+    assert cp.add(cp.ones(()), 1.0).shape == ()  # 0-d operands: a 0-d array, not a scalar
+
+
 def test_copyto_writes_in_place_in_one_kernel(cp, standin):
     """A masked copy of a scalar or an array, a fill, a copy: one kernel each, into ``dst``'s own memory;
     nothing for an empty ``dst``; a host array or a mask that is not bool is refused, as by CuPy."""

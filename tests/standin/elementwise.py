@@ -6,6 +6,8 @@ CuPy's signature (``x, /, out=None, *, casting=..., dtype=...``, so NumPy's
 ``where=``, ``order=``, ``subok=`` are TypeErrors), its operands are checked as
 CuPy's kernels check them (see ``arrays.operand``), NumPy computes, and one
 device operation is counted (none for an empty result: CuPy launches nothing).
+A new output is C-contiguous, as CuPy allocates it, even where NumPy would
+keep the inputs' layout: a channels-last input comes out channels-first.
 """
 import sys
 
@@ -53,10 +55,10 @@ class ufunc:  # noqa: N801 (CuPy's name)
             return outputs[0] if self.nout == 1 else tuple(outputs)
         result = self._numpy(*operands, **options)
         if self.nout == 1:
-            result = np.asarray(result)  # a NumPy scalar from 0-d operands: CuPy gives a 0-d array
+            result = _c_order(result)
             counters.record("device_ops", arrays._kernel_on_empty(result))
             return arrays.new_array(result)
-        results = [np.asarray(r) for r in result]
+        results = [_c_order(r) for r in result]
         counters.record("device_ops", arrays._kernel_on_empty(results[0]))
         return tuple(arrays.new_array(r) for r in results)
 
@@ -84,6 +86,14 @@ class ufunc:  # noqa: N801 (CuPy's name)
     def outer(self, A, B, **kwargs):  # noqa: N803 (CuPy's names)
         A, B = (x if isinstance(x, arrays.ndarray) else sys.modules["cupy"].array(x) for x in (A, B))
         return self(A.reshape(A.shape + (1,) * B.ndim), B.reshape((1,) * A.ndim + B.shape), **kwargs)
+
+
+def _c_order(result):
+    """A ufunc's new output as CuPy allocates it: C-contiguous whatever the inputs' layout (NumPy keeps
+    theirs, order="K"; CuPy's ufuncs have no order= and make every output C-ordered), and a 0-d array for
+    0-d operands (NumPy gives a scalar)."""
+    result = np.asarray(result)
+    return result if result.flags.c_contiguous else np.ascontiguousarray(result)
 
 
 def build(module_name):
