@@ -57,7 +57,7 @@ def test_batch_norm_rejects_bad_input(kwargs, error, match):
 
 @pytest.mark.parametrize("training", [True, False])
 def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
-    """CPU only: the numba kernels against the plain versions (the GPU has no fast kernels yet)."""
+    """CPU: the numba kernels against the plain versions (the GPU's fused ones: tests/test_gpu_fused.py)."""
     from minicnn.functional.normalization import batch_norm_backward_plain, batch_norm_forward_plain
     x = tensor((rng.standard_normal((6, 5, 7, 3)) * 2 + 1).astype(np.float32), requires_grad=True)
     assert kernels.use_numba(x.data)  # the numba kernels, not the plain twin, ran

@@ -16,6 +16,8 @@ class ReLUFunction(Function):
     def backward(self, gy):  # keeping y (the next op holds it anyway) costs no memory
         if kernels.use_numba(gy):
             return kernels.cpu.relu_backward(gy, self.y)
+        if kernels.use_gpu_kernels(gy):
+            return kernels.gpu_fused.relu_backward(gy, self.y)
         return gy * (self.y > 0)
 
 

@@ -54,6 +54,15 @@ def batch_norm_backward_plain(gy, x, mean, weight, inv_std, training):
     return gx, gweight, gbias
 
 
+def _batch_norm_backward(gy3):
+    """The backward kernel for gy3's device: numba, fused GPU kernels, or the plain twin."""
+    if kernels.use_numba(gy3):
+        return kernels.cpu.batch_norm_backward
+    if kernels.use_gpu_kernels(gy3):
+        return kernels.gpu_fused.batch_norm_backward
+    return batch_norm_backward_plain
+
+
 class BatchNormFunction(Function):
     def __init__(self, running_mean, running_var, training, momentum, eps):
         self.running_mean, self.running_var = running_mean, running_var
@@ -80,17 +89,23 @@ class BatchNormFunction(Function):
     def forward(self, x, weight=None, bias=None):
         x3, weight, bias = self._as_arrays(x, weight, bias)
         given = (None, None) if self.training else (self.running_mean, self.running_var)
-        forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
-        y, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
-        if self.training:
-            self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
+        if kernels.use_gpu_kernels(x3):  # the running statistics are updated inside, in the same kernel
+            tracked = self.training and self.running_mean is not None
+            running = (self.running_mean, self.running_var, self.momentum) if tracked else None
+            y, mean, var, self.inv_std = kernels.gpu_fused.batch_norm_forward(x3, weight, bias, *given, self.eps,
+                                                                              running)
+        else:
+            forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
+            y, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
+            if self.training:
+                self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
         self.x3, self.mean = x3, mean  # x is kept by the graph anyway; x_hat is not stored
         return y.reshape(x.shape)
 
     def backward(self, gy):
         gy3 = gy.reshape(self.x3.shape)
-        backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
-        gx, gweight, gbias = backward(gy3, self.x3, self.mean, self.weight, self.inv_std, self.training)
+        gx, gweight, gbias = _batch_norm_backward(gy3)(gy3, self.x3, self.mean, self.weight, self.inv_std,
+                                                        self.training)
         needs = self.needs_input_grad
         grads = (gx.reshape(self.shape), gweight, gbias)  # inputs: x, then weight and bias if given
         return tuple(grad if need else None for grad, need in zip(grads, needs))
@@ -135,8 +150,7 @@ class SyncBatchNormFunction(BatchNormFunction):
         gy3 = gy.reshape(self.x3.shape)
         channels = gy3.shape[1]
         # The gradient with the statistics held fixed (evaluation mode's), and this rank's two sums ...
-        backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
-        gx, gweight, gbias = backward(gy3, self.x3, self.mean, self.weight, self.inv_std, False)
+        gx, gweight, gbias = _batch_norm_backward(gy3)(gy3, self.x3, self.mean, self.weight, self.inv_std, False)
         # ... then what flows through the statistics, from the sums over every rank.
         sums = distributed.all_reduce(get_array_module(gy).concatenate([gbias, gweight]))
         mean_g = (sums[:channels] / self.count).astype(gy.dtype)
