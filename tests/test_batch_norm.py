@@ -76,6 +76,25 @@ def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
         np.testing.assert_allclose(backend.as_numpy(got), backend.as_numpy(want), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_with_relu_is_relu_of_batch_norm_with_gradients(device, rng, training):
+    x, w, b = rng.standard_normal((3, 4, 3, 3)), rng.standard_normal(4), rng.standard_normal(4)
+    gy = rng.standard_normal(x.shape)
+
+    def run(relu_inside):
+        tensors = [tensor(a, device, requires_grad=True) for a in (x, w, b)]
+        mean, var = tensor(np.zeros(4), device).data, tensor(np.ones(4), device).data
+        y = F.batch_norm(tensors[0], mean, var, *tensors[1:], training=training, relu=relu_inside)
+        y = y if relu_inside else F.relu(y)
+        y.backward(tensor(gy, device).data)
+        return [y.numpy(), *(backend.as_numpy(t.grad) for t in tensors), backend.as_numpy(mean)]
+
+    inside, after = run(True), run(False)
+    assert 0 < np.count_nonzero(inside[0] == 0) < x.size
+    for got, want in zip(inside, after):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("stats_device", ["cpu", "gpu:1"])
 def test_running_statistics_on_another_device_are_the_usual_device_error(stats_device):

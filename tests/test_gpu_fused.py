@@ -83,6 +83,17 @@ def test_batch_norm_matches_the_plain_twin_with_gradients_and_running_statistics
     assert not np.allclose(fused[-1], start_var) if training else np.array_equal(fused[-1], start_var)
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_with_its_relu_matches_the_plain_twin_with_gradients(monkeypatch, rng, training):
+    x = channels_last(rng.standard_normal((4, 3, 5, 2)))
+    weight, bias, mean, var = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(3), np.ones(3)
+    fused, plain = run_both(monkeypatch, lambda: forward_backward(
+        lambda x, w, b: F.batch_norm(x, tensor(mean, "gpu").data, tensor(var, "gpu").data, w, b, training=training,
+                                     relu=True), [x, weight, bias]))
+    assert_all_close(fused, plain, rtol=1e-10)
+    assert 0 < np.count_nonzero(fused[0] == 0) < fused[0].size and np.all(fused[0] >= 0)
+
+
 def test_batch_norm_keeps_channels_last_and_float32_and_launches_few_kernels(rng):
     x = minicnn.Tensor(channels_last(rng.standard_normal((4, 6, 3, 3)).astype(np.float32)), requires_grad=True)
     bn = minicnn.nn.BatchNorm2d(6).to("gpu")
@@ -93,6 +104,9 @@ def test_batch_norm_keeps_channels_last_and_float32_and_launches_few_kernels(rng
         assert kernels_of(lambda: bn(x)) == 4  # sum, centred sum of squares, statistics (+ running), normalize
         y, gy = bn(x), tensor(np.ones(y.shape, np.float32), "gpu").data
         # 3 kernels, and 3 copies of the gradients into the leaves' own arrays
+        assert kernels_of(lambda: y.backward(gy)) == 3 + 3
+        assert kernels_of(lambda: bn(x, relu=True)) == 4  # the ReLU inside the normalization's kernel
+        y = bn(x, relu=True)
         assert kernels_of(lambda: y.backward(gy)) == 3 + 3
 
 

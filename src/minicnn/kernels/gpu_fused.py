@@ -121,13 +121,20 @@ def _normalize(x, mean, scale, bias):
     return (x - mean) * scale + bias
 
 
-def batch_norm_forward(x3, weight, bias, mean, var, eps, running=None):
-    """Twin of ``batch_norm_forward_plain`` (same arguments and results), and of the running-statistics update.
+@_fused
+def _normalize_relu(x, mean, scale, bias):
+    return _cp().maximum((x - mean) * scale + bias, 0)
+
+
+def batch_norm_forward(x3, weight, bias, mean, var, eps, running=None, relu=False):
+    """Twin of ``batch_norm_forward_plain`` (same arguments and results), of the running-statistics update
+    and of a ReLU after it.
 
     Args:
         x3: array (N, C, L); weight, bias: (C,); mean, var: (C,), or None for the batch's own.
         running: None, or (running_mean, running_var, momentum) to update in place as
             BatchNormFunction._update_running_statistics does (training only).
+        relu: y = max(normalized, 0).
     Returns:
         y (N, C, L), mean (C,), var (C,) (biased), inv_std (C,).
     Kernels: 4 in training (a sum, a centred sum of squares, the statistics, the normalization), 2 otherwise.
@@ -146,36 +153,51 @@ def batch_norm_forward(x3, weight, bias, mean, var, eps, running=None):
                 count / (count - 1))
     else:
         inv_std, scale = _given_statistics(var, weight, eps)
-    y = _normalize(xl, mean, scale, bias)
+    y = (_normalize_relu if relu else _normalize)(xl, mean, scale, bias)
     return y.transpose(0, 2, 1), mean, var, inv_std
 
 
-@_fused
-def _weighted_centred_sum(gy, x, mean, inv_std):
-    return _cp().sum(gy * ((x - mean) * inv_std), axis=(0, 1))
+# In backward, relu_output y (or None) is the output of a ReLU fused into the forward: the gradient is gy * (y > 0).
+# (None is a fine argument to a fused function: the Python code sees None while CuPy traces it.)
+def _through_relu(gy, relu_output):
+    return gy if relu_output is None else gy * (relu_output > 0)
 
 
 @_fused
-def _batch_norm_input_gradient(gy, x, mean, weight, inv_std, gbias, gweight, count):
+def _gradient_sum(gy, relu_output):
+    return _cp().sum(_through_relu(gy, relu_output), axis=(0, 1))
+
+
+@_fused
+def _weighted_centred_sum(gy, relu_output, x, mean, inv_std):
+    return _cp().sum(_through_relu(gy, relu_output) * ((x - mean) * inv_std), axis=(0, 1))
+
+
+@_fused
+def _batch_norm_input_gradient(gy, relu_output, x, mean, weight, inv_std, gbias, gweight, count):
     x_hat = (x - mean) * inv_std
-    return (weight * inv_std) * (gy - gbias / count - x_hat * (gweight / count))
+    return (weight * inv_std) * (_through_relu(gy, relu_output) - gbias / count - x_hat * (gweight / count))
 
 
 @_fused
-def _scaled(gy, weight, inv_std):
-    return gy * (weight * inv_std)
+def _scaled(gy, relu_output, weight, inv_std):
+    return _through_relu(gy, relu_output) * (weight * inv_std)
 
 
-def batch_norm_backward(gy3, x3, mean, weight, inv_std, training):
-    """Twin of ``batch_norm_backward_plain``: returns (gx, gweight, gbias). Kernels: 3."""
+def batch_norm_backward(gy3, x3, mean, weight, inv_std, training, relu_output=None):
+    """Twin of ``batch_norm_backward_plain``: returns (gx, gweight, gbias). Kernels: 3.
+
+    relu_output: the forward's output (N, C, L) when a ReLU was fused into it (the gradient is masked by it).
+    """
     gl, xl = gy3.transpose(0, 2, 1), x3.transpose(0, 2, 1)
-    gbias = gl.sum(axis=(0, 1))
-    gweight = _weighted_centred_sum(gl, xl, mean, inv_std)
+    yl = None if relu_output is None else relu_output.transpose(0, 2, 1)
+    gbias = _gradient_sum(gl, yl)
+    gweight = _weighted_centred_sum(gl, yl, xl, mean, inv_std)
     if training:
         count = float(gy3.shape[0] * gy3.shape[2])
-        gx = _batch_norm_input_gradient(gl, xl, mean, weight, inv_std, gbias, gweight, count)
+        gx = _batch_norm_input_gradient(gl, yl, xl, mean, weight, inv_std, gbias, gweight, count)
     else:
-        gx = _scaled(gl, weight, inv_std)
+        gx = _scaled(gl, yl, weight, inv_std)
     return gx.transpose(0, 2, 1), gweight, gbias
 
 
