@@ -117,12 +117,13 @@ def test_batch_norm_without_running_statistics_matches_the_plain_twin(monkeypatc
     assert_all_close(fused, plain, rtol=1e-10)
 
 
-def test_relu_backward_matches_the_plain_twin_and_keeps_the_layout(monkeypatch, rng):
+def test_relu_backward_matches_the_plain_twin_and_takes_the_layout_of_the_output(monkeypatch, rng):
     x = channels_last(rng.standard_normal((2, 3, 4, 5)))
     fused, plain = run_both(monkeypatch, lambda: forward_backward(F.relu, [x]))
     assert_all_close(fused, plain, rtol=0, atol=0)
     y = F.relu(minicnn.Tensor(x))
-    assert is_channels_last(kernels.gpu_fused.relu_backward(channels_last(np.ones(x.shape)), y.data))
+    channel_major_gy = tensor(np.ones(x.shape), "gpu").data
+    assert is_channels_last(kernels.gpu_fused.relu_backward(channel_major_gy, y.data))
 
 
 @pytest.mark.parametrize("size,alpha", [(5, 1e-4), (4, 0.8), (1, 0.5)])

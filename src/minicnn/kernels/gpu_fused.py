@@ -78,8 +78,12 @@ def _relu_backward(gy, y):
 
 
 def relu_backward(gy, y):
-    """``gy * (y > 0)`` in one kernel (twin: ReLUFunction.backward's array code)."""
-    return _in_memory_order(_relu_backward, gy, gy, y)
+    """``gy * (y > 0)`` in one kernel (twin: ReLUFunction.backward's array code).
+
+    Laid out as y, the forward's output: after a convolution that is channels-last, which is what the
+    convolution's backward wants (a gy from a pooling layer's backward may come channel-major).
+    """
+    return _in_memory_order(_relu_backward, y, gy, y)
 
 
 # -- batch norm -----------------------------------------------------------------------------------------
