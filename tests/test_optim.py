@@ -219,3 +219,65 @@ def test_the_same_parameter_twice_is_refused():
     p = nn.Parameter(np.ones(2))
     with pytest.raises(ValueError, match=r"params\[1\] appears more than once"):
         optim.SGD([p, p], 0.1)
+
+
+@pytest.mark.parametrize("reuse", ["once", "twice in the graph", "twice in one op"])
+def test_gradients_written_straight_into_the_optimizers_buffer_equal_the_engines_copies(device, reuse):
+    """Linear and batch norm write their parameters' gradients into the optimizer's buffer themselves
+    (Function.grad_destination) where it is safe; a parameter used twice still gets the sum."""
+    import inspect
+    import os
+
+    import minicnn.functional as F
+    from minicnn import backend, engine
+    from helpers import on_cupy_standin, tensor
+
+    def run(with_optimizer):
+        rng = np.random.default_rng(0)
+        weight, bias, gamma, beta = (tensor(rng.standard_normal(shape), device, requires_grad=True)
+                                     for shape in [(3, 4), (3,), (3,), (3,)])
+        if with_optimizer:
+            optim.SGD([weight, bias, gamma, beta], lr=0.1)
+        x = tensor(rng.standard_normal((5, 4)), device)
+        h = F.linear(x, weight, bias)
+        if reuse == "twice in the graph":
+            h = h + F.linear(x * 2.0, weight)
+        elif reuse == "twice in one op":
+            h = h * F.linear(weight, weight)[0].sum()  # weight as both inputs of one op (an asymmetric gradient)
+        y = F.batch_norm(h, None, None, gamma, beta, training=True, relu=True)
+        if device == "gpu" and on_cupy_standin():
+            from tests import standin
+            with standin.counting() as counter:
+                (y * y).sum().backward()
+            lines, first = inspect.getsourcelines(engine._accumulate_leaf)
+            copies = sum(n for (path, line), n in counter.sites("device_ops").items()
+                         if path == os.path.abspath(engine.__file__) and first <= line < first + len(lines))
+        else:
+            (y * y).sum().backward()
+            copies = None
+        for p in (weight, bias, gamma, beta):
+            assert (p.grad is p._grad_buffer) == with_optimizer
+        return [backend.as_numpy(p.grad) for p in (weight, bias, gamma, beta)], copies
+
+    (direct, copies), (copied, _) = run(True), run(False)
+    for got, want in zip(direct, copied):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    if copies is not None:  # on the stand-in: the engine's kernels, a copy or an add into the buffer
+        assert copies == {"once": 0, "twice in the graph": 1, "twice in one op": 2}[reuse]
+
+
+def test_a_grad_destination_is_offered_only_where_writing_there_is_safe():
+    from minicnn.engine import Function
+    p, q = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+    optim.SGD([p], lr=0.1)  # p's gradient lives in the optimizer's buffer, q's nowhere yet
+    op = Function()
+    op.inputs = (p, q)
+    assert op.grad_destination(0) is p._grad_buffer and op.grad_destination(1) is None
+    op.inputs = (p, p)  # one input's gradient written there would be overwritten by the other's copy
+    assert op.grad_destination(0) is None
+    op.inputs = (p, q)
+    p.grad = p._grad_buffer  # a gradient already there this pass: it must be added to, not overwritten
+    assert op.grad_destination(0) is None
+    p.grad = None
+    p.register_hook(lambda grad: grad)  # hooks see the summed gradient first
+    assert op.grad_destination(0) is None

@@ -392,6 +392,21 @@ class Function:
     def backward(self, grad_output):
         raise NotImplementedError
 
+    def grad_destination(self, index):
+        """Where ``backward`` may write input ``index``'s gradient itself, or None.
+
+        For a parameter in an optimizer's flat gradient buffer (see :mod:`minicnn.optim`)
+        with no gradient yet in this pass, no hooks, and no second place among this op's
+        inputs, that is its view of the buffer: a backward that computes the gradient
+        straight into it (``out=``) and returns that very array saves the engine a copy
+        (on a GPU, a kernel launch per parameter).
+        """
+        tensor = self.inputs[index]
+        if (tensor._grad_buffer is None or tensor.grad is not None or tensor.creator is not None
+                or tensor._grad_hooks or sum(other is tensor for other in self.inputs) > 1):
+            return None
+        return tensor._grad_buffer
+
 
 def _one_device(op_name, arrays):
     """The device holding every array in ``arrays``; ValueError naming each input's device if there are several."""
@@ -410,7 +425,8 @@ def device_mismatch(op_name, names, devices):
 def _accumulate_leaf(tensor, grad):
     buffer = tensor._grad_buffer  # where an optimizer keeps this gradient (see minicnn.optim), or None
     if tensor.grad is None and buffer is not None:
-        buffer[...] = grad
+        if grad is not buffer:  # (a backward that wrote it there itself: Function.grad_destination)
+            buffer[...] = grad
         tensor.grad = buffer
     elif tensor.grad is None:
         # A leaf gets an array of its own: `grad` may be a read-only broadcast view, a view of

@@ -14,15 +14,14 @@ class LinearFunction(Function):
 
     def backward(self, gy):
         needs = self.needs_input_grad
+        xp = get_array_module(gy)
         gx = gy @ self.weight if needs[0] else None
-        if needs[1]:
-            xp = get_array_module(gy)  # (..., out) and (..., in) -> (out, in), summed over leading axes
-            gw = xp.tensordot(gy, self.x, axes=(tuple(range(gy.ndim - 1)),) * 2)
-        else:
-            gw = None
+        gy2, x2 = gy.reshape(-1, gy.shape[-1]), self.x.reshape(-1, self.x.shape[-1])  # leading axes summed over
+        # The parameters' gradients go straight into the optimizer's buffer where it offers one (out=None: new).
+        gw = xp.matmul(gy2.T, x2, out=self.grad_destination(1)) if needs[1] else None
         if len(needs) == 2:  # no bias
             return gx, gw
-        return gx, gw, gy.reshape(-1, gy.shape[-1]).sum(axis=0) if needs[2] else None
+        return gx, gw, gy2.sum(axis=0, out=self.grad_destination(2)) if needs[2] else None
 
 
 def linear(x, weight, bias=None):

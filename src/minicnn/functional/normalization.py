@@ -86,11 +86,20 @@ class BatchNormFunction(Function):
         self.y3 = relu_values(y3)
         return self.y3
 
+    def _parameter_gradient_destinations(self):
+        """(weight's, bias's) views of the optimizer's gradient buffer to write into, or None (see
+        Function.grad_destination)."""
+        if len(self.inputs) != 3:
+            return None
+        into = (self.grad_destination(1), self.grad_destination(2))
+        return None if any(array is None for array in into) else into
+
     def _backward(self, gy3, training):
         """(gx, gweight, gbias) for gy3 (through the ReLU first, if any), the statistics live (training) or fixed."""
         arrays = (self.x3, self.mean, self.weight, self.inv_std, training)
         if kernels.use_gpu_kernels(gy3):  # the ReLU's mask is applied inside the same kernels
-            return kernels.gpu_fused.batch_norm_backward(gy3, *arrays, relu_output=self.y3)
+            return kernels.gpu_fused.batch_norm_backward(gy3, *arrays, relu_output=self.y3,
+                                                         into=self._parameter_gradient_destinations())
         if self.y3 is not None:
             gy3 = relu_gradient(gy3, self.y3)
         backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain

@@ -188,10 +188,18 @@ def _scaled(gy, relu_output, weight, inv_std):
     return _through_relu(gy, relu_output) * (weight * inv_std)
 
 
-def batch_norm_backward(gy3, x3, mean, weight, inv_std, training, relu_output=None):
-    """Twin of ``batch_norm_backward_plain``: returns (gx, gweight, gbias). Kernels: 3.
+@_fused
+def _store_pair(weight_grad, bias_grad, gweight, gbias):
+    weight_grad[...] = gweight
+    bias_grad[...] = gbias
+
+
+def batch_norm_backward(gy3, x3, mean, weight, inv_std, training, relu_output=None, into=None):
+    """Twin of ``batch_norm_backward_plain``: returns (gx, gweight, gbias). Kernels: 3 (4 with ``into``).
 
     relu_output: the forward's output (N, C, L) when a ReLU was fused into it (the gradient is masked by it).
+    into: None, or arrays (C,) to write gweight and gbias into (the optimizer's gradient buffer, see
+        Function.grad_destination): one kernel for both, where the engine would copy each.
     """
     gl, xl = gy3.transpose(0, 2, 1), x3.transpose(0, 2, 1)
     yl = None if relu_output is None else relu_output.transpose(0, 2, 1)
@@ -202,6 +210,9 @@ def batch_norm_backward(gy3, x3, mean, weight, inv_std, training, relu_output=No
         gx = _batch_norm_input_gradient(gl, yl, xl, mean, weight, inv_std, gbias, gweight, count)
     else:
         gx = _scaled(gl, yl, weight, inv_std)
+    if into is not None:
+        _store_pair(*into, gweight, gbias)
+        gweight, gbias = into
     return gx.transpose(0, 2, 1), gweight, gbias
 
 
