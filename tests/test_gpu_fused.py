@@ -101,13 +101,17 @@ def test_batch_norm_keeps_channels_last_and_float32_and_launches_few_kernels(rng
     assert y.dtype == np.float32 and bn.running_var.dtype == np.float32
     assert is_channels_last(y.data)
     if on_cupy_standin():
-        assert kernels_of(lambda: bn(x)) == 4  # sum, centred sum of squares, statistics (+ running), normalize
+        assert kernels_of(lambda: bn(x)) == 3  # the sums of x and x**2, the statistics (+ running), normalize
         y, gy = bn(x), tensor(np.ones(y.shape, np.float32), "gpu").data
-        # 3 kernels, and 3 copies of the gradients into the leaves' own arrays
-        assert kernels_of(lambda: y.backward(gy)) == 3 + 3
-        assert kernels_of(lambda: bn(x, relu=True)) == 4  # the ReLU inside the normalization's kernel
+        # 2 kernels (the two sums of gradients, dL/dx), and 3 copies of the gradients into the leaves' arrays
+        assert kernels_of(lambda: y.backward(gy)) == 2 + 3
+        assert kernels_of(lambda: bn(x, relu=True)) == 3  # the ReLU inside the normalization's kernel
         y = bn(x, relu=True)
-        assert kernels_of(lambda: y.backward(gy)) == 3 + 3
+        assert kernels_of(lambda: y.backward(gy)) == 2 + 3
+        optim.SGD(bn.parameters(), lr=0.1).zero_grad()  # the weight's and bias's gradients: into its buffer
+        y = bn(x, relu=True)
+        assert kernels_of(lambda: y.backward(gy)) == 3 + 1  # one kernel stores both; x's gradient is copied
+        assert bn.weight.grad is bn.weight._grad_buffer and bn.weight.grad.dtype == np.float32
 
 
 def test_batch_norm_without_running_statistics_matches_the_plain_twin(monkeypatch, rng):

@@ -632,3 +632,20 @@ def test_a_python_float_with_only_bool_or_integer_operands_is_refused(cp, x):
         cp.fuse(lambda a: (a > 1.0) * 0.5)(x)
     result = cp.fuse(lambda a: (a > 1.0).astype(a.dtype) * 0.5)(x)
     assert result.dtype == np.float64
+
+
+def test_real_and_imag_are_free_views_of_a_complex_array_and_steps_of_a_fused_kernel(cp, standin):
+    z = cp.asarray(np.array([1 + 2j, 3 - 1j]))
+    with standin.counting() as counter:
+        real, imag = z.real, cp.imag(z)
+    assert counter.device_ops == 0
+    imag[0] = 5.0  # a view: the write lands in z
+    assert complex(z[0]) == 1 + 5j and float(real[1]) == 3.0
+    x = cp.asarray(np.array([1.0, 2.0]))
+    assert x.real is x
+    with standin.counting() as counter:
+        assert float(x.imag.sum()) == 0.0  # new zeros: a fill (and the sum)
+    assert counter.device_ops == 2
+    sums = cp.fuse(lambda a, unit: cp.sum(a + unit * (a * a), axis=0))(x, np.complex128(1j))
+    total, squares = cp.fuse(lambda s: (cp.real(s), cp.imag(s)))(sums)
+    assert (float(total), float(squares)) == (3.0, 5.0)

@@ -18,8 +18,9 @@ counts the call as one device operation. The rules:
   no ``.sum()``, ``.reshape``, ``.T``, ``.shape``, no indexing; ``bool(x)`` is an error.
 * CuPy's ufuncs (``cupy.exp``, ``cupy.maximum``...) take variables and scalars
   (no ``dtype=``/``casting=``; ``out=`` must be a variable), as do
-  ``cupy.where(condition, x, y)`` (``condition`` bool), ``cupy.copy`` and
-  ``cupy.clip``. A device array captured from outside the function is refused.
+  ``cupy.where(condition, x, y)`` (``condition`` bool), ``cupy.copy``,
+  ``cupy.clip``, ``cupy.real`` and ``cupy.imag``. A device array captured from
+  outside the function is refused.
 * At most ONE reduction (``cupy.sum, prod, amax, amin, max, min, all, any``,
   called as functions, with ``axis=`` only; ``keepdims``, ``dtype``, ``out`` are
   refused), over the broadcast shape of all the array arguments. After it only
@@ -317,11 +318,23 @@ def _clip(routine):
     return fusion_aware
 
 
+def _complex_part(name):
+    def part(val):
+        """cupy.real / cupy.imag: ``val.real`` (``val.imag``); a step of the kernel inside a fused function."""
+        if tracing():
+            return _current().apply(name, getattr(np, name), (val,))
+        if not isinstance(val, ndarray):
+            raise api.not_implemented(f"cupy.{name} of a {type(val).__name__} (CuPy uploads it first)")
+        return getattr(val, name)
+    part.__name__ = part.__qualname__ = name
+    return part
+
+
 def fusion_aware(functions):
     """{name: function} of the ``cupy`` routines that take fusion variables while tracing, wrapping ``functions``."""
     aware = {name: _reduction(name, functions[name]) for name in _REDUCTIONS}
     aware.update(where=_where(functions["where"]), copy=_copy_routine(functions["copy"]),
-                 clip=_clip(functions["clip"]))
+                 clip=_clip(functions["clip"]), real=_complex_part("real"), imag=_complex_part("imag"))
     return aware
 
 

@@ -89,23 +89,37 @@ def relu_backward(gy, y):
 # -- batch norm -----------------------------------------------------------------------------------------
 # x3 (N, C, L) is handled as its view (N, L, C): channels last, contiguous when x is stored channels-last,
 # so that the per-channel vectors (C,) broadcast along the last axis with no reshaping.
-@_fused
-def _centred_square_sum(x, total, count):
-    centred = x - total / count
-    return _cp().sum(centred * centred, axis=(0, 1))
+#
+# Each pass needs two sums per channel, and a fused function may reduce only once. So one reduction
+# sums complex numbers, a + i*b: the real parts sum a, the imaginary parts b, and ``sums.real`` and
+# ``sums.imag`` are views (free). The forward sums x and x**2 in float64 (complex128): the variance is
+# then E[x^2] - E[x]^2, which in float32 would lose the digits that cancel (as SyncBatchNormFunction).
+_IMAGINARY_UNIT = {np.dtype(np.float32): np.complex64(1j), np.dtype(np.float64): np.complex128(1j)}
 
 
 @_fused
-def _batch_statistics(total, squares, weight, count, eps):
-    mean, var = total / count, squares / count
+def _sum_and_sum_of_squares(x, unit):
+    x = x.astype(np.float64)
+    return _cp().sum(x + unit * (x * x), axis=(0, 1))
+
+
+def _statistics_of(sums, count, like):
+    """Mean and (biased) variance, in like's dtype, from the complex sums of x and x**2."""
+    mean = _cp().real(sums) / count
+    var = _cp().maximum(_cp().imag(sums) / count - mean * mean, 0.0)
+    return mean.astype(like.dtype), var.astype(like.dtype)
+
+
+@_fused
+def _batch_statistics(sums, weight, count, eps):
+    mean, var = _statistics_of(sums, count, weight)
     inv_std = 1.0 / _cp().sqrt(var + eps)
     return mean, var, inv_std, weight * inv_std
 
 
 @_fused
-def _batch_statistics_tracked(total, squares, weight, running_mean, running_var, count, eps, keep, momentum,
-                              unbias):
-    mean, var = total / count, squares / count
+def _batch_statistics_tracked(sums, weight, running_mean, running_var, count, eps, keep, momentum, unbias):
+    mean, var = _statistics_of(sums, count, weight)
     inv_std = 1.0 / _cp().sqrt(var + eps)
     running_mean *= keep
     running_mean += momentum * mean
@@ -141,20 +155,18 @@ def batch_norm_forward(x3, weight, bias, mean, var, eps, running=None, relu=Fals
         relu: y = max(normalized, 0).
     Returns:
         y (N, C, L), mean (C,), var (C,) (biased), inv_std (C,).
-    Kernels: 4 in training (a sum, a centred sum of squares, the statistics, the normalization), 2 otherwise.
+    Kernels: 3 in training (the two sums, the statistics, the normalization), 2 otherwise.
     """
     xl = x3.transpose(0, 2, 1)
     if mean is None:
         count = float(x3.shape[0] * x3.shape[2])
-        total = xl.sum(axis=(0, 1))
-        squares = _centred_square_sum(xl, total, count)
+        sums = _sum_and_sum_of_squares(xl, np.complex128(1j))
         if running is None:
-            mean, var, inv_std, scale = _batch_statistics(total, squares, weight, count, eps)
+            mean, var, inv_std, scale = _batch_statistics(sums, weight, count, eps)
         else:
             running_mean, running_var, momentum = running
             mean, var, inv_std, scale = _batch_statistics_tracked(
-                total, squares, weight, running_mean, running_var, count, eps, 1.0 - momentum, momentum,
-                count / (count - 1))
+                sums, weight, running_mean, running_var, count, eps, 1.0 - momentum, momentum, count / (count - 1))
     else:
         inv_std, scale = _given_statistics(var, weight, eps)
     y = (_normalize_relu if relu else _normalize)(xl, mean, scale, bias)
@@ -168,18 +180,16 @@ def _through_relu(gy, relu_output):
 
 
 @_fused
-def _gradient_sum(gy, relu_output):
-    return _cp().sum(_through_relu(gy, relu_output), axis=(0, 1))
+def _gradient_sums(gy, relu_output, x, mean, inv_std, unit):
+    """sum(g) + i * sum(g * x_hat) per channel: the bias's and the weight's gradients."""
+    g = _through_relu(gy, relu_output)
+    return _cp().sum(g + unit * (g * ((x - mean) * inv_std)), axis=(0, 1))
 
 
 @_fused
-def _weighted_centred_sum(gy, relu_output, x, mean, inv_std):
-    return _cp().sum(_through_relu(gy, relu_output) * ((x - mean) * inv_std), axis=(0, 1))
-
-
-@_fused
-def _batch_norm_input_gradient(gy, relu_output, x, mean, weight, inv_std, gbias, gweight, count):
+def _batch_norm_input_gradient(gy, relu_output, x, mean, weight, inv_std, sums, count):
     x_hat = (x - mean) * inv_std
+    gbias, gweight = _cp().real(sums), _cp().imag(sums)
     return (weight * inv_std) * (_through_relu(gy, relu_output) - gbias / count - x_hat * (gweight / count))
 
 
@@ -189,13 +199,13 @@ def _scaled(gy, relu_output, weight, inv_std):
 
 
 @_fused
-def _store_pair(weight_grad, bias_grad, gweight, gbias):
-    weight_grad[...] = gweight
-    bias_grad[...] = gbias
+def _store_parameter_gradients(weight_grad, bias_grad, sums):
+    weight_grad[...] = _cp().imag(sums)
+    bias_grad[...] = _cp().real(sums)
 
 
 def batch_norm_backward(gy3, x3, mean, weight, inv_std, training, relu_output=None, into=None):
-    """Twin of ``batch_norm_backward_plain``: returns (gx, gweight, gbias). Kernels: 3 (4 with ``into``).
+    """Twin of ``batch_norm_backward_plain``: returns (gx, gweight, gbias). Kernels: 2 (3 with ``into``).
 
     relu_output: the forward's output (N, C, L) when a ReLU was fused into it (the gradient is masked by it).
     into: None, or arrays (C,) to write gweight and gbias into (the optimizer's gradient buffer, see
@@ -203,17 +213,16 @@ def batch_norm_backward(gy3, x3, mean, weight, inv_std, training, relu_output=No
     """
     gl, xl = gy3.transpose(0, 2, 1), x3.transpose(0, 2, 1)
     yl = None if relu_output is None else relu_output.transpose(0, 2, 1)
-    gbias = _gradient_sum(gl, yl)
-    gweight = _weighted_centred_sum(gl, yl, xl, mean, inv_std)
+    sums = _gradient_sums(gl, yl, xl, mean, inv_std, _IMAGINARY_UNIT[gy3.dtype])
     if training:
         count = float(gy3.shape[0] * gy3.shape[2])
-        gx = _batch_norm_input_gradient(gl, yl, xl, mean, weight, inv_std, gbias, gweight, count)
+        gx = _batch_norm_input_gradient(gl, yl, xl, mean, weight, inv_std, sums, count)
     else:
         gx = _scaled(gl, yl, weight, inv_std)
-    if into is not None:
-        _store_pair(*into, gweight, gbias)
-        gweight, gbias = into
-    return gx.transpose(0, 2, 1), gweight, gbias
+    if into is None:
+        return gx.transpose(0, 2, 1), sums.imag, sums.real
+    _store_parameter_gradients(*into, sums)
+    return (gx.transpose(0, 2, 1), *into)
 
 
 # -- optimizers: the update rule once over the flat buffers, in place -------------------------------------------
