@@ -3,7 +3,7 @@
 On a GPU every array operation is a kernel launch with a fixed cost of a few
 microseconds, however small the array. Batch norm written as plain array code
 (:func:`minicnn.functional.normalization.batch_norm_forward_plain`) launches
-about twenty kernels per layer; the fused version here launches four. Each
+about twenty kernels per layer forward; the fused version here launches three. Each
 function here does the job of a plain twin in :mod:`minicnn.functional` or
 :mod:`minicnn.optim` (named in its docstring), which stays the reference: the
 tests hold one to the other on the CuPy stand-in, gradients included.
