@@ -27,25 +27,29 @@ code below (the stand-in in tests/standin/fusion.py enforces it):
   host, before the call.
 
 A flag such as Nesterov cannot be an argument (a variable has no truth value):
-each variant is its own fused function.
+each variant is its own fused function. None can: the traced Python code sees
+None and takes its branch (batch norm's optional ReLU mask).
 """
 import functools
 import sys
 
 import numpy as np
 
+from ..backend import is_gpu_array
+
 
 def _fused(function):
-    """``function`` as a ``cupy.fuse`` kernel, made on the first call (CuPy is imported by then)."""
-    made = {}
+    """``function`` as a ``cupy.fuse`` kernel, made on the first call (CuPy is imported by then).
 
+    The kernel then takes this wrapper's place in the module, so that later calls go to it directly
+    (and the CuPy stand-in charges each one to the line that makes it).
+    """
     @functools.wraps(function)
-    def call(*args):
-        cp = sys.modules["cupy"]
-        if made.get("cupy") is not cp:  # (a test may install another CuPy stand-in)
-            made.update(cupy=cp, kernel=cp.fuse(kernel_name=function.__name__)(function))
-        return made["kernel"](*args)
-    return call
+    def first_call(*args):
+        kernel = sys.modules["cupy"].fuse(kernel_name=function.__name__)(function)
+        globals()[function.__name__] = kernel
+        return kernel(*args)
+    return first_call
 
 
 def _cp():
@@ -65,7 +69,7 @@ def _in_memory_order(kernel, like, *args):
     """
     axes = _memory_axes(like)
     inverse = tuple(int(i) for i in np.argsort(axes))
-    result = kernel(*(a.transpose(axes) if hasattr(a, "transpose") else a for a in args))
+    result = kernel(*(a.transpose(axes) if is_gpu_array(a) else a for a in args))
     if isinstance(result, tuple):
         return tuple(r.transpose(inverse) for r in result)
     return result.transpose(inverse)
