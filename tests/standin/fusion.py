@@ -80,7 +80,7 @@ class Variable:
 
     dtype = property(lambda self: np.asarray(self._value).dtype, doc="numpy.dtype of the values.")
     _weak = property(lambda self: type(self._value) in _PYTHON_SCALARS,
-                    doc="A Python scalar (an argument or a constant): weakly typed, as in NumPy 2.")
+                     doc="A Python scalar (an argument or a constant): weakly typed, as in NumPy 2.")
     ndim = property(lambda self: np.ndim(self._value) if self._is_array else -1,
                     doc="Number of dimensions; -1 for a scalar variable (CuPy's convention).")
 
@@ -89,8 +89,8 @@ class Variable:
 
     def __getattr__(self, name):
         raise AttributeError(f"a cupy.fuse variable has no attribute {name!r}: inside a fused function only "
-                             "operators, CuPy's ufuncs, cupy.where/copy/clip, one reduction called as a function "
-                             "(cupy.sum(x, axis=...)), x[...] = v, .astype() and .copy() are allowed")
+                             "operators, CuPy's ufuncs, cupy.where/copy/clip/real/imag, one reduction called as a "
+                             "function (cupy.sum(x, axis=...)), x[...] = v, .astype() and .copy() are allowed")
 
     def __bool__(self):
         raise TypeError("Can't cast to bool: a cupy.fuse variable has no value while the kernel is traced "
