@@ -207,3 +207,24 @@ def test_fused_ops_keep_float32(rng):
         assert out.dtype == np.float32
         out.sum().backward() if out.ndim else out.backward()
         assert x.grad.dtype == np.float32
+
+
+@pytest.mark.skipif(on_cupy_standin(), reason="real CuPy only (the stand-in raises where CuPy's old fusion gives up)")
+def test_on_real_cupy_no_fused_kernel_fell_back_to_the_experimental_fusion(rng):
+    """CuPy's old fusion, when it cannot trace a function, silently retries with its experimental one
+    (slower, and not what the stand-in checked): after a training step of every fused op, none may have."""
+    for make_optimizer in (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True), optim.Adam):
+        net = minicnn.nn.Sequential(minicnn.nn.Conv2d(3, 4, 3), minicnn.nn.BatchNorm2d(4), minicnn.nn.ReLU(),
+                                    minicnn.nn.LocalResponseNorm(3), minicnn.nn.Flatten(), minicnn.nn.Dropout(0.5),
+                                    minicnn.nn.Linear(4 * 6 * 6, 5)).to("gpu")
+        opt = make_optimizer(net.parameters())
+        x = tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32), "gpu")
+        loss = F.cross_entropy(net(x), np.array([1, 3]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x = tensor(rng.standard_normal((2, 3, 4, 4)), "gpu", requires_grad=True)  # float64, without an optimizer
+    F.batch_norm(x, None, None, training=True, relu=True).sum().backward()
+    fell_back = [name for name, kernel in vars(kernels.gpu_fused).items()
+                 if getattr(kernel, "new_fusion", None) is not None]
+    assert not fell_back
