@@ -116,16 +116,18 @@ class ConvReLU(nn.Module):
 class ConvBNReLU(nn.Module):
     """The batch-norm unit: convolution without bias (BN's shift replaces it), BatchNorm2d, ReLU.
 
+    The ReLU runs inside the batch norm's op (``relu=True``): the same values, and on a
+    GPU one kernel launch fewer forward and backward.
+
     x: Tensor (N, in_channels, H, W) -> (N, out_channels, OH, OW).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-3)
-        self.relu = nn.ReLU()
 
     def forward(self, x):
-        return self.relu(self.bn(self.conv(x)))
+        return self.bn(self.conv(x), relu=True)
 
 
 CONV_UNITS = {"lrn": ConvReLU, "bn": ConvBNReLU}

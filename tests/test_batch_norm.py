@@ -57,7 +57,7 @@ def test_batch_norm_rejects_bad_input(kwargs, error, match):
 
 @pytest.mark.parametrize("training", [True, False])
 def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
-    """CPU only: the numba kernels against the plain versions (the GPU has no fast kernels yet)."""
+    """CPU: the numba kernels against the plain versions (the GPU's fused ones: tests/test_gpu_fused.py)."""
     from minicnn.functional.normalization import batch_norm_backward_plain, batch_norm_forward_plain
     x = tensor((rng.standard_normal((6, 5, 7, 3)) * 2 + 1).astype(np.float32), requires_grad=True)
     assert kernels.use_numba(x.data)  # the numba kernels, not the plain twin, ran
@@ -74,6 +74,25 @@ def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
     np.testing.assert_allclose(y.numpy(), backend.as_numpy(plain_y).reshape(y.shape), rtol=1e-5, atol=1e-5)
     for got, want in zip((x.grad, w.grad, b.grad), (plain[0].reshape(x.shape), plain[1], plain[2])):
         np.testing.assert_allclose(backend.as_numpy(got), backend.as_numpy(want), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_with_relu_is_relu_of_batch_norm_with_gradients(device, rng, training):
+    x, w, b = rng.standard_normal((3, 4, 3, 3)), rng.standard_normal(4), rng.standard_normal(4)
+    gy = rng.standard_normal(x.shape)
+
+    def run(relu_inside):
+        tensors = [tensor(a, device, requires_grad=True) for a in (x, w, b)]
+        mean, var = tensor(np.zeros(4), device).data, tensor(np.ones(4), device).data
+        y = F.batch_norm(tensors[0], mean, var, *tensors[1:], training=training, relu=relu_inside)
+        y = y if relu_inside else F.relu(y)
+        y.backward(tensor(gy, device).data)
+        return [y.numpy(), *(backend.as_numpy(t.grad) for t in tensors), backend.as_numpy(mean)]
+
+    inside, after = run(True), run(False)
+    assert 0 < np.count_nonzero(inside[0] == 0) < x.size
+    for got, want in zip(inside, after):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.gpu

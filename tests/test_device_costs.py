@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not on_cupy_standin(),
 # width 1/8 measured here (python -m tests.standin.run -m benchmarks.googlenet --device gpu --width 1
 # --batch-size 2 --steps 1 --repeats 1 --warmup 1 --no-torch --no-profile --no-tf32 prints them).
 # Lower them as the step gets leaner: issue 9's budget is 1,200 (BN) and 1,000 (LRN).
-STEP_CEILING = {"bn": 2862, "lrn": 1085}
+STEP_CEILING = {"bn": 926, "lrn": 820}
 
 
 def read_sites(counter):
@@ -61,7 +61,7 @@ def test_a_training_step_reads_nothing_back(run):
     run.train_step(plan, 0, 0, totals)  # the first step makes the momentum buffers
     with standin.counting() as counter:
         run.train_step(plan, 0, 0, totals)  # batch, forward, loss, backward, SGD and schedule steps, totals
-    assert counter.device_ops > 1000
+    assert counter.device_ops > 500  # the whole step ran on the device (its count is pinned below)
     assert counter.syncs == 0, read_sites(counter)
 
 

@@ -227,40 +227,63 @@ def test_the_same_parameter_twice_is_refused():
         optim.SGD([p, p], 0.1)
 
 
-def _linear_gradients_twice(rng, with_optimizer):
-    """A Linear layer used twice, backward through both: (weight grad, bias grad, the Linear)."""
-    layer = nn.Linear(3, 2).to(dtype=np.float64)
-    if with_optimizer:
-        optim.SGD(layer.parameters(), lr=0.1)
-    x = Tensor(rng.standard_normal((4, 3)))
-    (layer(x) * 2 + layer(x * 3)).sum().backward()
-    return layer.weight.grad, layer.bias.grad, layer
+@pytest.mark.parametrize("reuse", ["once", "twice in the graph", "twice in one op"])
+def test_gradients_written_straight_into_the_optimizers_buffer_equal_the_engines_copies(device, reuse):
+    """Linear and batch norm write their parameters' gradients into the optimizer's buffer themselves
+    (Function.gradient_buffer) where it is safe; a parameter used twice still gets the sum."""
+    import inspect
+    import os
+
+    import minicnn.functional as F
+    from minicnn import backend, engine
+    from helpers import on_cupy_standin, tensor
+
+    def run(with_optimizer):
+        rng = np.random.default_rng(0)
+        weight, bias, gamma, beta = (tensor(rng.standard_normal(shape), device, requires_grad=True)
+                                     for shape in [(3, 4), (3,), (3,), (3,)])
+        if with_optimizer:
+            optim.SGD([weight, bias, gamma, beta], lr=0.1)
+        x = tensor(rng.standard_normal((5, 4)), device)
+        h = F.linear(x, weight, bias)
+        if reuse == "twice in the graph":
+            h = h + F.linear(x * 2.0, weight)
+        elif reuse == "twice in one op":
+            h = h * F.linear(weight, weight)[0].sum()  # weight as both inputs of one op (an asymmetric gradient)
+        y = F.batch_norm(h, None, None, gamma, beta, training=True, relu=True)
+        if device == "gpu" and on_cupy_standin():
+            from tests import standin
+            with standin.counting() as counter:
+                (y * y).sum().backward()
+            lines, first = inspect.getsourcelines(engine._accumulate_leaf)
+            copies = sum(n for (path, line), n in counter.sites("device_ops").items()
+                         if path == os.path.abspath(engine.__file__) and first <= line < first + len(lines))
+        else:
+            (y * y).sum().backward()
+            copies = None
+        for p in (weight, bias, gamma, beta):
+            assert (p.grad is p._grad_buffer) == with_optimizer
+        return [backend.as_numpy(p.grad) for p in (weight, bias, gamma, beta)], copies
+
+    (direct, copies), (copied, _) = run(True), run(False)
+    for got, want in zip(direct, copied):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    if copies is not None:  # on the stand-in: the engine's kernels, a copy or an add into the buffer
+        assert copies == {"once": 0, "twice in the graph": 1, "twice in one op": 2}[reuse]
 
 
-def test_a_backward_that_writes_into_the_gradient_buffer_gives_the_same_gradients(rng):
-    """Linear's backward makes its gradients straight in the optimizer's buffer (Function.gradient_buffer);
-    the second use of the layer adds to them there."""
-    seed = rng.integers(1 << 30)
-    expected_w, expected_b, _ = _linear_gradients_twice(np.random.default_rng(seed), with_optimizer=False)
-    got_w, got_b, layer = _linear_gradients_twice(np.random.default_rng(seed), with_optimizer=True)
-    assert got_w is layer.weight._grad_buffer and got_b is layer.bias._grad_buffer
-    np.testing.assert_allclose(got_w, expected_w, rtol=1e-12)
-    np.testing.assert_allclose(got_b, expected_b, rtol=1e-12)
-
-
-def test_gradient_buffer_is_offered_only_to_the_first_gradient_of_a_lone_leaf():
+def test_a_gradient_buffer_is_offered_only_where_writing_there_is_safe():
     from minicnn.engine import Function
-    p = nn.Parameter(np.zeros(3))
-    optim.SGD([p], lr=0.1)
-    function = Function()
-    function.inputs = (p, Tensor(np.zeros(3)))
-    assert function.gradient_buffer(0) is p._grad_buffer
-    assert function.gradient_buffer(1) is None  # no optimizer holds it
-    function.inputs = (p, p)  # one array for two gradients would be written twice
-    assert function.gradient_buffer(0) is None
-    function.inputs = (p,)
-    p.grad = p._grad_buffer  # a gradient already there: the next one is added, not written
-    assert function.gradient_buffer(0) is None
+    p, q = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+    optim.SGD([p], lr=0.1)  # p's gradient lives in the optimizer's buffer, q's nowhere yet
+    op = Function()
+    op.inputs = (p, q)
+    assert op.gradient_buffer(0) is p._grad_buffer and op.gradient_buffer(1) is None
+    op.inputs = (p, p)  # one input's gradient written there would be overwritten by the other's copy
+    assert op.gradient_buffer(0) is None
+    op.inputs = (p, q)
+    p.grad = p._grad_buffer  # a gradient already there this pass: it must be added to, not overwritten
+    assert op.gradient_buffer(0) is None
     p.grad = None
-    p.register_hook(lambda g: g)  # a hook may replace the gradient: the engine stores what it returns
-    assert function.gradient_buffer(0) is None
+    p.register_hook(lambda grad: grad)  # hooks see the summed gradient first
+    assert op.gradient_buffer(0) is None

@@ -18,7 +18,9 @@ convolution's im2col wants its input in that order anyway. (Products of this
 shape also run faster in BLAS than the channel-major (O, N*OH*OW) ones.)
 
 Ops that read their input element by element (ReLU, dropout) neither know nor
-care: NumPy and CuPy keep an input's memory order in their results. Code that
+care on the CPU: NumPy keeps an input's memory order in its results. CuPy's
+elementwise kernels do not (they allocate every output C-ordered), so on a GPU
+those ops run over the input in its memory order (``kernels.gpu_fused``). Code that
 wants one order asks for it with :func:`channels_last` or :func:`pixel_rows`,
 which copy only when the array is not already stored that way.
 """

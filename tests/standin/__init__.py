@@ -52,9 +52,15 @@ What is counted (``counters.py``), per call site (the first frame outside this p
 
 Device.synchronize() waits but reads nothing, so it is not counted.
 
+``cupy.fuse`` (``fusion.py``) is CuPy's default ("old") fusion, strictly: the
+function runs on fusion variables that allow only what CuPy's tracer can
+compile (operators, CuPy's ufuncs, ``cupy.where``, in-place writes to the
+arguments, one reduction and then only its results), and the call counts as
+one device operation. Where CuPy's old fusion gives up and silently falls back
+to its experimental new fusion, the stand-in raises.
+
 Extending it. ``counters.one_operation()`` counts a composite call as one device
-operation: ``cupy.fuse`` (run the function on the arrays, one operation, after
-checking fuse's restrictions) and ``ElementwiseKernel``/``RawKernel``/
+operation (``cupy.fuse`` uses it); ``ElementwiseKernel``/``RawKernel``/
 ``ReductionKernel`` calls that run a registered NumPy twin belong there. A new
 CuPy module (``cupy.fft``...) is added to MODULES in ``generate_api.py``,
 the table regenerated, and what it implements listed in ``installer.py``.

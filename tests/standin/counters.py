@@ -72,9 +72,10 @@ _synchronize_allowed = True
 
 
 def call_site():
-    """(file, line) of the innermost frame outside this package."""
+    """(file, line) of the innermost frame outside this package (and contextlib, which runs its ``with`` blocks)."""
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+                                 or frame.f_code.co_filename == contextlib.__file__):
         frame = frame.f_back
     return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("<unknown>", 0)
 

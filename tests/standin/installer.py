@@ -7,7 +7,7 @@ from the table, and every other name raises NotImplementedError when used.
 """
 import sys
 
-from . import addresses, api, counters, cuda, elementwise, linalg, nccl, random_state, routines
+from . import addresses, api, counters, cuda, elementwise, fusion, linalg, nccl, random_state, routines
 from .ndarray import ndarray, scatter
 
 MODULE_NAMES = ("cupy", "cupy.random", "cupy.linalg", "cupy.cuda", "cupy.cuda.runtime", "cupy.cuda.memory",
@@ -55,7 +55,8 @@ def _from_table(module):
 def _implemented():
     """{module name: {name: object}} of what the stand-in implements."""
     cupy = {**routines.functions(), **elementwise.build("cupy"), **linalg.FUNCTIONS,
-            "ndarray": ndarray, "ufunc": elementwise.ufunc}
+            "ndarray": ndarray, "ufunc": elementwise.ufunc, "fuse": fusion.fuse}
+    cupy.update(fusion.fusion_aware(cupy))  # the routines a fused function may call
     return {
         "cupy": cupy,
         "cupy.random": {f.__name__: f for f in random_state.FUNCTIONS},

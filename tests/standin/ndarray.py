@@ -322,6 +322,19 @@ class ndarray:  # noqa: N801 (CuPy's name)
         counters.record("device_ops", _kernel_on_empty(self._data))
         return new_array(self._data.astype(dtype, order=order, copy=True))
 
+    @property
+    def real(self):
+        """The real parts: a view (free) of a complex array, the array itself otherwise (as CuPy)."""
+        return self._view(self._data.real) if self.dtype.kind == "c" else self
+
+    @property
+    def imag(self):
+        """The imaginary parts: a view (free) of a complex array, otherwise new zeros (one fill, as CuPy)."""
+        if self.dtype.kind == "c":
+            return self._view(self._data.imag)
+        counters.record("device_ops", _kernel_on_empty(self._data))
+        return new_array(np.zeros_like(self._data))
+
     def view(self, dtype=None, type=None):  # noqa: A002 (CuPy's name)
         if type is not None:
             raise api.not_implemented("cupy.ndarray.view(type=)")

@@ -5,18 +5,31 @@ from ..engine import Function
 from .validation import dim_or_axis, normalize_axis, require_tensor
 
 
+def relu_values(x):
+    """max(x, 0) of an array (numba's threads on the CPU; one kernel on a GPU)."""
+    if kernels.use_numba(x):
+        return kernels.cpu.relu(x)
+    if kernels.use_gpu_kernels(x):
+        return kernels.gpu_fused.relu(x)
+    return get_array_module(x).maximum(x, x.dtype.type(0))
+
+
+def relu_gradient(gy, y):
+    """gy * (y > 0): the gradient through a ReLU whose output was y (one pass, or one kernel on a GPU)."""
+    if kernels.use_numba(gy):
+        return kernels.cpu.relu_backward(gy, y)
+    if kernels.use_gpu_kernels(gy):
+        return kernels.gpu_fused.relu_backward(gy, y)
+    return gy * (y > 0)
+
+
 class ReLUFunction(Function):
     def forward(self, x):
-        if kernels.use_numba(x):
-            self.y = kernels.cpu.relu(x)
-        else:
-            self.y = get_array_module(x).maximum(x, x.dtype.type(0))
+        self.y = relu_values(x)
         return self.y
 
     def backward(self, gy):  # keeping y (the next op holds it anyway) costs no memory
-        if kernels.use_numba(gy):
-            return kernels.cpu.relu_backward(gy, self.y)
-        return gy * (self.y > 0)
+        return relu_gradient(gy, self.y)
 
 
 class LogSoftmaxFunction(Function):

@@ -1,5 +1,5 @@
 """Inverted dropout: zero each value with probability p, scale the rest by 1 / (1 - p)."""
-from .. import random
+from .. import kernels, random
 from ..engine import Function
 from .validation import probability, require_tensor
 
@@ -9,7 +9,11 @@ class DropoutFunction(Function):
         self.p = p
 
     def forward(self, x):
-        self.mask = (random.uniform(x.shape, x.dtype, x) >= self.p).astype(x.dtype)
+        uniform = random.uniform(x.shape, x.dtype, x)
+        if kernels.use_gpu_kernels(x):
+            y, self.mask = kernels.gpu_fused.dropout(x, uniform, self.p)
+            return y
+        self.mask = (uniform >= self.p).astype(x.dtype)
         self.mask *= 1.0 / (1.0 - self.p)  # (N, ...) of 0 or 1/(1-p), in x's dtype
         return x * self.mask
 

@@ -57,13 +57,15 @@ class LocalResponseNormFunction(Function):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):
-        forward = kernels.cpu.lrn_forward if kernels.use_numba(x) else lrn_forward_plain
+        forward = (kernels.cpu.lrn_forward if kernels.use_numba(x) else
+                   kernels.gpu_fused.lrn_forward if kernels.use_gpu_kernels(x) else lrn_forward_plain)
         y, self.scale, self.scale_pow = forward(x, self.size, self.alpha, self.beta, self.k)
         self.x = x
         return y
 
     def backward(self, gy):
-        backward = kernels.cpu.lrn_backward if kernels.use_numba(gy) else lrn_backward_plain
+        backward = (kernels.cpu.lrn_backward if kernels.use_numba(gy) else
+                    kernels.gpu_fused.lrn_backward if kernels.use_gpu_kernels(gy) else lrn_backward_plain)
         return backward(gy, self.x, self.scale, self.scale_pow, self.size, self.alpha, self.beta)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from .. import distributed, kernels
 from ..backend import device_of, get_array_module
 from ..engine import Function, Tensor, device_mismatch
+from .activation import relu_gradient, relu_values
 from .validation import require_same_dtype, require_tensor
 
 
@@ -55,9 +56,10 @@ def batch_norm_backward_plain(gy, x, mean, weight, inv_std, training):
 
 
 class BatchNormFunction(Function):
-    def __init__(self, running_mean, running_var, training, momentum, eps):
+    def __init__(self, running_mean, running_var, training, momentum, eps, relu=False):
         self.running_mean, self.running_var = running_mean, running_var
-        self.training, self.momentum, self.eps = training, momentum, eps
+        self.training, self.momentum, self.eps, self.relu = training, momentum, eps, relu
+        self.y3 = None  # with relu: the output (N, C, L), whose zeros mask the gradient in backward
 
     def _as_arrays(self, x, weight, bias):
         """x as (N, C, L) (every axis but the channel one is averaged over); weight and bias, 1 and 0 if not given."""
@@ -77,20 +79,52 @@ class BatchNormFunction(Function):
         self.running_var *= 1 - self.momentum
         self.running_var += (self.momentum * var * (count / (count - 1))).astype(dtype, copy=False)
 
+    def _apply_relu(self, y3):
+        """max(y3, 0) when this batch norm carries a ReLU (kept for backward's mask), else y3."""
+        if not self.relu:
+            return y3
+        self.y3 = relu_values(y3)
+        return self.y3
+
+    def _parameter_gradient_destinations(self):
+        """(weight's, bias's) views of the optimizer's gradient buffer to write into, or None (see
+        Function.gradient_buffer)."""
+        if len(self.inputs) != 3:
+            return None
+        into = (self.gradient_buffer(1), self.gradient_buffer(2))
+        return None if any(array is None for array in into) else into
+
+    def _backward(self, gy3, training):
+        """(gx, gweight, gbias) for gy3 (through the ReLU first, if any), the statistics live (training) or fixed."""
+        arrays = (self.x3, self.mean, self.weight, self.inv_std, training)
+        if kernels.use_gpu_kernels(gy3):  # the ReLU's mask is applied inside the same kernels
+            return kernels.gpu_fused.batch_norm_backward(gy3, *arrays, relu_output=self.y3,
+                                                         into=self._parameter_gradient_destinations())
+        if self.y3 is not None:
+            gy3 = relu_gradient(gy3, self.y3)
+        backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
+        return backward(gy3, *arrays)
+
     def forward(self, x, weight=None, bias=None):
         x3, weight, bias = self._as_arrays(x, weight, bias)
         given = (None, None) if self.training else (self.running_mean, self.running_var)
-        forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
-        y, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
-        if self.training:
-            self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
+        if kernels.use_gpu_kernels(x3):  # the running statistics and the ReLU in the same kernels
+            tracked = self.training and self.running_mean is not None
+            running = (self.running_mean, self.running_var, self.momentum) if tracked else None
+            y, mean, var, self.inv_std = kernels.gpu_fused.batch_norm_forward(x3, weight, bias, *given, self.eps,
+                                                                              running, self.relu)
+            self.y3 = y if self.relu else None
+        else:
+            forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
+            y, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
+            if self.training:
+                self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
+            y = self._apply_relu(y)
         self.x3, self.mean = x3, mean  # x is kept by the graph anyway; x_hat is not stored
         return y.reshape(x.shape)
 
     def backward(self, gy):
-        gy3 = gy.reshape(self.x3.shape)
-        backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
-        gx, gweight, gbias = backward(gy3, self.x3, self.mean, self.weight, self.inv_std, self.training)
+        gx, gweight, gbias = self._backward(gy.reshape(self.x3.shape), self.training)
         needs = self.needs_input_grad
         grads = (gx.reshape(self.shape), gweight, gbias)  # inputs: x, then weight and bias if given
         return tuple(grad if need else None for grad, need in zip(grads, needs))
@@ -111,8 +145,8 @@ class SyncBatchNormFunction(BatchNormFunction):
     does for every parameter, gives the whole batch's gradient.
     """
 
-    def __init__(self, running_mean, running_var, momentum, eps):
-        super().__init__(running_mean, running_var, True, momentum, eps)
+    def __init__(self, running_mean, running_var, momentum, eps, relu=False):
+        super().__init__(running_mean, running_var, True, momentum, eps, relu)
 
     def forward(self, x, weight=None, bias=None):
         x3, weight, bias = self._as_arrays(x, weight, bias)
@@ -129,14 +163,13 @@ class SyncBatchNormFunction(BatchNormFunction):
         self.x3, self.mean = x3, mean.astype(x.dtype)
         y, _, _, self.inv_std = forward(x3, weight, bias, self.mean, var.astype(x.dtype), self.eps)
         self._update_running_statistics(mean, var, self.count)  # the same on every rank: so are the statistics
-        return y.reshape(x.shape)
+        return self._apply_relu(y).reshape(x.shape)
 
     def backward(self, gy):
         gy3 = gy.reshape(self.x3.shape)
         channels = gy3.shape[1]
         # The gradient with the statistics held fixed (evaluation mode's), and this rank's two sums ...
-        backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
-        gx, gweight, gbias = backward(gy3, self.x3, self.mean, self.weight, self.inv_std, False)
+        gx, gweight, gbias = self._backward(gy3, False)
         # ... then what flows through the statistics, from the sums over every rank.
         sums = distributed.all_reduce(get_array_module(gy).concatenate([gbias, gweight]))
         mean_g = (sums[:channels] / self.count).astype(gy.dtype)
@@ -161,7 +194,7 @@ def _buffer(op, name, value, channels, x):
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, sync=False):
+               momentum=0.1, eps=1e-5, sync=False, relu=False):
     """Batch normalization over channel axis 1 (PyTorch's ``F.batch_norm``).
 
     Args:
@@ -175,6 +208,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         sync: in training, take the statistics over the batches of every
             process of :mod:`minicnn.distributed` together (synchronised batch
             norm); with one process this changes nothing.
+        relu: also apply ReLU, as ``F.relu(F.batch_norm(...))`` does, in the same op
+            (minicnn's, not PyTorch's): on a GPU that saves a kernel launch forward and one backward.
     Returns:
         Tensor of x's shape.
     """
@@ -206,5 +241,6 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"{op}: a bias without a weight is not supported; pass both or neither")
     inputs += [t for t in (weight, bias) if t is not None]
     if training and sync and distributed.world_size() > 1:
-        return SyncBatchNormFunction(running_mean, running_var, float(momentum), float(eps))(*inputs)
-    return BatchNormFunction(running_mean, running_var, bool(training), float(momentum), float(eps))(*inputs)
+        return SyncBatchNormFunction(running_mean, running_var, float(momentum), float(eps), bool(relu))(*inputs)
+    return BatchNormFunction(running_mean, running_var, bool(training), float(momentum), float(eps),
+                             bool(relu))(*inputs)

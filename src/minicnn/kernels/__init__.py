@@ -8,6 +8,10 @@ chooses explicitly, in code a reader (and a linter) can follow::
         return kernels.cpu.im2col(x, kernel, stride, padding)
     return im2col_strided(x, kernel, stride, padding)
 
+On a GPU, :mod:`.gpu_fused` fuses chains of elementwise steps (batch norm,
+LRN, the optimizers' update rules...) into single kernels with ``cupy.fuse``,
+chosen with ``if kernels.use_gpu_kernels(x):`` in the same way.
+
 Every fast kernel is tested against its plain twin. Set the environment
 variable ``MINICNN_PLAIN_KERNELS=1`` to use only the plain versions (for
 comparisons and debugging).

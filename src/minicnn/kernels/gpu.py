@@ -199,7 +199,7 @@ def max_pool2d(x, kernel, stride, padding, ceil_mode):
     ``argmax`` is the first maximum in tap order, the plain version's tie rule.
     (A NaN wins its window here, as in PyTorch; the plain version skips NaNs after the first tap.)
     """
-    (n, c, h, w), (out, _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
+    (n, c, _, _), (out, _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
     taps = _gather_windows(x, out, kernel, stride, padding, -np.inf, taps_first=True).reshape(n, -1, out[0] * out[1], c)
     y = taps.max(axis=1)
     argmax = taps.argmax(axis=1).astype(_argmax_type(kernel))  # int64 first: CuPy's argmax makes no other type
@@ -218,7 +218,7 @@ def max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding, ceil_mode)
 
 def avg_pool2d(x, divisor, kernel, stride, padding, ceil_mode):
     """Window sums (zero padding) over ``divisor`` (OH, OW), as avg_pool2d_strided; channels-last. 4 launches."""
-    (n, c, h, w), (out, _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
+    (n, c, _, _), (out, _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
     taps = _gather_windows(x, out, kernel, stride, padding, 0, taps_first=True)
     total = taps.reshape(n, -1, out[0] * out[1], c).sum(axis=1)  # (N, OH*OW, C), adding the taps in order
     return _as_images(total / divisor.reshape(-1, 1), n, *out)
@@ -226,7 +226,7 @@ def avg_pool2d(x, divisor, kernel, stride, padding, ceil_mode):
 
 def avg_pool2d_backward(gy, divisor, x_shape, kernel, stride, padding, ceil_mode):
     """Give every cell of each window an equal share of its gradient, as avg_pool2d_backward_strided. 4 launches."""
-    (n, c, h, w), out = x_shape, gy.shape[2:]
+    (n, _, h, w), out = x_shape, gy.shape[2:]
     plan = coverage(x_shape, gy, out, kernel, stride, padding)
     share = _planes(gy) / divisor.reshape(-1, 1)  # (N, OH*OW, C)
     return _as_images(_sum_coverage(share, plan.window, plan.outside, x_shape, kernel), n, h, w)

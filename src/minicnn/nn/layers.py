@@ -138,11 +138,12 @@ class BatchNorm2d(Module):
         self.running_mean = Buffer(np.zeros(num_features, np.float32))
         self.running_var = Buffer(np.ones(num_features, np.float32))
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """x (N, C, H, W) normalized; with ``relu``, then max(., 0) in the same op (see F.batch_norm)."""
         if x.ndim != 4:
             raise ValueError(f"BatchNorm2d: x must be 4-D (N, C, H, W), got shape {x.shape}")
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps)
+                            self.training, self.momentum, self.eps, relu=relu)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -160,11 +161,11 @@ class SyncBatchNorm(BatchNorm2d):
     semantics; :meth:`convert_sync_batchnorm` switches a whole model over.
     """
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
         if x.ndim != 4:
             raise ValueError(f"SyncBatchNorm: x must be 4-D (N, C, H, W), got shape {x.shape}")
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps, sync=True)
+                            self.training, self.momentum, self.eps, sync=True, relu=relu)
 
     @classmethod
     def convert_sync_batchnorm(cls, module):

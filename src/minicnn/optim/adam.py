@@ -1,4 +1,5 @@
 """Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019)."""
+from .. import kernels
 from ..backend import get_array_module
 from .optimizer import Optimizer
 
@@ -24,13 +25,17 @@ class Adam(Optimizer):
 
     def update(self, param, grad, state):
         xp = get_array_module(param)
+        if "m" not in state:
+            state["m"], state["v"] = xp.zeros_like(param), xp.zeros_like(param)
+        if kernels.use_gpu_kernels(param):  # the whole rule in one kernel
+            kernels.gpu_fused.adam_update(param, grad, state["m"], state["v"], self.lr, self.betas, self.eps,
+                                          self.weight_decay, self.decoupled, self.step_count)
+            return
         beta1, beta2 = self.betas
         if self.weight_decay and self.decoupled:
             param *= 1.0 - self.lr * self.weight_decay
         elif self.weight_decay:
             grad = grad + self.weight_decay * param
-        if "m" not in state:
-            state["m"], state["v"] = xp.zeros_like(param), xp.zeros_like(param)
         m, v, t = state["m"], state["v"], self.step_count
         m *= beta1
         m += (1 - beta1) * grad

@@ -1,4 +1,5 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay (PyTorch's rule)."""
+from .. import kernels
 from ..backend import get_array_module
 from .optimizer import Optimizer
 
@@ -21,11 +22,16 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def update(self, param, grad, state):
+        if self.momentum and "momentum_buffer" not in state:
+            # zeros: the first step then makes b = g, as PyTorch's copy does
+            state["momentum_buffer"] = get_array_module(param).zeros_like(param)
+        if kernels.use_gpu_kernels(param):  # the whole rule in one kernel
+            kernels.gpu_fused.sgd_update(param, grad, state.get("momentum_buffer"), self.lr, self.momentum,
+                                         self.weight_decay, self.nesterov)
+            return
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         if self.momentum:
-            if "momentum_buffer" not in state:  # zeros: the first step then makes b = g, as PyTorch's copy does
-                state["momentum_buffer"] = get_array_module(param).zeros_like(param)
             buffer = state["momentum_buffer"]
             buffer *= self.momentum
             buffer += grad
