@@ -55,9 +55,11 @@ def test_batch_norm_rejects_bad_input(kwargs, error, match):
                      training=kwargs.get("training", True))
 
 
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("training", [True, False])
-def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
-    """CPU: the numba kernels against the plain versions (the GPU's fused ones: tests/test_gpu_fused.py)."""
+def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training, relu):
+    """CPU: the numba kernels against the plain versions (the GPU's fused ones: tests/test_gpu_fused.py);
+    with relu, the kernels take the ReLU and its mask in their own passes, the plain versions beside them."""
     from minicnn.functional.normalization import batch_norm_backward_plain, batch_norm_forward_plain
     x = tensor((rng.standard_normal((6, 5, 7, 3)) * 2 + 1).astype(np.float32), requires_grad=True)
     assert kernels.use_numba(x.data)  # the numba kernels, not the plain twin, ran
@@ -65,12 +67,17 @@ def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training):
     mean = tensor(rng.standard_normal(5).astype(np.float32)).data
     var = tensor(rng.uniform(0.5, 2, 5).astype(np.float32)).data
     stats = (None, None) if training else (mean.copy(), var.copy())
-    y = F.batch_norm(x, mean, var, w, b, training=training, eps=1e-3)
+    y = F.batch_norm(x, mean, var, w, b, training=training, eps=1e-3, relu=relu)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)
     x3 = x.data.reshape(6, 5, -1)
     plain_y, mean, _, inv_std = batch_norm_forward_plain(x3, w.data, b.data, *stats, 1e-3)
-    plain = batch_norm_backward_plain(gy.reshape(6, 5, -1), x3, mean, w.data, inv_std, training)
+    gy3 = gy.reshape(6, 5, -1)
+    if relu:
+        assert 0 < np.count_nonzero(plain_y < 0) < plain_y.size
+        gy3 = gy3 * (plain_y > 0)
+        plain_y = np.maximum(plain_y, 0)
+    plain = batch_norm_backward_plain(gy3, x3, mean, w.data, inv_std, training)
     np.testing.assert_allclose(y.numpy(), backend.as_numpy(plain_y).reshape(y.shape), rtol=1e-5, atol=1e-5)
     for got, want in zip((x.grad, w.grad, b.grad), (plain[0].reshape(x.shape), plain[1], plain[2])):
         np.testing.assert_allclose(backend.as_numpy(got), backend.as_numpy(want), rtol=1e-4, atol=1e-4)

@@ -100,10 +100,11 @@ class BatchNormFunction(Function):
         if kernels.use_gpu_kernels(gy3):  # the ReLU's mask is applied inside the same kernels
             return kernels.gpu_fused.batch_norm_backward(gy3, *arrays, relu_output=self.y3,
                                                          into=self._parameter_gradient_destinations())
+        if kernels.use_numba(gy3):  # here too, in the same passes
+            return kernels.cpu.batch_norm_backward(gy3, *arrays, relu_output=self.y3)
         if self.y3 is not None:
             gy3 = relu_gradient(gy3, self.y3)
-        backward = kernels.cpu.batch_norm_backward if kernels.use_numba(gy3) else batch_norm_backward_plain
-        return backward(gy3, *arrays)
+        return batch_norm_backward_plain(gy3, *arrays)
 
     def forward(self, x, weight=None, bias=None):
         x3, weight, bias = self._as_arrays(x, weight, bias)
@@ -115,11 +116,15 @@ class BatchNormFunction(Function):
                                                                               running, self.relu)
             self.y3 = y if self.relu else None
         else:
-            forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
-            y, mean, var, self.inv_std = forward(x3, weight, bias, *given, self.eps)
+            if kernels.use_numba(x3):  # the ReLU in the normalizing pass
+                y, mean, var, self.inv_std = kernels.cpu.batch_norm_forward(x3, weight, bias, *given, self.eps,
+                                                                            self.relu)
+                self.y3 = y if self.relu else None
+            else:
+                y, mean, var, self.inv_std = batch_norm_forward_plain(x3, weight, bias, *given, self.eps)
+                y = self._apply_relu(y)
             if self.training:
                 self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
-            y = self._apply_relu(y)
         self.x3, self.mean = x3, mean  # x is kept by the graph anyway; x_hat is not stored
         return y.reshape(x.shape)
 

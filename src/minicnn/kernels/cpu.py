@@ -357,11 +357,12 @@ _BLOCK_ROWS = 1024
 
 
 @_jit
-def _block_sums(x, other, mean, inv_std, kind, sums, start, stop):
+def _block_sums(x, other, mask, mean, inv_std, kind, sums, start, stop):
     """For each block of rows: sums[block, 0] = sum of the first term, sums[block, 1] of the second.
 
     kind 0 (statistics): x - mean and (x - mean)**2, ``mean`` any shift (a sample of x);
-    kind 1 (gradients): other (= dL/dy) and other * x_hat, x_hat = (x - mean) * inv_std.
+    kind 1 (gradients): other (= dL/dy) and other * x_hat, x_hat = (x - mean) * inv_std;
+    kind 2: as 1, with other taken as 0 where mask (a ReLU's output) is not positive.
     """
     rows, channels = x.shape
     for block in range(start, stop):
@@ -375,30 +376,32 @@ def _block_sums(x, other, mean, inv_std, kind, sums, start, stop):
                     first[ch] += centred
                     second[ch] += centred * centred
                 else:
-                    g = np.float64(other[p, ch])
+                    g = np.float64(other[p, ch]) if kind == 1 or mask[p, ch] > 0 else 0.0
                     first[ch] += g
                     second[ch] += g * (centred * inv_std[ch])
 
 
-def _channel_sums(x, other, mean, inv_std, kind):
+def _channel_sums(x, other, mean, inv_std, kind, mask=None):
     """The two per-channel float64 sums of :func:`_block_sums` over all rows of x (rows, C)."""
     rows, channels = x.shape
     blocks = -(-rows // _BLOCK_ROWS)
     sums = np.empty((blocks, 2, channels))
-    _run_chunks(blocks, 1, _block_sums, x, other, mean, inv_std, kind, sums)
+    _run_chunks(blocks, 1, _block_sums, x, other, other if mask is None else mask, mean, inv_std, kind, sums)
     return sums.sum(axis=0)
 
 
 @_jit
-def _normalize(x, mean, scale, bias, y, start, stop):
-    """y = (x - mean) * scale + bias, per channel."""
+def _normalize(x, mean, scale, bias, relu, y, start, stop):
+    """y = (x - mean) * scale + bias, per channel; then max(y, 0) if relu."""
     for p in range(start, stop):
         for ch in range(x.shape[1]):
-            y[p, ch] = (x[p, ch] - mean[ch]) * scale[ch] + bias[ch]
+            value = (x[p, ch] - mean[ch]) * scale[ch] + bias[ch]
+            y[p, ch] = 0 if relu and value < 0 else value
 
 
-def batch_norm_forward(x, weight, bias, mean, var, eps):
-    """As functional.normalization.batch_norm_forward_plain: x (N, C, L) -> (y, mean, var, inv_std).
+def batch_norm_forward(x, weight, bias, mean, var, eps, relu=False):
+    """As functional.normalization.batch_norm_forward_plain: x (N, C, L) -> (y, mean, var, inv_std);
+    with ``relu``, y is max(y, 0), taken in the same pass.
 
     One pass for the statistics (sums of x - x[first pixel] and its squares
     in float64: shifting by a sample keeps the variance exact however far the
@@ -415,30 +418,37 @@ def batch_norm_forward(x, weight, bias, mean, var, eps):
         var = np.maximum(squares / pixels - offset * offset, 0.0).astype(x.dtype)
     inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
     y = np.empty_like(rows)
-    _run_chunks(pixels, _rows_per_chunk(channels), _normalize, rows, mean, weight * inv_std, bias, y)
+    _run_chunks(pixels, _rows_per_chunk(channels), _normalize, rows, mean, weight * inv_std, bias, relu, y)
     return _from_rows(y, x.shape), mean, var, inv_std
 
 
 @_jit
-def _batch_norm_grad_input(gy, x, mean, inv_std, scale, mean_g, mean_g_xhat, gx, start, stop):
+def _batch_norm_grad_input(gy, mask, masked, x, mean, inv_std, scale, mean_g, mean_g_xhat, gx, start, stop):
     for p in range(start, stop):
         for ch in range(x.shape[1]):
             x_hat = (x[p, ch] - mean[ch]) * inv_std[ch]
-            gx[p, ch] = scale[ch] * (gy[p, ch] - mean_g[ch] - x_hat * mean_g_xhat[ch])
+            g = gy[p, ch] if not masked or mask[p, ch] > 0 else 0
+            gx[p, ch] = scale[ch] * (g - mean_g[ch] - x_hat * mean_g_xhat[ch])
 
 
-def batch_norm_backward(gy, x, mean, weight, inv_std, training):
-    """As functional.normalization.batch_norm_backward_plain: returns (gx, gweight, gbias)."""
+def batch_norm_backward(gy, x, mean, weight, inv_std, training, relu_output=None):
+    """As functional.normalization.batch_norm_backward_plain: returns (gx, gweight, gbias).
+
+    With ``relu_output`` (the forward's output, after its ReLU), gy first goes through the ReLU
+    (zero where that output is not positive), in the same passes.
+    """
     rows, grad_rows = _rows(x), _rows(gy)
     pixels, channels = rows.shape
-    sum_g, sum_g_xhat = _channel_sums(rows, grad_rows, mean.astype(np.float64), inv_std.astype(np.float64), 1)
+    mask = grad_rows if relu_output is None else _rows(relu_output)
+    sum_g, sum_g_xhat = _channel_sums(rows, grad_rows, mean.astype(np.float64), inv_std.astype(np.float64),
+                                      1 if relu_output is None else 2, mask)
     if training:
         mean_g, mean_g_xhat = (sum_g / pixels).astype(gy.dtype), (sum_g_xhat / pixels).astype(gy.dtype)
     else:  # the statistics are constants
         mean_g = mean_g_xhat = np.zeros(channels, gy.dtype)
     gx = np.empty_like(grad_rows)
-    _run_chunks(pixels, _rows_per_chunk(channels), _batch_norm_grad_input, grad_rows, rows, mean, inv_std,
-                weight * inv_std, mean_g, mean_g_xhat, gx)
+    _run_chunks(pixels, _rows_per_chunk(channels), _batch_norm_grad_input, grad_rows, mask, relu_output is not None,
+                rows, mean, inv_std, weight * inv_std, mean_g, mean_g_xhat, gx)
     return _from_rows(gx, gy.shape), sum_g_xhat.astype(gy.dtype), sum_g.astype(gy.dtype)
 
 
