@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import minicnn
+import minicnn.functional as F
 from minicnn import Tensor, backend, nn, optim
 from models.googlenet import (INCEPTION_TABLE, NORMS, ConvBNReLU, ConvReLU, GoogLeNet, Inception, googlenet_loss,
                               scale_channels)
@@ -36,6 +37,15 @@ def run_recorded(model, x):
         output = model(x)
     shapes = {record.name: tuple(record.output.shape) for _, record in flatten_records(records)}
     return shapes, [record.name for record in records], output
+
+
+def with_random_heads(model):
+    """He-initialise the heads' last layers too (GoogLeNet starts them at zero). With zero heads
+    every output is 0 and no gradient reaches the layers below: a test of outputs or gradients
+    would compare zeros with zeros."""
+    for layer in model.classifiers():
+        nn.init.kaiming_normal_(layer.weight)
+    return model
 
 
 def randomize_biases(model, rng):
@@ -186,7 +196,7 @@ CHECKED_LAYERS = ("stem.0.", "inception3a.branch3.1.", "aux1.fc1.", "aux2.conv."
 @pytest.mark.parametrize("norm", NORMS)
 def test_whole_network_gradcheck_through_main_and_aux_loss(rng, norm):
     minicnn.manual_seed(0)
-    model = GoogLeNet(num_classes=5, stem="cifar", norm=norm, width=TINY).to(dtype=np.float64)
+    model = with_random_heads(GoogLeNet(num_classes=5, stem="cifar", norm=norm, width=TINY)).to(dtype=np.float64)
     randomize_biases(model, rng)
     x = tensor(rng.standard_normal((2, 3, 32, 32)), requires_grad=True)
     labels = np.array([1, 4])
@@ -210,7 +220,7 @@ def test_whole_network_gradcheck_through_main_and_aux_loss(rng, norm):
 @pytest.fixture
 def tiny_model():
     minicnn.manual_seed(0)
-    return GoogLeNet(num_classes=6, stem="cifar", norm="bn", width=TINY)
+    return with_random_heads(GoogLeNet(num_classes=6, stem="cifar", norm="bn", width=TINY))
 
 
 def test_training_returns_three_logits_and_eval_returns_one(rng, tiny_model):
@@ -320,8 +330,22 @@ def test_he_initialisation_keeps_the_lrn_networks_activations_from_fading(rng):
     he = activation_scales(GoogLeNet(num_classes=10, stem="cifar", width=0.25), x)
     default_init = nn.init.initialize(GoogLeNet(num_classes=10, stem="cifar", width=0.25), "pytorch")
     pytorch = activation_scales(default_init, x)
-    assert 0.3 < he["inception5b"] < 3 and 0.3 < he["fc"] < 10
+    assert 0.3 < he["inception5b"] < 3 and 0.3 < he["avgpool"] < 10
     assert pytorch["inception5b"] < 0.1  # the layers' default shrinks them layer after layer
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_every_head_starts_at_uniform_predictions(rng, norm):
+    """The heads' last layers start at zero: the first loss is ln(num_classes) for each head."""
+    model = GoogLeNet(num_classes=10, stem="cifar", norm=norm, width=0.25)
+    heads = model.classifiers()
+    assert len(heads) == 3 and heads[0] is model.fc and heads[1] is model.aux1.fc2 and heads[2] is model.aux2.fc2
+    with minicnn.no_grad():
+        outputs = model(images(rng, 4, 32))
+    for logits in outputs:
+        assert F.cross_entropy(logits, np.arange(4)).item() == pytest.approx(np.log(10), abs=1e-6)
+    assert all(not layer.weight.data.any() for layer in model.classifiers())
+    assert model.aux1.fc1.weight.data.std() == pytest.approx(np.sqrt(2 / model.aux1.fc1.in_features), rel=0.05)
 
 
 def test_lrn_network_learns_a_small_batch(rng):
@@ -493,7 +517,7 @@ def twin_models_on_cpu_and_gpu(norm, dtype):
     """The same weights on NumPy and on CuPy, without dropout (the devices' random streams differ)."""
     minicnn.manual_seed(0)
     kwargs = dict(num_classes=10, stem="cifar", norm=norm, width=0.125, dropout=0.0, aux_dropout=0.0)
-    cpu_model, gpu_model = GoogLeNet(**kwargs), GoogLeNet(**kwargs)
+    cpu_model, gpu_model = with_random_heads(GoogLeNet(**kwargs)), GoogLeNet(**kwargs)
     gpu_model.load_state_dict(cpu_model.state_dict())
     return cpu_model.to(dtype=dtype), gpu_model.to("gpu", dtype=dtype)
 
@@ -539,10 +563,13 @@ import numpy as np
 from tests.standin.installer import install_unless_gpu
 install_unless_gpu()
 import minicnn
+from minicnn import nn
 from models.googlenet import GoogLeNet
 minicnn.manual_seed(0)
 kwargs = dict(num_classes=10, stem="cifar", norm=sys.argv[1], width=0.125, dropout=0.0, aux_dropout=0.0)
 cpu_model, gpu_model = GoogLeNet(**kwargs), GoogLeNet(**kwargs)
+for layer in cpu_model.classifiers():  # random heads, as with_random_heads: zero heads give zero logits
+    nn.init.kaiming_normal_(layer.weight)
 gpu_model.load_state_dict(cpu_model.state_dict())
 gpu_model.to("gpu")
 x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)

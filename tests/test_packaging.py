@@ -1,4 +1,5 @@
-"""What `pip install -e '.[cuda12]'` brings: CuPy *and* the CUDA libraries it loads at run time.
+"""What `pip install -e .` brings: the engine, importable from anywhere, and with '.[cuda12]' CuPy
+*and* the CUDA libraries it loads at run time.
 
 CuPy 14's wheels ship no CUDA libraries: on a machine with only the NVIDIA
 driver, CuPy alone imports, then fails at the first random number (no cuRAND)
@@ -9,10 +10,17 @@ cufft,curand,cusolver,cusparse,nvrtc]==12.*; extra == "ctk").
 import configparser
 import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
 
 from minicnn import backend
 
-SETUP_CFG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SETUP_CFG = os.path.join(ROOT, "setup.cfg")
 REQUIREMENT = re.compile(r"^(?P<name>[\w.-]+)(\[(?P<extras>[\w,\s-]+)\])?\s*(?P<version>.*)$")
 
 
@@ -36,3 +44,39 @@ def test_the_install_hint_names_both_extras_and_what_the_machine_needs():
     hint = backend.GPU_INSTALL_HINT
     assert "pip install -e '.[cuda12]'" in hint and "pip install -e '.[cuda13]'" in hint
     assert "driver" in hint
+
+
+def editable_install(clone, site_packages):
+    """What `pip install -e clone` puts into site-packages, without pip: setuptools' editable wheel
+    (PEP 660, the hook pip calls), unpacked into ``site_packages``."""
+    wheels = os.path.join(os.path.dirname(clone), "wheels")
+    build = "import sys\nfrom setuptools import build_meta\nprint(build_meta.build_editable(sys.argv[1]))"
+    result = subprocess.run([sys.executable, "-c", build, wheels], cwd=clone, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(os.path.join(wheels, result.stdout.splitlines()[-1])) as wheel:
+        wheel.extractall(site_packages)
+
+
+@pytest.mark.slow
+def test_import_minicnn_from_the_folder_holding_the_clone_finds_the_installed_package(tmp_path):
+    """A clone in a folder named minicnn, installed in editable mode: from the folder above it,
+    Python meets that folder first (the current directory leads sys.path), as a namespace package
+    without __init__.py. With the package under src/, setuptools puts src/ on sys.path (a .pth
+    file), where the real package wins over the namespace one; a flat layout would get an import
+    hook that runs only after the current directory has answered, with the empty folder."""
+    clone = tmp_path / "minicnn"
+    clone.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), clone)
+    shutil.copytree(os.path.join(ROOT, "src"), clone / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    site_packages = tmp_path / "site-packages"
+    editable_install(str(clone), str(site_packages))
+    # -S -E: none of this interpreter's installed packages (its own minicnn among them), no PYTHONPATH;
+    # the current directory still leads sys.path, as for any `python -c` or interactive session
+    where = ("import importlib.util, site, sys\nsite.addsitedir(sys.argv[1])\n"
+             "print(importlib.util.find_spec('minicnn').origin)")
+    result = subprocess.run([sys.executable, "-S", "-E", "-c", where, str(site_packages)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(clone / "src" / "minicnn" / "__init__.py")

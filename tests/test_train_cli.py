@@ -7,6 +7,7 @@ width 1/16, so an epoch takes about a second on a CPU.
 import json
 import math
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -509,6 +510,28 @@ def test_the_read_schedule_is_early_then_every_twenty_batches():
     assert [n for n in range(1, 8) if metrics.read_due(n, 7)] == [1, 2, 5, 7]  # a short epoch: its figures at once
     steady = range(11, 5000)
     assert all(metrics.read_due(n, 10**6) == (n % 20 == 0) for n in steady)  # no more often than every 20 batches
+
+
+def readme_quick_run():
+    """The README's quick CPU run: (its command's arguments after `python -m train.cifar`, the lines it shows)."""
+    readme = open(os.path.join(REPO_ROOT, "README.md")).read()
+    match = re.search(r"```\n(python -m train\.cifar --device cpu [^\n]*)\n```\s*```text\n(.*?)```", readme, re.S)
+    assert match, "README.md: no quick run (python -m train.cifar --device cpu ...) followed by its output"
+    return shlex.split(match[1])[3:], match[2].splitlines()
+
+
+def shape(line):
+    """A printed line with every number (counts, losses, times, the run folder's timestamp) as '#'."""
+    return " ".join(re.sub(r"\d[\d,.]*(e[-+]?\d+)?", "#", line).split())
+
+
+def test_the_readmes_quick_run_prints_what_the_readme_shows(capsys, tmp_path, monkeypatch):
+    argv, shown = readme_quick_run()
+    write_cifar(str(tmp_path / "data"))  # tiny, so nothing is downloaded
+    monkeypatch.chdir(tmp_path)  # as in a fresh clone: ./data and ./runs
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert [shape(line) for line in out.splitlines()] == [shape(line) for line in shown]
 
 
 def test_command_line_error_has_no_traceback(tmp_path):

@@ -53,8 +53,8 @@ from .schedule import SCHEDULES, make_scheduler
 
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
 CHECKPOINT, METRICS, CURVES = "checkpoint.npz", "metrics.jsonl", "curves.png"
-# The defaults that depend on --norm (measured: see README.md, "Per-norm defaults").
-NORM_DEFAULTS = {"bn": {"lr": 0.1}, "lrn": {"lr": 0.01}}
+# The defaults that depend on --norm, chosen from a small CPU sweep (README.md, "Per-norm defaults").
+NORM_DEFAULTS = {"bn": {"lr": 0.1}, "lrn": {"lr": 0.03}}
 # Options a resumed run may change (they default to the run's own); every other one is the run's,
 # except those that say what this command does.
 RUN_OPTIONS = {"epochs", "device", "data_dir", "no_download"}
@@ -126,7 +126,8 @@ def build_parser():
     model = parser.add_argument_group("model")
     model.add_argument("--norm", choices=("lrn", "bn"), default="bn",
                        help="lrn: the paper's conv+ReLU with local response norm; bn: batch norm after "
-                            "every convolution (trains faster at a high learning rate)")
+                            "every convolution (trains faster at a high learning rate); each has its own "
+                            "default --lr")
     model.add_argument("--no-aux", action="store_true",
                        help="leave out the two auxiliary classifiers (else loss = main + 0.3 * each aux)")
     model.add_argument("--width", type=positive_float, default=1.0,
