@@ -97,3 +97,13 @@ def test_choose_device_auto_and_named(monkeypatch):
         backend.choose_device("tpu")
     with pytest.raises(backend.DeviceUnavailableError):
         backend.choose_device("gpu:1")
+
+
+def test_openmp_threads_are_asked_to_wait_passively_unless_the_user_chose(monkeypatch):
+    """PyTorch's OpenMP threads, spinning after each parallel region, would take the cores from minicnn's timed
+    step in the same process; the benchmark asks for passive waits before torch is imported, never over a
+    policy the user set."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert bench.passive_openmp_waits() == "PASSIVE" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert bench.passive_openmp_waits() == "ACTIVE" and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
