@@ -20,7 +20,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 
 
 def parse_args(argv):
@@ -50,9 +49,9 @@ def timed(fn, synchronize, barrier, repeats):
 def main(argv=None):
     args = parse_args(argv)
     import minicnn
-    from minicnn import backend, distributed, nn, optim
+    from minicnn import backend, distributed, nn
     from minicnn.distributed.world import current_world
-    from models.googlenet import GoogLeNet, googlenet_loss
+    from benchmarks.googlenet import minicnn_steps
 
     distributed.init()
     minicnn.configure_cpu()
@@ -62,21 +61,15 @@ def main(argv=None):
     device = distributed.local_gpu() if args.device == "gpu" else "cpu"
     synchronize = lambda: backend.synchronize(device)  # noqa: E731
 
-    minicnn.manual_seed(rank)
-    model = GoogLeNet(10, stem="cifar", norm="bn", width=args.width).to(device)
-    distributed.broadcast_parameters(model)
-    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
     per_rank = args.batch_size // size
-    rng = np.random.default_rng(rank)
-    x = minicnn.Tensor(backend.to_device(rng.standard_normal((per_rank, 3, 32, 32)).astype(np.float32), device))
-    y = backend.to_device(rng.integers(0, 10, per_rank), device)
+    net = minicnn_steps("bn", device, per_rank, args.width)  # the benchmark's GoogLeNet, SGD and fixed batch
+    model, optimizer = net.model, net.optimizer
+    distributed.broadcast_parameters(model)  # in place: the optimizer's views of the parameters stay valid
 
     def train_step():
-        loss = googlenet_loss(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
+        net.backward()
         distributed.all_reduce_gradients(model)
-        optimizer.step()
+        net.update()
 
     train_step()  # warm-up: kernels compiled, memory pools filled, gradients in the optimizer's buffer
     world, flat = current_world(), optimizer.groups[0].grad

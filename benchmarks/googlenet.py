@@ -195,9 +195,13 @@ class MinicnnSteps(NamedTuple):
     """GoogLeNet on a device with the trainer's SGD, and what one step of it does, on a fixed batch."""
 
     model: object
+    optimizer: object   # SGD, Nesterov momentum 0.9, weight decay 5e-4
     backward: Callable  # forward, loss with the aux heads, zero_grad, backward
-    update: Callable    # the SGD step (Nesterov momentum 0.9, weight decay 5e-4)
     infer: Callable     # a forward pass without a graph
+
+    def update(self):
+        """The SGD step."""
+        self.optimizer.step()
 
     def train_step(self):
         self.backward()
@@ -226,7 +230,7 @@ def minicnn_steps(norm, device, batch, width):
         with minicnn.no_grad():
             model(x)
 
-    return MinicnnSteps(model, backward, opt.step, infer)
+    return MinicnnSteps(model, opt, backward, infer)
 
 
 def bench_minicnn(args, norm, device, batch, steps, profile):
