@@ -59,10 +59,10 @@ class ufunc:  # noqa: N801 (CuPy's name)
             return outputs[0] if self.nout == 1 else tuple(outputs)
         result = self._numpy(*operands, **options)
         if self.nout == 1:
-            result = _c_order(result)
+            result = arrays.c_ordered(result)
             counters.record("device_ops", arrays._kernel_on_empty(result))
             return arrays.new_array(result)
-        results = [_c_order(r) for r in result]
+        results = [arrays.c_ordered(r) for r in result]
         counters.record("device_ops", arrays._kernel_on_empty(results[0]))
         return tuple(arrays.new_array(r) for r in results)
 
@@ -90,14 +90,6 @@ class ufunc:  # noqa: N801 (CuPy's name)
     def outer(self, A, B, **kwargs):  # noqa: N803 (CuPy's names)
         A, B = (x if isinstance(x, arrays.ndarray) else sys.modules["cupy"].array(x) for x in (A, B))
         return self(A.reshape(A.shape + (1,) * B.ndim), B.reshape((1,) * A.ndim + B.shape), **kwargs)
-
-
-def _c_order(result):
-    """A ufunc's new output as CuPy allocates it: C-contiguous whatever the inputs' layout (NumPy keeps
-    theirs, order="K"; CuPy's ufuncs have no order= and make every output C-ordered), and a 0-d array for
-    0-d operands (NumPy gives a scalar)."""
-    result = np.asarray(result)
-    return result if result.flags.c_contiguous else np.ascontiguousarray(result)
 
 
 def build(module_name):

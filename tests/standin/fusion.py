@@ -395,7 +395,7 @@ class Fusion:
             if value is None:
                 raise TypeError(f"Fusion function '{self.name}' returns something other than fusion variables")
             results.append(new_array(np.array(np.broadcast_to(value._value, _trace.out_shape), dtype=value.dtype,
-                                              order="C")))  # CuPy's kernels allocate outputs C-ordered
+                                              order="C")))  # a copy of its own, C-ordered as CuPy allocates it
         return results[0] if single else tuple(results)
 
     @staticmethod

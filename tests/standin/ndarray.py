@@ -113,6 +113,14 @@ def wrap_result(result, inputs=(), cost=1):
     return wrapped
 
 
+def c_ordered(result):
+    """A kernel's new output as CuPy allocates it: C-contiguous whatever its inputs' layout (NumPy's ufuncs
+    and concatenate keep theirs; CuPy's take no order= and allocate C order), and a 0-d array where NumPy
+    gives a scalar."""
+    result = np.asarray(result)
+    return result if result.flags.c_contiguous else np.ascontiguousarray(result)
+
+
 def new_array(data, device=None):
     """A device array holding NumPy array ``data`` (not copied), charged to the pool."""
     return ndarray._new(data, cuda.current_device() if device is None else device)

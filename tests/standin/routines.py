@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from . import api, counters, cuda
-from .ndarray import _kernel_on_empty, ndarray, new_array, operand, unwrap, wrap_result
+from .ndarray import _kernel_on_empty, c_ordered, ndarray, new_array, operand, unwrap, wrap_result
 
 
 def wrap(name, numpy_function=None, cost=1):
@@ -212,7 +212,7 @@ def concatenate(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
         operand(out)
     result = np.concatenate(unwrap(arrays), axis=axis, out=np_out, dtype=dtype, casting=casting)
     counters.record("device_ops", cost)
-    return out if out is not None else new_array(np.ascontiguousarray(result))
+    return out if out is not None else new_array(c_ordered(result))
 
 
 def stack(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
