@@ -14,7 +14,6 @@ class LinearFunction(Function):
 
     def backward(self, gy):
         needs = self.needs_input_grad
-        xp = get_array_module(gy)
         gx = gy @ self.weight if needs[0] else None
         gy_rows = gy.reshape(-1, gy.shape[-1])  # (M, out): the leading axes as rows, summed over below
         gw = gb = None
