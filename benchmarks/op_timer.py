@@ -11,7 +11,7 @@ import contextlib
 
 from minicnn import autograd
 
-# Function class name -> the layer type it reports under
+# Op class name -> the layer type it reports under
 CATEGORY = {
     "Conv2dFunction": "conv", "MaxPool2dFunction": "pooling", "AvgPool2dFunction": "pooling",
     "AdaptiveAvgPool2dFunction": "pooling", "LocalResponseNormFunction": "LRN", "BatchNormFunction": "batch norm",

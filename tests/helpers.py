@@ -54,8 +54,8 @@ def mpiexec():
 
 def _mpi_job(command, ranks):
     """(argv, environment) that run ``python *command`` in ``ranks`` processes under mpiexec, with this
-    checkout's src/ first and one thread per process."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    checkout first and one thread per process."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")  # 2 ranks on 2 cores: one thread each
     env = {name: value for name, value in env.items() if name not in distributed.LAUNCHER_VARIABLES}
     return [mpiexec(), "-n", str(ranks), sys.executable, *command], env
@@ -63,7 +63,7 @@ def _mpi_job(command, ranks):
 
 def launch_mpi(command, ranks=2, timeout=120):
     """Run ``python *command`` in ``ranks`` processes under mpiexec, from the repository root, with this
-    checkout's src/ first and one thread per process; returns (exit code, output, seconds)."""
+    checkout first and one thread per process; returns (exit code, output, seconds)."""
     argv, env = _mpi_job(command, ranks)
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

@@ -1,13 +1,13 @@
-"""The engine refuses a Function.backward whose gradients do not fit the Function's inputs."""
+"""The engine refuses an Op.backward whose gradients do not fit the Op's inputs."""
 import numpy as np
 import pytest
 
 from minicnn import Tensor, backend
-from minicnn.engine import Function
+from minicnn.engine import Op
 from helpers import tensor
 
 
-class ScaleFunction(Function):
+class ScaleFunction(Op):
     """y = a * b for a vector a and a scalar b; ``backward`` returns what the test tells it to."""
 
     def __init__(self, make_grads):

@@ -109,7 +109,7 @@ def test_device_operations_of_a_training_step_stay_under_the_ceiling(norm):
     (lambda: nn.Conv2d(4, 3, 3), (2, 4, 5, 5), 1)])     # a 3x3 weight is reordered in the copy: the bias alone
 def test_parameter_gradients_are_made_in_the_optimizers_buffer_not_copied_there(rng, make_layer, input_shape, saved):
     """Linear's and conv2d's backward write their parameters' gradients into the optimizer's flat buffer
-    (Function.gradient_buffer): one device operation fewer than copying each there."""
+    (Op.gradient_buffer): one device operation fewer than copying each there."""
     from tests import standin
 
     def backward_ops(with_optimizer):

@@ -84,7 +84,7 @@ def fresh_world(monkeypatch):
 
 def test_importing_minicnn_imports_no_mpi():
     code = "import sys, minicnn, minicnn.distributed; print(sorted(m for m in sys.modules if 'mpi4py' in m))"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           check=True).stdout.split() == ["[]"]
 
@@ -278,7 +278,7 @@ def test_sync_batch_norm_in_a_world_of_one_is_batch_norm_exactly(fresh_world, de
 
 
 def sync_batch_norm(x, weight, bias, running_mean=None, running_var=None, momentum=0.1, eps=1e-5):
-    """The synchronised Function itself (F.batch_norm uses it only with more than one process)."""
+    """The synchronised Op itself (F.batch_norm uses it only with more than one process)."""
     inputs = [t for t in (x, weight, bias) if t is not None]
     return SyncBatchNormFunction(running_mean, running_var, momentum, eps)(*inputs)
 

@@ -585,7 +585,7 @@ def test_tf32_products_need_tf32_tolerances(norm):
     GoogLeNet's logits then differ from the CPU's by ~1e-3 of their size, beyond what float32 alone
     explains (the float32 test above) but within TF32's precision. Its own process: CuPy reads the
     variable once per process."""
-    env = dict(os.environ, CUPY_TF32="1", PYTHONPATH=os.pathsep.join([os.path.join(REPO_ROOT, "src"), REPO_ROOT]))
+    env = dict(os.environ, CUPY_TF32="1", PYTHONPATH=os.pathsep.join([REPO_ROOT]))
     result = subprocess.run([sys.executable, "-c", TF32_FORWARD, norm], cwd=REPO_ROOT, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,7 @@ import pytest
 from minicnn import Tensor, gradcheck, GradcheckError
 from minicnn.gradcheck import __main__ as gradcheck_cli
 from minicnn.gradcheck.cases import CASES, Inputs
-from minicnn.engine import Function
+from minicnn.engine import Op
 from helpers import on_cupy_standin
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,7 +22,7 @@ def test_gradient(device, case):
     assert result.checked == sum(t.size for t in inputs if t.requires_grad)
 
 
-class WrongSquareFunction(Function):
+class WrongSquareFunction(Op):
     """x**2 with a backward that is off by 1% on one element."""
 
     def forward(self, x):
@@ -66,7 +66,7 @@ def test_command_line_report_fails_on_a_broken_layer(monkeypatch, capsys):
     assert "FAILED: local_response_norm" in capsys.readouterr().out
 
 
-class ScaledSquareFunction(Function):
+class ScaledSquareFunction(Op):
     """x**2 whose backward is ``factor`` times the true gradient."""
 
     def __init__(self, factor):

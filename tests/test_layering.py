@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "src" / "minicnn"
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "minicnn"
 
 # Each top-level module or subpackage of minicnn, by layer: a module may import from its own
 # layer and the layers below, never from a layer above. A new module must be given a layer here.

@@ -230,7 +230,7 @@ def test_the_same_parameter_twice_is_refused():
 @pytest.mark.parametrize("reuse", ["once", "twice in the graph", "twice in one op"])
 def test_gradients_written_straight_into_the_optimizers_buffer_equal_the_engines_copies(device, reuse):
     """Linear and batch norm write their parameters' gradients into the optimizer's buffer themselves
-    (Function.gradient_buffer) where it is safe; a parameter used twice still gets the sum."""
+    (Op.gradient_buffer) where it is safe; a parameter used twice still gets the sum."""
     import inspect
     import os
 
@@ -273,10 +273,10 @@ def test_gradients_written_straight_into_the_optimizers_buffer_equal_the_engines
 
 
 def test_a_gradient_buffer_is_offered_only_where_writing_there_is_safe():
-    from minicnn.engine import Function
+    from minicnn.engine import Op
     p, q = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
     optim.SGD([p], lr=0.1)  # p's gradient lives in the optimizer's buffer, q's nowhere yet
-    op = Function()
+    op = Op()
     op.inputs = (p, q)
     assert op.gradient_buffer(0) is p._grad_buffer and op.gradient_buffer(1) is None
     op.inputs = (p, p)  # one input's gradient written there would be overwritten by the other's copy

@@ -62,14 +62,15 @@ def editable_install(clone, site_packages):
 def test_import_minicnn_from_the_folder_holding_the_clone_finds_the_installed_package(tmp_path):
     """A clone in a folder named minicnn, installed in editable mode: from the folder above it,
     Python meets that folder first (the current directory leads sys.path), as a namespace package
-    without __init__.py. With the package under src/, setuptools puts src/ on sys.path (a .pth
-    file), where the real package wins over the namespace one; a flat layout would get an import
-    hook that runs only after the current directory has answered, with the empty folder."""
+    without __init__.py. setup.cfg names the root as the package folder (`package_dir = .`), so
+    setuptools puts the clone's root on sys.path (a .pth file), where the real package wins over the
+    namespace one; without it a flat layout gets an import hook that runs only after the current
+    directory has answered, with the empty folder."""
     clone = tmp_path / "minicnn"
     clone.mkdir()
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(os.path.join(ROOT, name), clone)
-    shutil.copytree(os.path.join(ROOT, "src"), clone / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(os.path.join(ROOT, "minicnn"), clone / "minicnn", ignore=shutil.ignore_patterns("__pycache__"))
     site_packages = tmp_path / "site-packages"
     editable_install(str(clone), str(site_packages))
     # -S -E: none of this interpreter's installed packages (its own minicnn among them), no PYTHONPATH;
@@ -79,4 +80,4 @@ def test_import_minicnn_from_the_folder_holding_the_clone_finds_the_installed_pa
     result = subprocess.run([sys.executable, "-S", "-E", "-c", where, str(site_packages)], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(clone / "src" / "minicnn" / "__init__.py")
+    assert result.stdout.strip() == str(clone / "minicnn" / "__init__.py")

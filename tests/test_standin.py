@@ -381,7 +381,7 @@ print(np.array_equal(first, rounded), np.array_equal(later, rounded), np.array_e
 
 
 def test_tf32_is_read_once_at_the_first_float32_product():
-    env = dict(os.environ, CUPY_TF32="1", PYTHONPATH=os.pathsep.join([os.path.join(REPO_ROOT, "src"), REPO_ROOT]))
+    env = dict(os.environ, CUPY_TF32="1", PYTHONPATH=os.pathsep.join([REPO_ROOT]))
     result = subprocess.run([sys.executable, "-c", TF32_ONCE], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr

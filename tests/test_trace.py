@@ -1,5 +1,6 @@
 """minicnn.autograd.trace() (every op, forward and backward) and the command python -m minicnn.trace."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import minicnn
 import minicnn.functional as F
 from minicnn import Tensor, autograd, backend, nn, engine
 from minicnn import trace as trace_command
-from minicnn.engine import Function
+from minicnn.engine import Op
 from helpers import tensor
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +82,7 @@ def test_multiply_adds_bytes_and_saved_arrays_are_counted_by_hand(device):
 def test_trace_counts_device_operations_only_where_a_counter_is_registered():
     counted = [0]
 
-    class LaunchesThree(Function):
+    class LaunchesThree(Op):
         def forward(self, x):
             counted[0] += 3
             return x * 2
@@ -213,8 +214,15 @@ def test_command_rejects_bad_options_with_usage(capsys, argv, message):
 
 
 def test_outside_the_repository_the_default_model_is_a_clear_error(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO_ROOT, "src"))
-    result = subprocess.run([sys.executable, "-m", "minicnn.trace"], cwd=tmp_path, env=env,
+    # only the engine, as `pip install .` installs it: the repository's root (models/) off sys.path
+    shutil.copytree(os.path.join(REPO_ROOT, "minicnn"), tmp_path / "minicnn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    run = ("import os, runpy, sys\n"
+           "sys.path = [p for p in sys.path if os.path.realpath(p or '.') != os.path.realpath(sys.argv[1])]\n"
+           "sys.argv = ['minicnn.trace']\n"
+           "runpy.run_module('minicnn.trace', run_name='__main__')")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", run, REPO_ROOT], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot import models.googlenet" in result.stderr and "run this from the repository root" in result.stderr

@@ -51,7 +51,7 @@ def run_printed_command(line):
     """Run the command after "Continue with: " in ``line`` as a shell would, from the repository root."""
     argv = shlex.split(line.split("Continue with: ", 1)[1])
     assert argv[:3] == ["python", "-m", "train.cifar"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO_ROOT, "src"),
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_ROOT,
                                                        os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, *argv[1:]], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=300)

@@ -3,11 +3,11 @@ import numpy as np
 
 from .. import backend, kernels
 from ..backend import get_array_module
-from ..engine import Function, Tensor
+from ..engine import Op, Tensor
 from .validation import probability, require_tensor
 
 
-class CrossEntropyFunction(Function):
+class CrossEntropyFunction(Op):
     """Mean (or sum) over the batch of -sum_c q_c log softmax(z)_c.
 
     q is the one-hot label, or with label smoothing s, (1 - s) * one_hot + s / C.

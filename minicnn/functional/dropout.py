@@ -1,10 +1,10 @@
 """Inverted dropout: zero each value with probability p, scale the rest by 1 / (1 - p)."""
 from .. import kernels, random
-from ..engine import Function
+from ..engine import Op
 from .validation import probability, require_tensor
 
 
-class DropoutFunction(Function):
+class DropoutFunction(Op):
     def __init__(self, p):
         self.p = p
 

@@ -219,7 +219,7 @@ def batch_norm_backward(gy3, x3, mean, weight, inv_std, training, relu_output=No
 
     relu_output: the forward's output (N, C, L) when a ReLU was fused into it (the gradient is masked by it).
     into: None, or arrays (C,) to write gweight and gbias into (the optimizer's gradient buffer, see
-        Function.gradient_buffer): one kernel for both, where the engine would copy each.
+        Op.gradient_buffer): one kernel for both, where the engine would copy each.
     """
     gl, xl = gy3.transpose(0, 2, 1), x3.transpose(0, 2, 1)
     yl = None if relu_output is None else relu_output.transpose(0, 2, 1)

@@ -3,7 +3,7 @@
     dot = graph.to_dot(loss, params=model)               # before loss.backward(), which frees the graph
     graph.render(dot, "loss.svg")                        # .svg, .png or .pdf: needs Graphviz's `dot` program
 
-A node per op (a Function call: its class, and the shape of its output) and per
+A node per op (an Op call: its class, and the shape of its output) and per
 leaf (a parameter, named by its module path when ``params`` is given, or a
 constant: a tensor that requires no grad, such as the images), and an arrow
 from each tensor's maker to each op that used it: the forward pass reads top

@@ -15,7 +15,7 @@ The second sum runs over the channels whose window contains c: c - (size-1)//2
 """
 from .. import kernels
 from ..backend import get_array_module
-from ..engine import Function
+from ..engine import Op
 from .validation import require_tensor
 
 
@@ -52,7 +52,7 @@ def lrn_backward_plain(gy, x, scale, scale_pow, size, alpha, beta):
     return gy * scale_pow - (2.0 * alpha * beta / size) * x * mirrored
 
 
-class LocalResponseNormFunction(Function):
+class LocalResponseNormFunction(Op):
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 

@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..backend import get_array_module
-from ..engine import Function, Tensor
+from ..engine import Op, Tensor
 from .arithmetic import div, mul, sub
 from .validation import dim_or_axis, normalize_axis, normalize_dims, require_tensor
 
@@ -24,7 +24,7 @@ max_result = namedtuple("max", ["values", "indices"])
 min_result = namedtuple("min", ["values", "indices"])
 
 
-class SumFunction(Function):
+class SumFunction(Op):
     def __init__(self, dims, keepdim):
         self.dims, self.keepdim = dims, keepdim
 
@@ -39,7 +39,7 @@ class SumFunction(Function):
         return xp.broadcast_to(gy, self.shape)
 
 
-class ExtremumFunction(Function):
+class ExtremumFunction(Op):
     """The largest (or smallest) element of the whole tensor; ties share the gradient equally."""
 
     find = None  # "max" or "min"
@@ -62,7 +62,7 @@ class MinFunction(ExtremumFunction):
     find = "min"
 
 
-class TakeAlongDimFunction(Function):
+class TakeAlongDimFunction(Op):
     """One element per position along ``dim``, chosen by ``indices`` (shaped like the input, 1 along dim).
 
     The backward puts each gradient back where its element came from, zeros elsewhere.

@@ -1,10 +1,10 @@
 """Fully connected layer: y = x @ weight.T + bias."""
 from ..backend import get_array_module
-from ..engine import Function
+from ..engine import Op
 from .validation import require_same_dtype, require_tensor
 
 
-class LinearFunction(Function):
+class LinearFunction(Op):
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
         y = x @ weight.T

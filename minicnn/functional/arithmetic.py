@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from .. import backend, kernels
-from ..engine import Function, Tensor, _forward, is_grad_enabled
+from ..engine import Op, Tensor, _forward, is_grad_enabled
 from .validation import require_tensor
 
 
@@ -54,7 +54,7 @@ def add_arrays(a, b):
     return a + b
 
 
-class AddFunction(Function):
+class AddFunction(Op):
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a + b
@@ -63,7 +63,7 @@ class AddFunction(Function):
         return unbroadcast(gy, self.shapes[0]), unbroadcast(gy, self.shapes[1])
 
 
-class SubFunction(Function):
+class SubFunction(Op):
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a - b
@@ -72,7 +72,7 @@ class SubFunction(Function):
         return unbroadcast(gy, self.shapes[0]), unbroadcast(-gy, self.shapes[1])
 
 
-class MulFunction(Function):
+class MulFunction(Op):
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -83,7 +83,7 @@ class MulFunction(Function):
         return ga, gb
 
 
-class DivFunction(Function):
+class DivFunction(Op):
     def forward(self, a, b):
         self.a, self.b = a, b
         return a / b
@@ -95,7 +95,7 @@ class DivFunction(Function):
         return ga, gb
 
 
-class NegFunction(Function):
+class NegFunction(Op):
     def forward(self, a):
         return -a
 
@@ -103,7 +103,7 @@ class NegFunction(Function):
         return -gy
 
 
-class PowerFunction(Function):
+class PowerFunction(Op):
     """a ** b elementwise, broadcasting (b is often a constant such as 2 or 0.5)."""
 
     def forward(self, a, b):
@@ -123,7 +123,7 @@ class PowerFunction(Function):
         return ga, gb
 
 
-class ExpFunction(Function):
+class ExpFunction(Op):
     def forward(self, a):
         self.y = backend.get_array_module(a).exp(a)
         return self.y
@@ -132,7 +132,7 @@ class ExpFunction(Function):
         return gy * self.y
 
 
-class LogFunction(Function):
+class LogFunction(Op):
     def forward(self, a):
         self.a = a
         return backend.get_array_module(a).log(a)
@@ -141,7 +141,7 @@ class LogFunction(Function):
         return gy / self.a
 
 
-class MatMulFunction(Function):
+class MatMulFunction(Op):
     """Matrix product of 2-D tensors: (n, k) @ (k, m) -> (n, m)."""
 
     def forward(self, a, b):
@@ -154,7 +154,7 @@ class MatMulFunction(Function):
         return ga, gb
 
 
-class AbsFunction(Function):
+class AbsFunction(Op):
     def forward(self, a):
         self.a = a
         return backend.get_array_module(a).abs(a)
@@ -163,7 +163,7 @@ class AbsFunction(Function):
         return gy * backend.get_array_module(gy).sign(self.a)  # 0 at a == 0, as in PyTorch
 
 
-class SqrtFunction(Function):
+class SqrtFunction(Op):
     def forward(self, a):
         self.y = backend.get_array_module(a).sqrt(a)
         return self.y
@@ -172,7 +172,7 @@ class SqrtFunction(Function):
         return gy / (2 * self.y)
 
 
-class ClampFunction(Function):
+class ClampFunction(Op):
     """min(max(a, low), high); either bound may be None. The gradient passes where low <= a <= high."""
 
     def __init__(self, low, high):
@@ -193,14 +193,14 @@ class ClampFunction(Function):
         return gy * inside
 
 
-class ToDeviceFunction(Function):
+class ToDeviceFunction(Op):
     """Copy to another device and/or dtype; the gradient goes back the same way."""
 
     def __init__(self, device, dtype):
         self.device, self.dtype = device, dtype
 
     def __call__(self, tensor):
-        # Bypass Function's one-device check: crossing devices is the point.
+        # Bypass Op's one-device check: crossing devices is the point.
         output = Tensor._wrap(_forward(self, (tensor.data,)), tensor.requires_grad and is_grad_enabled())
         self.needs_input_grad = (output.requires_grad,)
         if output.requires_grad:

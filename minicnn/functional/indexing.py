@@ -15,10 +15,10 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..engine import Function, Tensor
+from ..engine import Op, Tensor
 
 
-class IndexFunction(Function):
+class IndexFunction(Op):
     """``a[key]`` for a key already checked and on ``a``'s device."""
 
     def __init__(self, key):

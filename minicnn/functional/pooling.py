@@ -15,7 +15,7 @@ import numpy as np
 from .. import kernels
 from ..backend import get_array_module
 from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
-from ..engine import Function
+from ..engine import Op
 from ..layout import from_channels_last
 from .validation import pair, require_tensor
 
@@ -84,7 +84,7 @@ def avg_pool_divisor(x_shape, kernel, stride, padding, ceil_mode, count_include_
     return xp.asarray(np.outer(counts[0], counts[1]), dtype=dtype)
 
 
-class MaxPool2dFunction(Function):
+class MaxPool2dFunction(Op):
     def __init__(self, kernel, stride, padding, ceil_mode):
         self.geometry = kernel, stride, padding, ceil_mode
 
@@ -127,7 +127,7 @@ def avg_pool2d_backward_strided(gy, divisor, x_shape, kernel, stride, padding, c
     return xp.ascontiguousarray(padded[:, :, padding[0]:padding[0] + x_shape[2], padding[1]:padding[1] + x_shape[3]])
 
 
-class AvgPool2dFunction(Function):
+class AvgPool2dFunction(Op):
     def __init__(self, kernel, stride, padding, ceil_mode, count_include_pad):
         self.geometry = kernel, stride, padding, ceil_mode
         self.count_include_pad = count_include_pad
@@ -207,7 +207,7 @@ def _adaptive_bins(size, out):
     return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
 
 
-class AdaptiveAvgPool2dFunction(Function):
+class AdaptiveAvgPool2dFunction(Op):
     def __init__(self, output_size):
         self.output_size = output_size
 

@@ -10,12 +10,12 @@ import numpy as np
 
 from .. import kernels
 from ..backend import get_array_module
-from ..engine import Function, Tensor
+from ..engine import Op, Tensor
 from .validation import (dim_or_axis, normalize_axis, normalize_dims, require_same_dtype,
                          require_tensor)
 
 
-class ReshapeFunction(Function):
+class ReshapeFunction(Op):
     def __init__(self, shape):
         self.shape = shape
 
@@ -27,7 +27,7 @@ class ReshapeFunction(Function):
         return gy.reshape(self.input_shape)
 
 
-class PermuteFunction(Function):
+class PermuteFunction(Op):
     """The axes reordered: output axis i is input axis ``dims[i]``."""
 
     def __init__(self, dims):
@@ -40,7 +40,7 @@ class PermuteFunction(Function):
         return gy.transpose(tuple(int(axis) for axis in np.argsort(self.dims)))  # the inverse permutation
 
 
-class ConcatFunction(Function):
+class ConcatFunction(Op):
     def __init__(self, axis):
         self.axis = axis
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import distributed, kernels
 from ..backend import device_of, get_array_module
-from ..engine import Function, Tensor, device_mismatch
+from ..engine import Op, Tensor, device_mismatch
 from .activation import relu_gradient, relu_values
 from .validation import require_same_dtype, require_tensor
 
@@ -55,7 +55,7 @@ def batch_norm_backward_plain(gy, x, mean, weight, inv_std, training):
     return gx, gweight, gbias
 
 
-class BatchNormFunction(Function):
+class BatchNormFunction(Op):
     def __init__(self, running_mean, running_var, training, momentum, eps, relu=False):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.eps, self.relu = training, momentum, eps, relu
@@ -88,7 +88,7 @@ class BatchNormFunction(Function):
 
     def _parameter_gradient_destinations(self):
         """(weight's, bias's) views of the optimizer's gradient buffer to write into, or None (see
-        Function.gradient_buffer)."""
+        Op.gradient_buffer)."""
         if len(self.inputs) != 3:
             return None
         into = (self.gradient_buffer(1), self.gradient_buffer(2))
@@ -228,7 +228,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     devices = [device_of(array) for array in (x.data, running_mean, running_var) if array is not None]
-    if len(set(devices)) > 1:  # the buffers are not inputs of the Function, so its own check misses them
+    if len(set(devices)) > 1:  # the buffers are not inputs of the Op, so its own check misses them
         raise ValueError(device_mismatch(op, ["x", "running_mean", "running_var"], devices))
     if not training and running_mean is None:
         raise ValueError(f"{op}: evaluation (training=False) needs running_mean and running_var")

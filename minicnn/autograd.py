@@ -8,7 +8,7 @@
     for op in ops:
         print(op)    # forward   Conv2dFunction in conv:  (2, 3, 8, 8) float32, (4, 3, 3, 3) float32 -> ...
 
-``trace()`` is the one engine-level hook: while it is active, every Function's
+``trace()`` is the one engine-level hook: while it is active, every Op's
 ``forward`` and ``backward`` is announced to it (``minicnn.engine._watchers``),
 and it keeps an :class:`OpRecord` for each: the op's name, its input and output
 arrays' shapes, dtypes and devices, its time, the bytes it returned and kept
@@ -29,7 +29,7 @@ import numpy as np
 
 from . import backend
 from . import engine as _engine
-from .engine import Function, no_grad  # noqa: F401 (where PyTorch users look: torch.autograd.Function)
+from .engine import no_grad  # noqa: F401 (torch.autograd.no_grad)
 
 
 class ArraySpec(NamedTuple):
@@ -61,7 +61,7 @@ class OpRecord:
 
     Attributes:
         phase: "forward" or "backward".
-        name: the Function's class name ("Conv2dFunction").
+        name: the Op's class name ("Conv2dFunction").
         inputs: ArraySpecs of the arrays going in (backward: the output's gradient).
         outputs: ArraySpecs of what came out (backward: one gradient per forward input, or None).
         seconds: wall time of the call (on a GPU, with ``synchronize``: including the device's work).
@@ -150,7 +150,7 @@ class Trace:
         self.ops, self.module_types, self.bookkeeping_seconds = [], {}, 0.0
         self._synchronize = synchronize
         self._module_stack = []
-        self._module_of = weakref.WeakKeyDictionary()  # Function -> the module that called it
+        self._module_of = weakref.WeakKeyDictionary()  # Op -> the module that called it
         self._pending = []  # per call in progress: (ids of arrays it held before, device ops, start)
 
     def __iter__(self):
@@ -163,7 +163,7 @@ class Trace:
         return self.ops[index]
 
     def module_of(self, function):
-        """Dotted name of the module that made ``function`` (a Function object), or None."""
+        """Dotted name of the module that made ``function`` (an Op object), or None."""
         return self._module_of.get(function)
 
     # Called by the model's forward hooks (see trace()).

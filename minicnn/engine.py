@@ -4,11 +4,11 @@ A :class:`Tensor` wraps an array (``.data``: a NumPy or CuPy array, never a
 copy) and, once ``backward`` has run, its gradient (``.grad``: a raw array of
 the same backend and shape).
 
-Every differentiable op is a :class:`Function`. ``forward`` maps input arrays to
+Every differentiable op is an :class:`Op`. ``forward`` maps input arrays to
 an output array and keeps what ``backward`` will need; ``backward`` maps the
 gradient of the loss with respect to the output to gradients with respect to
-each input. When grad mode is on and some input requires grad, calling a
-Function records it as the ``creator`` of its output. Those records form the
+each input. When grad mode is on and some input requires grad, calling
+an Op records it as the ``creator`` of its output. Those records form the
 graph (define-by-run: the graph is whatever the Python code did this time), and
 :meth:`Tensor.backward` walks it from the output back to the leaves.
 """
@@ -44,7 +44,7 @@ _watchers = []
 
 
 def _run_watched(function, phase, method, arrays):
-    """``method(*arrays)``, a Function's forward or backward, announced to every watcher."""
+    """``method(*arrays)``, an Op's forward or backward, announced to every watcher."""
     for watcher in _watchers:
         watcher.before(function, phase, arrays)
     result = method(*arrays)
@@ -98,7 +98,7 @@ class Tensor:
         self.data = data
         self.grad = None
         self.requires_grad = bool(requires_grad)
-        self.creator = None  # the Function that computed this tensor, if recorded
+        self.creator = None  # the Op that computed this tensor, if recorded
 
     @classmethod
     def _wrap(cls, data, requires_grad):
@@ -362,7 +362,7 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
 
-class Function:
+class Op:
     """One differentiable op. Subclasses implement ``forward`` and ``backward`` on raw arrays.
 
     Non-tensor arguments (stride, axis, ...) go to ``__init__``; tensor
@@ -371,7 +371,7 @@ class Function:
     ``self.needs_input_grad[i]`` tells ``backward`` which gradients anyone wants.
     """
 
-    _grad_hooks = None  # the hooks of this Function's output tensor (Tensor.register_hook)
+    _grad_hooks = None  # the hooks of this Op's output tensor (Tensor.register_hook)
 
     def __call__(self, *inputs):
         arrays = [tensor.data for tensor in inputs]
@@ -402,7 +402,7 @@ class Function:
         this array, and returns that very array, saves the copy: on a GPU, one
         kernel per parameter and step. Only for ``backward``; None unless the
         input is a leaf with such a buffer, without a gradient yet in this pass,
-        without hooks, and not also another input of this Function.
+        without hooks, and not also another input of this Op.
         """
         tensor = self.inputs[index]
         if (tensor.creator is not None or tensor.grad is not None or tensor._grad_hooks
@@ -428,7 +428,7 @@ def device_mismatch(op_name, names, devices):
 def _accumulate_leaf(tensor, grad):
     buffer = tensor._grad_buffer  # where an optimizer keeps this gradient (see minicnn.optim), or None
     if tensor.grad is None and buffer is not None:
-        if grad is not buffer:  # else backward wrote it there itself (Function.gradient_buffer)
+        if grad is not buffer:  # else backward wrote it there itself (Op.gradient_buffer)
             buffer[...] = grad
         tensor.grad = buffer
     elif tensor.grad is None:
@@ -444,10 +444,10 @@ def _accumulate_leaf(tensor, grad):
 
 
 def _topological_order(root):
-    """Functions reachable from ``root``, each before the Functions that made its inputs.
+    """Ops reachable from ``root``, each before the Ops that made its inputs.
 
     An iterative depth-first search (no recursion limit, however deep the net):
-    a Function is appended once all Functions feeding it are appended, and the
+    an Op is appended once all Ops feeding it are appended, and the
     reversed list puts every consumer before its producers.
     """
     order, visited, stack = [], set(), [(root, False)]
@@ -476,11 +476,11 @@ def _inputs_of(function):
 
 
 def _check_gradients(function, input_grads):
-    """Refuse a backward whose gradients do not fit its inputs, naming the Function and the input.
+    """Refuse a backward whose gradients do not fit its inputs, naming the Op and the input.
 
     A gradient must be an array of exactly its input's shape, dtype and device
     (None where no gradient is wanted). Checking here, right after the
-    Function that made the mistake, turns a silent wrong result or a baffling
+    Op that made the mistake, turns a silent wrong result or a baffling
     error many ops later into one message at the cause.
     """
     name = type(function).__name__
@@ -507,7 +507,7 @@ def _check_gradients(function, input_grads):
 
 
 def _run_backward(root, grad):
-    grads = {root: grad}  # gradient of each Function's output, summed over its consumers
+    grads = {root: grad}  # gradient of each Op's output, summed over its consumers
     hooked_leaves = {}  # id -> [leaf, gradient summed over this pass], for leaves with hooks
     for function in _topological_order(root):
         grad_output = grads.pop(function, None)
@@ -540,7 +540,7 @@ def _run_backward(root, grad):
             _accumulate_leaf(leaf, _hooks.run_grad_hooks(leaf._grad_hooks, leaf_grad))
 
 
-# The ops behind Tensor's methods, and the hooks; they need Tensor and Function above.
+# The ops behind Tensor's methods, and the hooks; they need Tensor and Op above.
 from . import hooks as _hooks  # noqa: E402
 from .functional import arithmetic as _arith, comparison as _compare  # noqa: E402
 from .functional import indexing as _indexing, reduction as _reduce, shape as _shape  # noqa: E402

@@ -14,7 +14,7 @@ from . import nn, optim  # noqa: E402
 from . import autograd  # noqa: E402  (trace(): watch every op; minicnn.graph draws the graph)
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 # As in PyTorch, `minicnn.tensor` is the function that makes a tensor. The module
-# minicnn/engine.py stays importable by name: `from minicnn.engine import Function`.
+# minicnn/engine.py stays importable by name: `from minicnn.engine import Op`.
 from .creation import arange, ones, ones_like, randint, randn, tensor, zeros, zeros_like  # noqa: E402
 
 __version__ = "0.1.0"

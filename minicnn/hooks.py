@@ -31,7 +31,7 @@ side runs once every op of the module has run, calls the hooks with
 import itertools
 
 from . import backend
-from .engine import Function, Tensor, is_grad_enabled
+from .engine import Op, Tensor, is_grad_enabled
 
 _handle_ids = itertools.count()
 
@@ -150,7 +150,7 @@ def call_with_hooks(module, args, kwargs):
     return output
 
 
-class BackwardHookFunction(Function):
+class BackwardHookFunction(Op):
     """Gathers tensors for a module's backward hooks: forward gives a 0-d placeholder, and backward
     returns the gradients its :class:`BackwardHookViewFunction` s collected, after ``on_gradients``
     has seen them (and perhaps replaced them)."""
@@ -167,7 +167,7 @@ class BackwardHookFunction(Function):
         return tuple(self.on_gradients(self.grads))
 
 
-class BackwardHookViewFunction(Function):
+class BackwardHookViewFunction(Op):
     """Hands back tensor ``index`` of a :class:`BackwardHookFunction` unchanged; in backward it
     passes that tensor's gradient to the gather (the placeholder gets a zero)."""
 

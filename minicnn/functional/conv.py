@@ -22,7 +22,7 @@ ones that must agree with them.
 from .. import kernels
 from ..backend import get_array_module
 from ..geometry import conv_output_size
-from ..engine import Function
+from ..engine import Op
 from ..layout import from_channels_last, pixel_rows
 from .validation import pair, require_same_dtype, require_tensor
 
@@ -121,7 +121,7 @@ def _weight_rows(weight):
     return weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)
 
 
-class Conv2dFunction(Function):
+class Conv2dFunction(Op):
     def __init__(self, stride, padding, kernel_size):
         self.stride, self.padding, self.kernel_size = stride, padding, tuple(kernel_size)
 
@@ -143,7 +143,7 @@ class Conv2dFunction(Function):
         gx = gw = gb = None
         if need_w:
             # A 1x1 filter bank (O, C, 1, 1) has the product's layout (O, C): made in the optimizer's buffer
-            # where there is one (Function.gradient_buffer). A kxk one is returned as a view in the weight's
+            # where there is one (Op.gradient_buffer). A kxk one is returned as a view in the weight's
             # shape, and the engine's copy into the buffer (or into an array of the weight's layout) reorders it.
             into = self.gradient_buffer(1) if (kh, kw) == (1, 1) else None
             gw2d = matrix_product(gy2d.T, self.cols, out=None if into is None else into.reshape(out_channels, c))

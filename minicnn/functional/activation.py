@@ -1,7 +1,7 @@
 """ReLU, softmax and log-softmax."""
 from .. import kernels
 from ..backend import get_array_module
-from ..engine import Function
+from ..engine import Op
 from .validation import dim_or_axis, normalize_axis, require_tensor
 
 
@@ -23,7 +23,7 @@ def relu_gradient(gy, y):
     return gy * (y > 0)
 
 
-class ReLUFunction(Function):
+class ReLUFunction(Op):
     def forward(self, x):
         self.y = relu_values(x)
         return self.y
@@ -32,7 +32,7 @@ class ReLUFunction(Function):
         return relu_gradient(gy, self.y)
 
 
-class LogSoftmaxFunction(Function):
+class LogSoftmaxFunction(Op):
     def __init__(self, axis):
         self.axis = axis
 
@@ -47,7 +47,7 @@ class LogSoftmaxFunction(Function):
         return gy - self.softmax * gy.sum(axis=self.axis, keepdims=True)
 
 
-class SoftmaxFunction(Function):
+class SoftmaxFunction(Op):
     def __init__(self, axis):
         self.axis = axis
 

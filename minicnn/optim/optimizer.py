@@ -7,7 +7,7 @@ optimizer keeps the parameters of one device and dtype in ONE flat buffer,
 each parameter's ``.data`` a view into it, and their gradients in a second
 flat buffer: the backward pass writes each gradient into its parameter's view
 of that buffer (an op that can computes it there directly:
-``Function.gradient_buffer``), and a step runs the update rule once, on the
+``Op.gradient_buffer``), and a step runs the update rule once, on the
 whole buffers (on a GPU, one fused kernel: :mod:`minicnn.kernels.gpu_fused`).
 (Distributed training all-reduces that same gradient buffer in one call.)
 
