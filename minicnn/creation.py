@@ -50,7 +50,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         requires_grad: whether ``backward`` fills ``.grad`` for it (floating dtypes only).
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     array = _as_array(data)
     array = array.astype(_dtype("tensor", dtype, array.dtype))  # astype copies: the tensor owns its values
     return Tensor(backend.to_device(array, backend.device_of(array) if device is None else device), requires_grad)

@@ -1,7 +1,7 @@
 """Tensor and the autograd tape.
 
-A :class:`Tensor` wraps an array (``.data``: a NumPy or CuPy array, never a
-copy) and, once ``backward`` has run, its gradient (``.grad``: a raw array of
+A :class:`Tensor` wraps an array (``.array``: a NumPy or CuPy array, never a
+copy; ``.data`` is PyTorch's detached Tensor over the same array) and, once ``backward`` has run, its gradient (``.grad``: a raw array of
 the same backend and shape).
 
 Every differentiable op is an :class:`Op`. ``forward`` maps input arrays to
@@ -95,7 +95,7 @@ class Tensor:
         data = _as_array(data)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"requires_grad=True needs a floating-point array, got dtype {data.dtype}")
-        self.data = data
+        self.array = data
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.creator = None  # the Op that computed this tensor, if recorded
@@ -104,29 +104,46 @@ class Tensor:
     def _wrap(cls, data, requires_grad):
         """Fast constructor for op outputs: ``data`` is known to be a valid array."""
         tensor = cls.__new__(cls)
-        tensor.data, tensor.grad, tensor.requires_grad, tensor.creator = data, None, requires_grad, None
+        tensor.array, tensor.grad, tensor.requires_grad, tensor.creator = data, None, requires_grad, None
         return tensor
 
+    @property
+    def data(self):
+        """A new tensor sharing this one's array, cut from the graph (PyTorch's ``.data``).
+
+        Writing into it changes this tensor's values without the autograd's knowledge, as in
+        PyTorch. The raw NumPy/CuPy array itself is ``.array`` (minicnn's name, as in Chainer).
+        """
+        return Tensor._wrap(self.array, False)
+
+    @data.setter
+    def data(self, value):
+        """``t.data = other``: this tensor now holds ``other``'s array (a Tensor or an array)."""
+        array = value.array if isinstance(value, Tensor) else _as_array(value)
+        if array.shape != self.array.shape:  # PyTorch allows a new shape; the optimizer's buffers do not
+            raise ValueError(f"tensor.data = ...: expected shape {self.shape}, got {array.shape}")
+        self.array = array
+
     # -- plain facts about the array ---------------------------------------
-    shape = property(lambda self: self.data.shape, doc="Tuple of dimensions.")
-    dtype = property(lambda self: self.data.dtype, doc="NumPy dtype of the data.")
-    ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
-    size = property(lambda self: self.data.size, doc="Number of elements.")
+    shape = property(lambda self: self.array.shape, doc="Tuple of dimensions.")
+    dtype = property(lambda self: self.array.dtype, doc="NumPy dtype of the data.")
+    ndim = property(lambda self: self.array.ndim, doc="Number of dimensions.")
+    size = property(lambda self: self.array.size, doc="Number of elements.")
     is_leaf = property(lambda self: self.creator is None,
                        doc="True if no recorded op made this tensor (inputs, parameters).")
 
     @property
     def device(self):
         """"cpu" or "gpu:N"."""
-        return str(backend.device_of(self.data))
+        return str(backend.device_of(self.array))
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self.array)
 
     def __repr__(self):
-        body = np.array2string(backend.as_numpy(self.data), separator=", ", prefix="Tensor(",
+        body = np.array2string(backend.as_numpy(self.array), separator=", ", prefix="Tensor(",
                                threshold=20, edgeitems=2)
         extras = [f"dtype={self.dtype}"]
         if self.device != "cpu":
@@ -137,17 +154,17 @@ class Tensor:
 
     # -- conversions ---------------------------------------------------------
     def numpy(self):
-        """The values as a NumPy array: ``.data`` itself on the CPU, a copy from a GPU."""
-        return backend.as_numpy(self.data)
+        """The values as a NumPy array: ``.array`` itself on the CPU, a copy from a GPU."""
+        return backend.as_numpy(self.array)
 
     def tolist(self):
         """The values as (nested) Python lists of numbers; a number for a 0-d tensor."""
         return self.numpy().tolist()
 
     def _one_value(self, what, hint=""):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"{what} needs a one-element tensor, got shape {self.shape}{hint}")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
@@ -164,17 +181,17 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         """``numpy.asarray(tensor)``: the values as a NumPy array (copied from a GPU)."""
-        if copy is False and backend.is_gpu_array(self.data):
+        if copy is False and backend.is_gpu_array(self.array):
             raise ValueError(f"numpy.asarray(copy=False): this tensor is on {self.device}; its values "
                              "reach the CPU only as a copy")
-        values = backend.as_numpy(self.data)
-        if copy is None or backend.is_gpu_array(self.data):  # NumPy 1 never passes copy
+        values = backend.as_numpy(self.array)
+        if copy is None or backend.is_gpu_array(self.array):  # NumPy 1 never passes copy
             return np.asarray(values, dtype=dtype)
         return np.array(values, dtype=dtype, copy=copy)
 
     def detach(self):
-        """A new tensor sharing ``.data``, cut from the graph (requires_grad=False)."""
-        return Tensor._wrap(self.data, False)
+        """A new tensor sharing ``.array``, cut from the graph (requires_grad=False)."""
+        return Tensor._wrap(self.array, False)
 
     def to(self, *args, device=None, dtype=None):
         """This tensor on a device ("cpu", "gpu", "gpu:N") and/or as a dtype, as in PyTorch.
@@ -203,15 +220,15 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward() needs a tensor that requires grad: no input of the ops "
                                "that made this tensor has requires_grad=True (or it was made under no_grad)")
-        with backend.on_device_of(self.data):  # the gradients are made where this tensor is
-            xp = backend.get_array_module(self.data)
+        with backend.on_device_of(self.array):  # the gradients are made where this tensor is
+            xp = backend.get_array_module(self.array)
             if grad is None:
-                if self.data.size != 1:
+                if self.array.size != 1:
                     raise RuntimeError(f"backward() without grad needs a one-element tensor (a loss); "
                                        f"this one has shape {self.shape}: pass grad of that shape")
-                grad = xp.ones_like(self.data)
+                grad = xp.ones_like(self.array)
             else:
-                grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+                grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad)
                 if grad.shape != self.shape:
                     raise ValueError(f"backward(grad): grad must have this tensor's shape {self.shape}, "
                                      f"got {grad.shape}")
@@ -374,7 +391,7 @@ class Op:
     _grad_hooks = None  # the hooks of this Op's output tensor (Tensor.register_hook)
 
     def __call__(self, *inputs):
-        arrays = [tensor.data for tensor in inputs]
+        arrays = [tensor.array for tensor in inputs]
         device = _one_device(type(self).__name__, arrays)
         record = _grad_enabled and any(tensor.requires_grad for tensor in inputs)
         self.needs_input_grad = tuple(record and tensor.requires_grad for tensor in inputs)
@@ -435,7 +452,7 @@ def _accumulate_leaf(tensor, grad):
         # A leaf gets an array of its own, laid out in memory as the leaf is (PyTorch's rule): `grad`
         # may be a read-only broadcast view, a view of another gradient in another order, the very
         # array another leaf receives, or a NumPy scalar.
-        tensor.grad = backend.get_array_module(tensor.data).empty_like(tensor.data)
+        tensor.grad = backend.get_array_module(tensor.array).empty_like(tensor.array)
         tensor.grad[...] = grad
     elif tensor.grad is buffer:
         tensor.grad += grad  # the optimizer's buffer, owned by no one else: add in place
@@ -497,7 +514,7 @@ def _check_gradients(function, input_grads):
             problem = f"has shape {grad.shape}"
         elif grad.dtype != tensor.dtype:
             problem = f"has dtype {grad.dtype}"
-        elif backend.device_of(grad) != backend.device_of(tensor.data):
+        elif backend.device_of(grad) != backend.device_of(tensor.array):
             problem = f"is on {backend.device_of(grad)}"
         else:
             continue

@@ -183,7 +183,7 @@ def _leaf_label(tensor, name):
     if name is not None or tensor.requires_grad:
         return f"{name or 'requires grad'}\n{_shape(tensor.shape)}", "parameter"
     if tensor.size == 1:
-        return f"{backend.as_numpy(tensor.data).item():g}", "leaf"
+        return f"{backend.as_numpy(tensor.array).item():g}", "leaf"
     return f"constant\n{_shape(tensor.shape)}", "leaf"
 
 

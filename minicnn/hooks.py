@@ -93,7 +93,7 @@ def hold_leaf_gradient(held, leaf, grad):
 
 def _checked_replacement(who, new, old):
     """``new`` (an array, or a Tensor's array) if it can stand for the gradient ``old``."""
-    new = new.data if isinstance(new, Tensor) else new
+    new = new.array if isinstance(new, Tensor) else new
     if not hasattr(new, "shape") or new.shape != old.shape or new.dtype != old.dtype:
         got = f"shape {new.shape}, dtype {new.dtype}" if hasattr(new, "shape") else type(new).__name__
         raise RuntimeError(f"{who} returned a gradient of {got}; expected an array of shape "
@@ -205,7 +205,7 @@ def _gate(values, on_gradients):
     placeholder = gather(*(values[i] for i in positions))
     replaced = list(values)
     for index, position in enumerate(positions):
-        replaced[position] = BackwardHookViewFunction(gather, index, values[position].data)(placeholder)
+        replaced[position] = BackwardHookViewFunction(gather, index, values[position].array)(placeholder)
     return tuple(replaced), True
 
 
@@ -258,4 +258,4 @@ class _BackwardHookCall:
         """A hook's ``grad`` for input ``index``: None drops that gradient, as in PyTorch."""
         if grad is None or not isinstance(self.args[index], Tensor):
             return None
-        return _checked_replacement(who, grad, self.args[index].data)
+        return _checked_replacement(who, grad, self.args[index].array)

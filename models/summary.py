@@ -136,7 +136,7 @@ def summarize(model, input_shape):
     the model as it was.
     """
     first = model.parameters()[0]
-    x = minicnn.Tensor(backend.to_device(np.zeros(input_shape, first.dtype), backend.device_of(first.data)))
+    x = minicnn.Tensor(backend.to_device(np.zeros(input_shape, first.dtype), backend.device_of(first.array)))
     with minicnn.no_grad(), _every_path_deterministic(model), record_outputs(model) as records:
         model(x)
     return [_row(depth, record) for depth, record in flatten_records(records)]

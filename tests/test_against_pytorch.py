@@ -22,7 +22,7 @@ def _compare(ours, theirs, *arrays, rng):
     g = rng.standard_normal(tuple(y_ref.shape))
     y.backward(g)
     y_ref.backward(torch.tensor(g))
-    np.testing.assert_allclose(y.data, y_ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y.array, y_ref.detach().numpy(), rtol=1e-10, atol=1e-12)
     for m, r in zip(mine, ref):
         np.testing.assert_allclose(m.grad, r.grad.numpy(), rtol=1e-10, atol=1e-12)
 
@@ -98,7 +98,7 @@ def test_optimizers(rng, ours, theirs):
         p.grad, p_ref.grad = g.copy(), torch.tensor(g)
         opt.step()
         opt_ref.step()
-    np.testing.assert_allclose(p.data, p_ref.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(p.array, p_ref.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("ours,theirs", [

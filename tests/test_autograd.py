@@ -14,8 +14,8 @@ from helpers import tensor
 def test_data_is_the_array_itself_and_grad_a_raw_array():
     array = np.ones((2, 3), np.float32)
     x = Tensor(array, requires_grad=True)
-    assert x.data is array
-    x.data[0, 0] = 5.0  # writing into .data changes the tensor
+    assert x.array is array
+    x.array[0, 0] = 5.0  # writing into .array changes the tensor
     assert array[0, 0] == 5.0
     (x * 2).sum().backward()
     assert type(x.grad) is np.ndarray and x.grad.shape == (2, 3) and x.grad.dtype == np.float32
@@ -80,7 +80,7 @@ def test_no_grad_records_nothing():
 def test_detach_shares_data_and_cuts_the_graph():
     x = Tensor(np.ones(2), requires_grad=True)
     d = x.detach()
-    assert d.data is x.data and not d.requires_grad
+    assert d.array is x.array and not d.requires_grad
     assert (x * 2).detach().creator is None
 
 
@@ -148,7 +148,7 @@ def test_bad_device_names_are_rejected(spec):
 def test_tensor_moves_to_the_gpu_and_back(rng):
     x = tensor(rng.standard_normal((2, 3)), requires_grad=True)
     g = x.to("gpu")
-    assert g.device == "gpu:0" and backend.is_gpu_array(g.data)
+    assert g.device == "gpu:0" and backend.is_gpu_array(g.array)
     (g * 3).sum().backward()
     assert isinstance(x.grad, np.ndarray)
     np.testing.assert_array_equal(x.grad, np.full((2, 3), 3.0))

@@ -47,9 +47,9 @@ def test_conv2d_gradients_match_naive_loops(device, rng, kernel, stride, padding
 @pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
 def test_im2col_and_col2im_are_adjoint(device, rng, kernel, stride, padding, size):
     """<im2col(x), c> = <x, col2im(c)> for all x, c: col2im is exactly im2col's transpose."""
-    x = tensor(rng.standard_normal((2, 3) + size), device).data
+    x = tensor(rng.standard_normal((2, 3) + size), device).array
     cols = im2col(x, kernel, stride, padding)
-    c = tensor(rng.standard_normal(cols.shape), device).data
+    c = tensor(rng.standard_normal(cols.shape), device).array
     left = float((cols * c).sum())
     right = float((x * col2im(c, x.shape, kernel, stride, padding)).sum())
     assert left == pytest.approx(right, rel=1e-12)
@@ -59,12 +59,12 @@ def test_im2col_and_col2im_are_adjoint(device, rng, kernel, stride, padding, siz
 def test_fast_im2col_kernels_match_the_strided_versions(device, rng, kernel, stride, padding, size):
     """The fast kernels (numba on the CPU, gathers on the GPU) give the plain version's result exactly."""
     for dtype in (np.float32, np.float64):
-        x = tensor(rng.standard_normal((3, 2) + size).astype(dtype), device).data
+        x = tensor(rng.standard_normal((3, 2) + size).astype(dtype), device).array
         assert kernels.use_numba(x) or kernels.use_gpu_kernels(x)  # a fast kernel, not the plain twin, runs
         cols = im2col(x, kernel, stride, padding)
         plain = im2col_strided(x, kernel, stride, padding)
         np.testing.assert_array_equal(backend.as_numpy(cols), backend.as_numpy(plain))
-        c = tensor(rng.standard_normal(cols.shape).astype(dtype), device).data
+        c = tensor(rng.standard_normal(cols.shape).astype(dtype), device).array
         # overlapping receptive fields add several entries into one pixel: in the plain order
         assert_same_as_plain(col2im(c, x.shape, kernel, stride, padding),
                              col2im_strided(c, x.shape, kernel, stride, padding))

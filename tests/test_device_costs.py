@@ -86,7 +86,7 @@ def test_evaluation_reads_only_its_final_totals(run):
 def test_the_confusion_matrix_is_counted_on_the_device_without_reading_it():
     from tests import standin
     labels, predictions = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2])
-    device_labels, device_predictions = (tensor(a, "gpu").data for a in (labels, predictions))
+    device_labels, device_predictions = (tensor(a, "gpu").array for a in (labels, predictions))
     with standin.counting() as counter:
         confusion = confusion_matrix(device_labels, device_predictions, 3)
     assert counter.syncs == 0 and counter.uploads == 0
@@ -118,7 +118,7 @@ def test_parameter_gradients_are_made_in_the_optimizers_buffer_not_copied_there(
             optim.SGD(layer.parameters(), lr=0.1)
         output = layer(tensor(rng.standard_normal(input_shape).astype(np.float32), "gpu"))
         with standin.counting() as counter:
-            output.backward(tensor(np.ones(output.shape, np.float32), "gpu").data)
+            output.backward(tensor(np.ones(output.shape, np.float32), "gpu").array)
         return counter.device_ops
 
     assert backward_ops(with_optimizer=True) == backward_ops(with_optimizer=False) - saved
@@ -133,11 +133,11 @@ def test_the_gathers_cost_a_few_launches_whatever_the_kernel(op, launches):
     from minicnn.kernels import gpu
     from tests import standin
     rng = np.random.default_rng(0)
-    x = tensor(rng.standard_normal((2, 9, 9, 3)).astype(np.float32), "gpu").data.transpose(0, 3, 1, 2)  # channels-last
+    x = tensor(rng.standard_normal((2, 9, 9, 3)).astype(np.float32), "gpu").array.transpose(0, 3, 1, 2)  # channels-last
     geometry = (5, 5), (2, 2), (2, 2)
     cols = gpu.im2col(x, *geometry)
     y, argmax = gpu.max_pool2d(x, *geometry, True)
-    divisor = tensor(np.full(y.shape[2:], 25.0, np.float32), "gpu").data
+    divisor = tensor(np.full(y.shape[2:], 25.0, np.float32), "gpu").array
     calls = {"im2col": lambda: gpu.im2col(x, *geometry), "col2im": lambda: gpu.col2im(cols, x.shape, *geometry),
              "max_pool2d": lambda: gpu.max_pool2d(x, *geometry, True),
              "max_pool2d_backward": lambda: gpu.max_pool2d_backward(y, argmax, x.shape, *geometry, True),

@@ -259,7 +259,7 @@ def test_a_model_that_differs_across_ranks_is_named_at_broadcast(monkeypatch):
 
 def test_sync_batch_norm_in_a_world_of_one_is_batch_norm_exactly(fresh_world, device, rng):
     plain = nn.BatchNorm2d(3).to(device)
-    plain.weight.data[...] = backend.to_device(rng.uniform(0.5, 2, 3).astype(np.float32), device)
+    plain.weight.array[...] = backend.to_device(rng.uniform(0.5, 2, 3).astype(np.float32), device)
     synchronised = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(plain))[0]
     twin = nn.BatchNorm2d(3).to(device)
     twin.load_state_dict(plain.state_dict())
@@ -272,7 +272,7 @@ def test_sync_batch_norm_in_a_world_of_one_is_batch_norm_exactly(fresh_world, de
             inputs = tensor(x, device, requires_grad=True)
             y = layer(inputs)
             (y * y).sum().backward()
-            results.append([y.data, inputs.grad, layer.weight.grad, layer.bias.grad, layer.running_var.data])
+            results.append([y.array, inputs.grad, layer.weight.grad, layer.bias.grad, layer.running_var.array])
         for got, want in zip(*results):
             np.testing.assert_array_equal(backend.as_numpy(got), backend.as_numpy(want))
 
@@ -287,7 +287,7 @@ def test_sync_batch_norm_function_alone_equals_batch_norm(fresh_world, device, r
     """Its arithmetic (sums, E[x^2] - E[x]^2, the backward from two sums) against plain batch norm, in float64."""
     x = tensor(rng.standard_normal((4, 3, 5, 2)) * 3 + 1, device, requires_grad=True)
     w, b = (tensor(rng.standard_normal(3), device, requires_grad=True) for _ in range(2))
-    stats = [tensor(np.full(3, 0.5), device).data, tensor(np.full(3, 2.0), device).data]
+    stats = [tensor(np.full(3, 0.5), device).array, tensor(np.full(3, 2.0), device).array]
     twin_stats = [array.copy() for array in stats]
     y_sync = sync_batch_norm(x, w, b, *stats, momentum=0.2)
     gy = rng.standard_normal(y_sync.shape)

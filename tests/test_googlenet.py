@@ -56,7 +56,7 @@ def randomize_biases(model, rng):
     """
     for name, p in model.named_parameters():
         if name.endswith("bias"):
-            p.data[...] = rng.uniform(0.05, 0.15, p.shape)
+            p.array[...] = rng.uniform(0.05, 0.15, p.shape)
 
 
 # -- Shapes at every stage ---------------------------------------------------------------------
@@ -263,12 +263,12 @@ def test_eval_does_not_run_the_aux_heads(rng, tiny_model):
 def test_batch_norm_uses_batch_statistics_in_training_and_running_ones_in_eval(rng, tiny_model):
     x = images(rng, 2, 32)
     bn = tiny_model.inception4a.branch1.bn
-    before = bn.running_mean.data.copy()
+    before = bn.running_mean.array.copy()
     tiny_model(x)
-    assert not np.array_equal(bn.running_mean.data, before)
-    after_training = bn.running_mean.data.copy()
+    assert not np.array_equal(bn.running_mean.array, before)
+    after_training = bn.running_mean.array.copy()
     tiny_model.eval()(x)
-    np.testing.assert_array_equal(bn.running_mean.data, after_training)
+    np.testing.assert_array_equal(bn.running_mean.array, after_training)
 
 
 def test_without_aux_heads_training_returns_logits_alone(rng):
@@ -302,25 +302,25 @@ def test_state_dict_round_trip_gives_identical_outputs(rng, tiny_model):
 def test_default_initialisation_is_he_normal_with_zero_biases():
     model = GoogLeNet(num_classes=10, stem="cifar")
     conv = model.inception5b.branch2[1].conv.weight  # (384, 192, 3, 3): fan_in 1728
-    assert conv.data.std() == pytest.approx(np.sqrt(2 / 1728), rel=0.02)
-    assert abs(conv.data.mean()) < 1e-3
+    assert conv.array.std() == pytest.approx(np.sqrt(2 / 1728), rel=0.02)
+    assert abs(conv.array.mean()) < 1e-3
     fc1 = model.aux1.fc1.weight  # (1024, 2048)
-    assert fc1.data.std() == pytest.approx(np.sqrt(2 / 2048), rel=0.02)
-    assert all(not p.data.any() for name, p in model.named_parameters() if name.endswith("bias"))
+    assert fc1.array.std() == pytest.approx(np.sqrt(2 / 2048), rel=0.02)
+    assert all(not p.array.any() for name, p in model.named_parameters() if name.endswith("bias"))
 
 
 def test_initialisation_can_be_overridden():
     model = nn.init.initialize(GoogLeNet(num_classes=10, stem="cifar", width=0.25), "xavier_uniform")
     weight = model.inception4e.branch3[1].conv.weight  # (32, 8, 5, 5)
     bound = np.sqrt(6 / (8 * 25 + 32 * 25))
-    assert np.abs(weight.data).max() <= bound and np.abs(weight.data).max() > 0.9 * bound
+    assert np.abs(weight.array).max() <= bound and np.abs(weight.array).max() > 0.9 * bound
 
 
 def activation_scales(model, x):
     """{top-level module name: std of its output} in evaluation."""
     with minicnn.no_grad(), record_outputs(model.eval()) as records:
         model(x)
-    return {record.name: float(record.output.data.std()) for record in records}
+    return {record.name: float(record.output.array.std()) for record in records}
 
 
 def test_he_initialisation_keeps_the_lrn_networks_activations_from_fading(rng):
@@ -344,8 +344,8 @@ def test_every_head_starts_at_uniform_predictions(rng, norm):
         outputs = model(images(rng, 4, 32))
     for logits in outputs:
         assert F.cross_entropy(logits, np.arange(4)).item() == pytest.approx(np.log(10), abs=1e-6)
-    assert all(not layer.weight.data.any() for layer in model.classifiers())
-    assert model.aux1.fc1.weight.data.std() == pytest.approx(np.sqrt(2 / model.aux1.fc1.in_features), rel=0.05)
+    assert all(not layer.weight.array.any() for layer in model.classifiers())
+    assert model.aux1.fc1.weight.array.std() == pytest.approx(np.sqrt(2 / model.aux1.fc1.in_features), rel=0.05)
 
 
 def test_lrn_network_learns_a_small_batch(rng):
@@ -392,7 +392,7 @@ def test_loss_gradient_reaches_the_aux_logits_scaled_by_the_weight(three_logits)
     logits = [tensor(z, requires_grad=True) for z in three_logits]
     googlenet_loss(tuple(logits), labels).backward()
     for z, weight in zip(logits, (1.0, 0.3, 0.3)):
-        softmax = np.exp(z.data) / np.exp(z.data).sum(axis=1, keepdims=True)
+        softmax = np.exp(z.array) / np.exp(z.array).sum(axis=1, keepdims=True)
         np.testing.assert_allclose(z.grad, weight * (softmax - np.eye(5)[labels]) / 4, rtol=1e-10)
 
 

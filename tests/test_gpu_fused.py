@@ -18,7 +18,7 @@ pytestmark = pytest.mark.gpu
 
 def channels_last(array):
     """NumPy ``array`` (N, C, H, W) on the GPU, stored channels-last as minicnn's convolutions return it."""
-    return tensor(np.ascontiguousarray(array.transpose(0, 2, 3, 1)), "gpu").data.transpose(0, 3, 1, 2)
+    return tensor(np.ascontiguousarray(array.transpose(0, 2, 3, 1)), "gpu").array.transpose(0, 3, 1, 2)
 
 
 def is_channels_last(array):
@@ -46,7 +46,7 @@ def forward_backward(op, inputs, seed=1):
                minicnn.Tensor(a, requires_grad=True) for a in inputs]
     out = op(*tensors)
     gy = np.random.default_rng(seed).standard_normal(out.shape)
-    out.backward(tensor(gy, "gpu").data)
+    out.backward(tensor(gy, "gpu").array)
     return (out.numpy(), *(t.grad.get() for t in tensors))
 
 
@@ -72,7 +72,7 @@ def test_batch_norm_matches_the_plain_twin_with_gradients_and_running_statistics
     start_mean, start_var = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
 
     def run():
-        mean, var = tensor(start_mean, "gpu").data, tensor(start_var, "gpu").data
+        mean, var = tensor(start_mean, "gpu").array, tensor(start_var, "gpu").array
         results = forward_backward(
             lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=training, momentum=0.2, eps=1e-3),
             [x, weight, bias])
@@ -88,7 +88,7 @@ def test_batch_norm_with_its_relu_matches_the_plain_twin_with_gradients(monkeypa
     x = channels_last(rng.standard_normal((4, 3, 5, 2)))
     weight, bias, mean, var = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(3), np.ones(3)
     fused, plain = run_both(monkeypatch, lambda: forward_backward(
-        lambda x, w, b: F.batch_norm(x, tensor(mean, "gpu").data, tensor(var, "gpu").data, w, b, training=training,
+        lambda x, w, b: F.batch_norm(x, tensor(mean, "gpu").array, tensor(var, "gpu").array, w, b, training=training,
                                      relu=True), [x, weight, bias]))
     assert_all_close(fused, plain, rtol=1e-10)
     assert 0 < np.count_nonzero(fused[0] == 0) < fused[0].size and np.all(fused[0] >= 0)
@@ -99,10 +99,10 @@ def test_batch_norm_keeps_channels_last_and_float32_and_launches_few_kernels(rng
     bn = minicnn.nn.BatchNorm2d(6).to("gpu")
     y = bn(x)
     assert y.dtype == np.float32 and bn.running_var.dtype == np.float32
-    assert is_channels_last(y.data)
+    assert is_channels_last(y.array)
     if on_cupy_standin():
         assert kernels_of(lambda: bn(x)) == 3  # the sums of x and x**2, the statistics (+ running), normalize
-        y, gy = bn(x), tensor(np.ones(y.shape, np.float32), "gpu").data
+        y, gy = bn(x), tensor(np.ones(y.shape, np.float32), "gpu").array
         # 2 kernels (the two sums of gradients, dL/dx), and 3 copies of the gradients into the leaves' arrays
         assert kernels_of(lambda: y.backward(gy)) == 2 + 3
         assert kernels_of(lambda: bn(x, relu=True)) == 3  # the ReLU inside the normalization's kernel
@@ -126,9 +126,9 @@ def test_relu_backward_matches_the_plain_twin_and_takes_the_layout_of_the_output
     fused, plain = run_both(monkeypatch, lambda: forward_backward(F.relu, [x]))
     assert_all_close(fused, plain, rtol=0, atol=0)
     y = F.relu(minicnn.Tensor(x))
-    assert is_channels_last(y.data)  # a ufunc's output is C-ordered: the kernel runs in x's memory order
-    channel_major_gy = tensor(np.ones(x.shape), "gpu").data
-    assert is_channels_last(kernels.gpu_fused.relu_backward(channel_major_gy, y.data))
+    assert is_channels_last(y.array)  # a ufunc's output is C-ordered: the kernel runs in x's memory order
+    channel_major_gy = tensor(np.ones(x.shape), "gpu").array
+    assert is_channels_last(kernels.gpu_fused.relu_backward(channel_major_gy, y.array))
 
 
 @pytest.mark.parametrize("size,alpha", [(5, 1e-4), (4, 0.8), (1, 0.5)])
@@ -161,7 +161,7 @@ def test_cross_entropy_matches_the_plain_twin_with_gradients(monkeypatch, rng, r
 
 
 def test_cross_entropy_of_a_gpu_label_out_of_range_is_nan(monkeypatch):
-    labels = tensor(np.array([0, 9, 1]), "gpu").data
+    labels = tensor(np.array([0, 9, 1]), "gpu").array
     fused, plain = run_both(monkeypatch, lambda: (
         F.cross_entropy(tensor(np.zeros((3, 4)), "gpu"), labels, reduction="none").numpy(),))
     np.testing.assert_array_equal(np.isnan(fused[0]), [False, True, False])
@@ -185,7 +185,7 @@ def test_optimizer_steps_match_the_plain_twin_in_one_kernel(monkeypatch, rng, ma
         opt = make(params)
         for step in range(3):
             for p, g in zip(params, grads):
-                p.grad = tensor(g * (step + 1), "gpu").data
+                p.grad = tensor(g * (step + 1), "gpu").array
             opt.step()
         return tuple(p.numpy() for p in params)
 
@@ -195,7 +195,7 @@ def test_optimizer_steps_match_the_plain_twin_in_one_kernel(monkeypatch, rng, ma
         params = [tensor(v.astype(np.float32), "gpu", requires_grad=True) for v in values]
         opt = make(params)
         for p, g in zip(params, grads):
-            p.grad = tensor(g.astype(np.float32), "gpu").data
+            p.grad = tensor(g.astype(np.float32), "gpu").array
         opt.step()  # the first step makes the state
         assert kernels_of(opt.step) == 1 and params[0].dtype == np.float32
 

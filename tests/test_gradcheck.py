@@ -99,7 +99,7 @@ def test_the_perturbed_input_is_restored_when_fn_raises():
 
     with pytest.raises(FloatingPointError):
         gradcheck(fails_on_the_first_perturbed_call, [x])
-    np.testing.assert_array_equal(x.data, [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(x.array, [1.0, 2.0, 3.0, 4.0])
 
 
 @pytest.mark.gpu

@@ -81,14 +81,14 @@ def test_forward_pre_hook_and_forward_hook_can_replace_args_and_output():
     x = Tensor(np.array([-1.0, 2.0]))
     calls = []
     pre = layer.register_forward_pre_hook(lambda module, args: calls.append(("pre", module, len(args))) or -args[0])
-    post = layer.register_forward_hook(lambda module, args, output: calls.append(("post", args[0].data.tolist()))
+    post = layer.register_forward_hook(lambda module, args, output: calls.append(("post", args[0].array.tolist()))
                                        or output * 10.0)
-    np.testing.assert_array_equal(layer(x).data, [10.0, 0.0])  # relu(-x) * 10
+    np.testing.assert_array_equal(layer(x).array, [10.0, 0.0])  # relu(-x) * 10
     assert calls == [("pre", layer, 1), ("post", [1.0, -2.0])]  # the hook sees the replaced args
     pre.remove()
     post.remove()
     assert not layer._hooks  # back on the path without hooks
-    np.testing.assert_array_equal(layer(x).data, [0.0, 2.0])
+    np.testing.assert_array_equal(layer(x).array, [0.0, 2.0])
 
 
 def test_forward_hooks_see_every_layer_of_a_network_in_call_order():
@@ -107,7 +107,7 @@ def test_forward_hooks_see_every_layer_of_a_network_in_call_order():
 # -- full backward hooks -------------------------------------------------------------------------------
 def test_full_backward_hook_gets_the_gradients_of_inputs_and_outputs(device):
     linear = nn.Linear(2, 1).to(device)
-    linear.weight.data[...] = backend.to_device(np.array([[2.0, -3.0]], np.float32), device)
+    linear.weight.array[...] = backend.to_device(np.array([[2.0, -3.0]], np.float32), device)
     x = tensor(np.array([[1.0, 1.0], [0.5, 2.0]], np.float32), device, requires_grad=True)
     seen = []
 

@@ -21,12 +21,12 @@ def test_lrn_matches_naive_loops(device, rng, size, alpha, beta, k):
 def test_fast_lrn_kernels_match_the_plain_version(rng, size):
     """CPU only: the numba kernels against the plain version (the GPU has no fast kernels yet)."""
     x = tensor(rng.standard_normal((3, 11, 5, 6)).astype(np.float32), requires_grad=True)
-    assert kernels.use_numba(x.data)  # the numba kernels, not the plain twins, run
+    assert kernels.use_numba(x.array)  # the numba kernels, not the plain twins, run
     y = F.local_response_norm(x, size, alpha=0.5, beta=0.75, k=1.0)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)
-    plain_y, scale, scale_pow = lrn_forward_plain(x.data, size, 0.5, 0.75, 1.0)
-    plain_gx = lrn_backward_plain(gy, x.data, scale, scale_pow, size, 0.5, 0.75)
+    plain_y, scale, scale_pow = lrn_forward_plain(x.array, size, 0.5, 0.75, 1.0)
+    plain_gx = lrn_backward_plain(gy, x.array, scale, scale_pow, size, 0.5, 0.75)
     np.testing.assert_allclose(y.numpy(), backend.as_numpy(plain_y), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(backend.as_numpy(x.grad), backend.as_numpy(plain_gx), rtol=1e-5, atol=1e-5)
 

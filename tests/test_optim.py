@@ -13,7 +13,7 @@ def _run(optimizer_factory, grads, p0):
     for g in grads:
         p.grad = g.copy()
         opt.step()
-    return p.data
+    return p.array
 
 
 def test_sgd_nesterov_with_weight_decay(rng):
@@ -58,7 +58,7 @@ def test_parameters_without_gradients_are_left_alone():
     opt = optim.SGD([a, b], 0.1)
     a.grad = np.ones(2)
     opt.step()
-    np.testing.assert_array_equal(b.data, [1.0, 1.0])
+    np.testing.assert_array_equal(b.array, [1.0, 1.0])
     opt.zero_grad()
     assert a.grad is None
 
@@ -68,13 +68,13 @@ def test_optimizer_state_round_trip(rng):
     opt = optim.SGD([p], 0.1, momentum=0.9)
     p.grad = np.ones(3)
     opt.step()
-    q = nn.Parameter(p.data.copy())
+    q = nn.Parameter(p.array.copy())
     other = optim.SGD([q], 0.1, momentum=0.9)
     other.load_state_dict(opt.state_dict())
     for o, param in ((opt, p), (other, q)):
         param.grad = np.ones(3)
         o.step()
-    np.testing.assert_array_equal(p.data, q.data)
+    np.testing.assert_array_equal(p.array, q.array)
 
 
 def _lrs(make_scheduler, steps, lr=0.1):
@@ -152,13 +152,13 @@ def test_parameters_live_in_one_flat_buffer_per_device_and_dtype(rng):
 
     net, twin = make_net(), make_net()
     twin.load_state_dict(net.state_dict())
-    before = [p.data.copy() for p in net.parameters()]
+    before = [p.array.copy() for p in net.parameters()]
     opt = optim.SGD(net.parameters(), lr=0.1)
     (group,) = opt.groups
-    assert group.data.size == sum(p.size for p in net.parameters())
+    assert group.array.size == sum(p.size for p in net.parameters())
     for p, value in zip(net.parameters(), before):
-        assert p.data.base is group.data  # a view, not a copy
-        np.testing.assert_array_equal(p.data, value)
+        assert p.array.base is group.array  # a view, not a copy
+        np.testing.assert_array_equal(p.array, value)
     x = Tensor(rng.standard_normal((5, 2, 4, 4)).astype(np.float32))
     net(x).sum().backward()
     twin(x).sum().backward()  # no optimizer: each gradient an array of its own
@@ -179,12 +179,12 @@ def test_flat_steps_equal_steps_parameter_by_parameter(rng):
         opt.step()
     for index, (p, start) in enumerate(zip(params, starts)):
         expected = _sgd_by_hand(start, [step[index] for step in grads])
-        np.testing.assert_allclose(p.data, expected, rtol=1e-12)
+        np.testing.assert_allclose(p.array, expected, rtol=1e-12)
 
 
 def test_a_parameter_without_a_gradient_keeps_its_value_and_state(rng):
     a, b = nn.Parameter(rng.standard_normal(3)), nn.Parameter(rng.standard_normal(2))
-    a0, b0 = a.data.copy(), b.data.copy()
+    a0, b0 = a.array.copy(), b.array.copy()
     opt = optim.SGD([a, b], 0.1, momentum=0.9, weight_decay=1e-2, nesterov=True)
     ga = [rng.standard_normal(3) for _ in range(3)]
     gb = [rng.standard_normal(2), None, rng.standard_normal(2)]  # b gets no gradient in step 2
@@ -193,15 +193,15 @@ def test_a_parameter_without_a_gradient_keeps_its_value_and_state(rng):
         a.grad = g_a.copy()
         b.grad = None if g_b is None else g_b.copy()
         opt.step()
-    np.testing.assert_allclose(a.data, _sgd_by_hand(a0, ga), rtol=1e-12)
-    np.testing.assert_allclose(b.data, _sgd_by_hand(b0, gb), rtol=1e-12)
+    np.testing.assert_allclose(a.array, _sgd_by_hand(a0, ga), rtol=1e-12)
+    np.testing.assert_allclose(b.array, _sgd_by_hand(b0, gb), rtol=1e-12)
 
 
 def test_mixed_dtypes_make_two_groups_and_the_state_dict_keeps_parameter_order(rng):
     params = [nn.Parameter(rng.standard_normal(2)), nn.Parameter(rng.standard_normal(3).astype(np.float32)),
               nn.Parameter(rng.standard_normal(4))]
     opt = optim.SGD(params, 0.1, momentum=0.9)
-    assert sorted(g.data.dtype.name for g in opt.groups) == ["float32", "float64"]
+    assert sorted(g.array.dtype.name for g in opt.groups) == ["float32", "float64"]
     for p in params:
         p.grad = np.ones(p.shape, p.dtype)
     opt.step()

@@ -58,11 +58,11 @@ def test_fast_max_pool_kernels_match_the_strided_version(device, rng, kernel, st
     shape = (2, 3) + size
     data = rng.standard_normal(shape) if values == "normal" else rng.integers(0, 3, shape)
     x = tensor(data.astype(np.float32), device, requires_grad=True)
-    assert kernels.use_numba(x.data) or kernels.use_gpu_kernels(x.data)  # a fast kernel, not the plain twin, runs
+    assert kernels.use_numba(x.array) or kernels.use_gpu_kernels(x.array)  # a fast kernel, not the plain twin, runs
     y = F.max_pool2d(x, kernel, stride, padding, ceil)
-    gy = tensor(rng.standard_normal(y.shape).astype(np.float32), device).data
+    gy = tensor(rng.standard_normal(y.shape).astype(np.float32), device).array
     y.backward(gy)
-    plain, argmax = max_pool2d_strided(x.data, kernel, stride, padding, ceil)
+    plain, argmax = max_pool2d_strided(x.array, kernel, stride, padding, ceil)
     plain_grad = max_pool2d_backward_strided(gy, argmax, x.shape, kernel, stride, padding, ceil)
     np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
     # where windows overlap, a cell adds several gradients: the kernels add them in the plain order
@@ -110,15 +110,15 @@ def test_gather_avg_pool_matches_the_strided_version_on_numpy(rng, kernel, strid
 def test_fast_avg_pool_kernels_match_the_strided_version(device, rng, kernel, stride, padding, ceil, size,
                                                          count_include_pad):
     x = tensor(rng.standard_normal((2, 3) + size).astype(np.float32), device, requires_grad=True)
-    assert kernels.use_numba(x.data) or kernels.use_gpu_kernels(x.data)  # a fast kernel, not the plain twin, runs
+    assert kernels.use_numba(x.array) or kernels.use_gpu_kernels(x.array)  # a fast kernel, not the plain twin, runs
     y = F.avg_pool2d(x, kernel, stride, padding, ceil, count_include_pad)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x.array)
     divisor = avg_pool_divisor(x.shape, kernel, stride, padding, ceil, count_include_pad, xp, np.float32)
-    plain = avg_pool2d_strided(x.data, divisor, kernel, stride, padding, ceil)
-    plain_grad = avg_pool2d_backward_strided(tensor(gy, device).data, divisor, x.shape, kernel, stride, padding, ceil)
-    assert_same_as_plain(y.data, plain)
+    plain = avg_pool2d_strided(x.array, divisor, kernel, stride, padding, ceil)
+    plain_grad = avg_pool2d_backward_strided(tensor(gy, device).array, divisor, x.shape, kernel, stride, padding, ceil)
+    assert_same_as_plain(y.array, plain)
     assert_same_as_plain(x.grad, plain_grad)
 
 
@@ -156,9 +156,9 @@ def test_adaptive_avg_pool2d_with_equal_bins_keeps_channels_last(device, rng, ou
     """A channels-last input (a convolution's output) pools without a copy, and its gradient comes back
     channels-last, so that the convolution before it reads the gradient's pixel rows without a copy."""
     from minicnn.layout import is_channels_last
-    x = tensor(rng.standard_normal((2, 4, 6, 3)), device).data.transpose(0, 3, 1, 2)  # (2, 3, 4, 6) channels-last
+    x = tensor(rng.standard_normal((2, 4, 6, 3)), device).array.transpose(0, 3, 1, 2)  # (2, 3, 4, 6) channels-last
     xt = tensor(backend.as_numpy(x), device, requires_grad=True)
-    xt.data = x
+    xt.array = x
     y = F.adaptive_avg_pool2d(xt, out)
     gy = rng.standard_normal(y.shape)
     y.backward(tensor(gy, device))

@@ -148,7 +148,7 @@ def test_reshape_rejects_wrong_sizes():
 @pytest.mark.gpu
 def test_cross_entropy_marks_an_out_of_range_gpu_label_with_nan():
     logits = tensor(np.zeros((3, 5)), "gpu")
-    per_sample = F.cross_entropy(logits, tensor(np.array([0, 7, 2]), "gpu").data, reduction="none").numpy()
+    per_sample = F.cross_entropy(logits, tensor(np.array([0, 7, 2]), "gpu").array, reduction="none").numpy()
     assert np.isnan(per_sample[1]) and np.isfinite(per_sample[[0, 2]]).all()
 
 

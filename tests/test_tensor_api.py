@@ -234,7 +234,7 @@ def test_numpy_asarray_gives_the_values_on_the_cpu(device, rng):
 
 def test_numpy_asarray_shares_cpu_memory_unless_asked_to_copy():
     t = tensor(np.zeros(3))
-    assert np.asarray(t) is t.data and np.asarray(t, copy=False) is t.data
+    assert np.asarray(t) is t.array and np.asarray(t, copy=False) is t.array
     with pytest.raises(ValueError):
         np.asarray(t, dtype=np.float32, copy=False)
 
@@ -252,7 +252,7 @@ def test_minicnn_tensor_copies_and_follows_torch_tensors_dtype_rules(device):
     (leaf * leaf).sum().backward()
     np.testing.assert_array_equal(backend.as_numpy(leaf.grad), [[2.0, 4.0]])
     copy = minicnn.tensor(leaf)
-    assert copy.data is not leaf.data and not copy.requires_grad and copy.numpy().tolist() == [[1.0, 2.0]]
+    assert copy.array is not leaf.array and not copy.requires_grad and copy.numpy().tolist() == [[1.0, 2.0]]
 
 
 def test_factories_take_dtype_device_and_requires_grad(device):

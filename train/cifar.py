@@ -327,8 +327,8 @@ def evaluate(model, images, labels, batch_size, label_smoothing=0.0, stop=None, 
                 target = labels[mine.start:mine.stop]
                 logits = model(Tensor(normalize(images[mine.start:mine.stop])))
                 loss = F.cross_entropy(logits, target, label_smoothing)
-                totals.add(loss.data, logits.data, target)
-                confusion += confusion_matrix(target, logits.data.argmax(axis=1), data.NUM_CLASSES)
+                totals.add(loss.array, logits.array, target)
+                confusion += confusion_matrix(target, logits.array.argmax(axis=1), data.NUM_CLASSES)
     finally:
         model.train()
     loss, accuracy = totals.read(distributed.all_reduce)
@@ -475,7 +475,7 @@ class Run:
         self.optimizer.step()
         self.scheduler.step()
         logits = outputs[0] if isinstance(outputs, tuple) else outputs
-        totals.add(self.main_loss(outputs, loss, labels), logits.data, labels, objective=loss.data)
+        totals.add(self.main_loss(outputs, loss, labels), logits.array, labels, objective=loss.array)
 
     def loss(self, outputs, labels):
         """The training objective: main + 0.3 * (aux1 + aux2) cross-entropy, label-smoothed."""
@@ -484,9 +484,9 @@ class Run:
     def main_loss(self, outputs, loss, labels):
         """The main classifier's cross-entropy (what train_loss reports, comparable to test_loss)."""
         if not isinstance(outputs, tuple):
-            return loss.data
+            return loss.array
         with minicnn.no_grad():
-            return F.cross_entropy(outputs[0], labels, self.args.label_smoothing).data
+            return F.cross_entropy(outputs[0], labels, self.args.label_smoothing).array
 
     def check_finite(self, totals, epoch, step):
         """Read the running totals of all ranks (waits for the device); Stopped if the loss is nan or inf

@@ -58,7 +58,7 @@ def first_conv_weight(model):
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None:
         raise ValueError("the model has no Conv2d layer to show filters of")
-    return backend.as_numpy(conv.weight.data).astype(np.float32)
+    return backend.as_numpy(conv.weight.array).astype(np.float32)
 
 
 def draw_filters(weight):
@@ -88,7 +88,7 @@ def capture_outputs(model, image, modules):
     caught, handles = {}, []
     for name, module in modules:
         handles.append(module.register_forward_hook(
-            lambda module, args, output, name=name: caught.__setitem__(name, backend.as_numpy(output.data[0]))))
+            lambda module, args, output, name=name: caught.__setitem__(name, backend.as_numpy(output.array[0]))))
     was_training = model.training
     model.eval()
     try:

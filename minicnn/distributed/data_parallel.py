@@ -8,7 +8,7 @@ single process would compute on the whole batch, and the same optimizer step
 keeps the copies of the model identical.
 
 The functions take a model by duck typing (``named_parameters()`` and
-``named_buffers()`` of Tensors with ``.data``, ``.grad``, ``.requires_grad``),
+``named_buffers()`` of Tensors with ``.array``, ``.grad``, ``.requires_grad``),
 so this module needs nothing above :mod:`minicnn.backend`.
 """
 import weakref
@@ -40,7 +40,7 @@ def _named_tensors(module):
 
 def _describe(tensor):
     """What must agree across ranks about one parameter or buffer: shape, dtype, device kind, trained."""
-    return (tuple(tensor.shape), str(tensor.dtype), backend.device_of(tensor.data).kind, bool(tensor.requires_grad))
+    return (tuple(tensor.shape), str(tensor.dtype), backend.device_of(tensor.array).kind, bool(tensor.requires_grad))
 
 
 def _layout(named):
@@ -75,7 +75,7 @@ def _groups(tensors):
     """The tensors split by (device, dtype), in order: each group travels as one flat array."""
     groups = {}
     for tensor in tensors:
-        groups.setdefault((backend.device_of(tensor.data), tensor.dtype), []).append(tensor)
+        groups.setdefault((backend.device_of(tensor.array), tensor.dtype), []).append(tensor)
     return list(groups.values())
 
 
@@ -89,7 +89,7 @@ def _packed(tensors, arrays):
     for tensor in tensors:
         slices.append(slice(start, start + tensor.size))
         start += tensor.size
-    flat = backend.get_array_module(tensors[0].data).zeros(start, tensors[0].dtype)
+    flat = backend.get_array_module(tensors[0].array).zeros(start, tensors[0].dtype)
     for array, where in zip(arrays, slices):
         if array is not None:
             flat[where] = array.reshape(-1)
@@ -114,10 +114,10 @@ def broadcast_parameters(module, root=0):
     _check_same_layout(world.all_gather_objects(layout), root)
     if world.size > 1:
         for group in _groups([tensor for _, tensor in named]):
-            flat, slices = _packed(group, [tensor.data for tensor in group])
+            flat, slices = _packed(group, [tensor.array for tensor in group])
             world.broadcast(flat, root)
             for tensor, where in zip(group, slices):
-                tensor.data[...] = flat[where].reshape(tensor.shape)  # in place: an optimizer's views stay valid
+                tensor.array[...] = flat[where].reshape(tensor.shape)  # in place: an optimizer's views stay valid
     _broadcasts[module] = _Broadcast(module.parameters())
 
 

@@ -22,9 +22,9 @@ def _as_tensor(value, like):
     if isinstance(value, Tensor):
         return value
     if isinstance(value, numbers.Number) or isinstance(value, np.ndarray) or backend.is_gpu_array(value):
-        xp = backend.get_array_module(like.data)
+        xp = backend.get_array_module(like.array)
         dtype = np.result_type(like.dtype, value) if isinstance(value, (bool, int, float)) else like.dtype
-        with backend.on_device_of(like.data):
+        with backend.on_device_of(like.array):
             return Tensor._wrap(xp.asarray(value, dtype=dtype), False)
     raise TypeError(f"cannot combine a Tensor with {type(value).__name__}")
 
@@ -201,7 +201,7 @@ class ToDeviceFunction(Op):
 
     def __call__(self, tensor):
         # Bypass Op's one-device check: crossing devices is the point.
-        output = Tensor._wrap(_forward(self, (tensor.data,)), tensor.requires_grad and is_grad_enabled())
+        output = Tensor._wrap(_forward(self, (tensor.array,)), tensor.requires_grad and is_grad_enabled())
         self.needs_input_grad = (output.requires_grad,)
         if output.requires_grad:
             self.inputs, output.creator = (tensor,), self
@@ -299,9 +299,9 @@ def matmul(a, b):
 
 def to_device_and_dtype(tensor, device=None, dtype=None):
     """``tensor`` on ``device`` and as ``dtype``; ``tensor`` itself when both already match."""
-    device = backend.device_of(tensor.data) if device is None else backend.parse_device(device)
+    device = backend.device_of(tensor.array) if device is None else backend.parse_device(device)
     dtype = tensor.dtype if dtype is None else np.dtype(dtype)
-    if device == backend.device_of(tensor.data) and dtype == tensor.dtype:
+    if device == backend.device_of(tensor.array) and dtype == tensor.dtype:
         return tensor
     if tensor.requires_grad and dtype.kind != "f":
         raise TypeError(f"to(): a tensor that requires grad must stay floating-point, got dtype {dtype}")

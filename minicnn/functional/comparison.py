@@ -20,14 +20,14 @@ _OPERATORS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": ope
 def _other_operand(x, other):
     """``other`` as an array on ``x``'s device, or a number; None if it cannot be compared."""
     if isinstance(other, Tensor):
-        _one_device("comparison", [x.data, other.data])
-        return other.data
+        _one_device("comparison", [x.array, other.array])
+        return other.array
     if isinstance(other, numbers.Number):
         return other
     if isinstance(other, (list, tuple)):
         other = np.asarray(other)
     if (isinstance(other, np.ndarray) or backend.is_gpu_array(other)) and other.dtype.kind in "biuf":
-        return backend.to_device(other, backend.device_of(x.data))
+        return backend.to_device(other, backend.device_of(x.array))
     return None
 
 
@@ -40,7 +40,7 @@ def compare(name, x, other):
     other = _other_operand(x, other)
     if other is None:
         return NotImplemented
-    with backend.on_device_of(x.data):
-        result = _OPERATORS[name](x.data, other)
-        return Tensor._wrap(backend.get_array_module(x.data).asarray(result), False)
+    with backend.on_device_of(x.array):
+        result = _OPERATORS[name](x.array, other)
+        return Tensor._wrap(backend.get_array_module(x.array).asarray(result), False)
 

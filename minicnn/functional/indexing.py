@@ -39,7 +39,7 @@ class IndexFunction(Op):
 def _key_part(part):
     """One entry of an index tuple, with Tensors and lists turned into arrays."""
     if isinstance(part, Tensor):
-        part = part.data
+        part = part.array
     if part is None or part is Ellipsis or isinstance(part, slice):
         return part
     if isinstance(part, (bool, np.bool_)):
@@ -65,7 +65,7 @@ def index(x, key):
     GPU), and CuPy wraps an out-of-range one around instead of raising.
     """
     parts = tuple(_key_part(part) for part in (key if isinstance(key, tuple) else (key,)))
-    device = backend.device_of(x.data)
+    device = backend.device_of(x.array)
     if device.kind == "cpu":
         parts = tuple(backend.as_numpy(part) if backend.is_gpu_array(part) else part for part in parts)
     if not any(backend.is_gpu_array(part) for part in parts):

@@ -66,7 +66,7 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     label_smoothing = probability(op, "label_smoothing", label_smoothing)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    labels = target.data if isinstance(target, Tensor) else target
+    labels = target.array if isinstance(target, Tensor) else target
     if not (isinstance(labels, np.ndarray) or backend.is_gpu_array(labels)):
         labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":

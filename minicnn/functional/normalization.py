@@ -189,7 +189,7 @@ def _buffer(op, name, value, channels, x):
     """A running-statistics buffer as a raw array of shape (C,), or None."""
     if value is None:
         return None
-    array = value.data if isinstance(value, Tensor) else value
+    array = value.array if isinstance(value, Tensor) else value
     if getattr(array, "shape", None) != (channels,):
         raise ValueError(f"{op}: {name} must have shape ({channels},) to match x's channels, "
                          f"got {getattr(array, 'shape', type(array).__name__)}")
@@ -227,7 +227,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     running_var = _buffer(op, "running_var", running_var, channels, x)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
-    devices = [device_of(array) for array in (x.data, running_mean, running_var) if array is not None]
+    devices = [device_of(array) for array in (x.array, running_mean, running_var) if array is not None]
     if len(set(devices)) > 1:  # the buffers are not inputs of the Op, so its own check misses them
         raise ValueError(device_mismatch(op, ["x", "running_mean", "running_var"], devices))
     if not training and running_mean is None:

@@ -151,13 +151,13 @@ def _positions(op, x, dim, keepdim):
 
     ``dim=None``: positions in the flattened tensor.
     """
-    xp = get_array_module(x.data)
+    xp = get_array_module(x.array)
     find = xp.argmax if op.endswith("max") else xp.argmin
     if dim is None:
-        indices = find(x.data.reshape(-1), axis=0)
+        indices = find(x.array.reshape(-1), axis=0)
         indices = indices.reshape((1,) * x.ndim) if keepdim else indices
     else:
-        indices = find(x.data, axis=dim, keepdims=keepdim)
+        indices = find(x.array, axis=dim, keepdims=keepdim)
     return xp.asarray(indices, dtype=np.int64)
 
 
@@ -210,8 +210,8 @@ def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 def _logical(op, x, dim, keepdim, axis, keepdims):
     require_tensor(op, "x", x, floating=False)
     dims, keepdim = _dims_and_keepdim(op, x, dim, keepdim, axis, keepdims)
-    xp = get_array_module(x.data)
-    return Tensor._wrap(xp.asarray(getattr(x.data.astype(bool), op)(axis=dims, keepdims=keepdim)), False)
+    xp = get_array_module(x.array)
+    return Tensor._wrap(xp.asarray(getattr(x.array.astype(bool), op)(axis=dims, keepdims=keepdim)), False)
 
 
 def all(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 (PyTorch's name)

@@ -47,8 +47,8 @@ def _perturbed_loss(fn, inputs, projection, data, index, value):
 def _scalar_loss(fn, inputs, projection):
     with no_grad():
         out = fn(*inputs)
-    with backend.on_device_of(out.data):
-        return float((out.data * projection).sum())
+    with backend.on_device_of(out.array):
+        return float((out.array * projection).sum())
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, max_elements=None, names=None, seed=0):
@@ -94,7 +94,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, max_elements=None, nam
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
-    projection = backend.to_device(rng.standard_normal(out.shape), backend.device_of(out.data))
+    projection = backend.to_device(rng.standard_normal(out.shape), backend.device_of(out.array))
     out.backward(projection)
     analytic = [backend.as_numpy(t.grad) if t.grad is not None else np.zeros(t.shape) for t in inputs]
     for t, grad in zip(inputs, saved_grads):
@@ -103,7 +103,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, max_elements=None, nam
     result = GradcheckResult()
     worst = None  # (excess over tolerance, message)
     for i in checked_inputs:
-        data = inputs[i].data
+        data = inputs[i].array
         count = data.size
         flat_indices = (np.arange(count) if max_elements is None or max_elements >= count
                         else rng.choice(count, size=max_elements, replace=False))

@@ -44,9 +44,9 @@ def _fan(tensor, mode):
 
 
 def _fill(tensor, values):
-    device = backend.device_of(tensor.data)
+    device = backend.device_of(tensor.array)
     with backend.running_on(device):
-        tensor.data[...] = backend.to_device(values, device, tensor.dtype)
+        tensor.array[...] = backend.to_device(values, device, tensor.dtype)
     return tensor
 
 
@@ -62,8 +62,8 @@ def normal_(tensor, mean=0.0, std=1.0):
 
 def constant_(tensor, value):
     """Fill with ``value``."""
-    with backend.on_device_of(tensor.data):
-        tensor.data[...] = value
+    with backend.on_device_of(tensor.array):
+        tensor.array[...] = value
     return tensor
 
 

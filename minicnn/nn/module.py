@@ -148,10 +148,10 @@ class Module:
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, got dtype {dtype}")
         for _, tensor in list(self.named_parameters()) + list(self.named_buffers()):
-            target = backend.device_of(tensor.data) if device is None else device
-            data = backend.to_device(tensor.data, target, dtype)
-            if data is not tensor.data:
-                tensor.data, tensor._grad_buffer = data, None  # out of any optimizer's buffer now
+            target = backend.device_of(tensor.array) if device is None else device
+            data = backend.to_device(tensor.array, target, dtype)
+            if data is not tensor.array:
+                tensor.array, tensor._grad_buffer = data, None  # out of any optimizer's buffer now
             if tensor.grad is not None:
                 tensor.grad = backend.to_device(tensor.grad, target, tensor.dtype)
         return self
@@ -168,7 +168,7 @@ class Module:
         The arrays are the live ones (NumPy or CuPy, not copies), as in PyTorch.
         """
         items = self.named_parameters() + self.named_buffers()
-        return OrderedDict((name, tensor.data) for name, tensor in items)
+        return OrderedDict((name, tensor.array) for name, tensor in items)
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values from ``state_dict`` into this module's parameters and buffers.
@@ -189,13 +189,13 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            value = value.data if isinstance(value, Tensor) else value
+            value = value.array if isinstance(value, Tensor) else value
             if tuple(value.shape) != tensor.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {tensor.shape} here but "
                                  f"{tuple(value.shape)} in the state dict")
-            device = backend.device_of(tensor.data)
+            device = backend.device_of(tensor.array)
             with backend.running_on(device):
-                tensor.data[...] = backend.to_device(value, device, tensor.dtype)
+                tensor.array[...] = backend.to_device(value, device, tensor.dtype)
         return LoadResult(missing, unexpected)
 
     # -- printing ----------------------------------------------------------------

@@ -4,7 +4,7 @@ An update rule (SGD's, Adam's) is a handful of elementwise array operations.
 Applied parameter by parameter, GoogLeNet's 187 parameters cost a few hundred
 operations per step, and on a GPU each one is a kernel launch. So the
 optimizer keeps the parameters of one device and dtype in ONE flat buffer,
-each parameter's ``.data`` a view into it, and their gradients in a second
+each parameter's ``.array`` a view into it, and their gradients in a second
 flat buffer: the backward pass writes each gradient into its parameter's view
 of that buffer (an op that can computes it there directly:
 ``Op.gradient_buffer``), and a step runs the update rule once, on the
@@ -26,27 +26,27 @@ class FlatGroup:
 
     Attributes:
         params: the Tensors, in the order given.
-        data: flat array (total size,) holding every parameter; ``params[i].data`` is a view of it.
+        data: flat array (total size,) holding every parameter; ``params[i].array`` is a view of it.
         grad: flat array (total size,) where the backward pass writes the gradients.
         slices: ``params[i]`` occupies ``data[slices[i]]`` and ``grad[slices[i]]``.
-        views: ``views[i]`` is ``params[i].data``, the view of ``data`` it was given.
+        views: ``views[i]`` is ``params[i].array``, the view of ``data`` it was given.
     """
 
     def __init__(self, params):
         self.params = params
-        xp = backend.get_array_module(params[0].data)
+        xp = backend.get_array_module(params[0].array)
         bounds = [0]
         for p in params:
             bounds.append(bounds[-1] + p.size)
         self.slices = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
         self.views = []
-        with backend.on_device_of(params[0].data):
-            self.data = xp.empty(bounds[-1], dtype=params[0].dtype)
+        with backend.on_device_of(params[0].array):
+            self.array = xp.empty(bounds[-1], dtype=params[0].dtype)
             self.grad = xp.zeros(bounds[-1], dtype=params[0].dtype)
             for p, where in zip(params, self.slices):
-                self.data[where] = p.data.reshape(-1)
-                p.data = self.data[where].reshape(p.shape)
-                self.views.append(p.data)
+                self.array[where] = p.array.reshape(-1)
+                p.array = self.array[where].reshape(p.shape)
+                self.views.append(p.array)
                 p._grad_buffer = self.grad[where].reshape(p.shape)  # the engine writes p's gradient here
                 if p.grad is not None:  # a gradient already there moves into the buffer too
                     p._grad_buffer[...] = p.grad
@@ -55,7 +55,7 @@ class FlatGroup:
     def check_in_place(self, owner):
         """Raise if a parameter's array was replaced (by ``.to()``) since the buffers were made."""
         for index, (p, view) in enumerate(zip(self.params, self.views)):
-            if p.data is not view:
+            if p.array is not view:
                 raise RuntimeError(
                     f"{owner}: parameter {index} (shape {p.shape}) no longer lives in the optimizer's buffer; "
                     "it was given a new array (model.to(...) after building the optimizer?). Build the "
@@ -77,7 +77,7 @@ class FlatGroup:
 def _group_by_device_and_dtype(params):
     groups = {}
     for p in params:
-        groups.setdefault((backend.device_of(p.data), p.dtype), []).append(p)
+        groups.setdefault((backend.device_of(p.array), p.dtype), []).append(p)
     return [FlatGroup(members) for members in groups.values()]
 
 
@@ -133,22 +133,22 @@ class Optimizer:
         self.step_count += 1
         for group, state in zip(self.groups, self.state):
             group.check_in_place(type(self).__name__)
-            with backend.on_device_of(group.data):  # the state is made, and the update runs, beside the group
+            with backend.on_device_of(group.array):  # the state is made, and the update runs, beside the group
                 self._update_group(group, state)
 
     def _update_group(self, group, state):
         """The update rule once on the whole buffers, or, where some parameter has no gradient, on each
         parameter that has one (views of the state), leaving the others alone."""
         if group.gradients_ready():
-            self.update(group.data, group.grad, state)
+            self.update(group.array, group.grad, state)
             return
         for p, where in zip(group.params, group.slices):
             if p.grad is not None:
                 views = {name: array[where].reshape(p.shape) for name, array in state.items()}
-                self.update(p.data, p.grad, views)
+                self.update(p.array, p.grad, views)
                 for name, array in views.items():
                     if name not in state:  # made by this first update: give it a flat home
-                        state[name] = backend.get_array_module(group.data).zeros_like(group.data)
+                        state[name] = backend.get_array_module(group.array).zeros_like(group.array)
                         state[name][where] = array.reshape(-1)
 
     def update(self, param, grad, state):
@@ -175,15 +175,15 @@ class Optimizer:
                              f"this one {len(self.params)}")
         saved = {id(p): s for p, s in zip(self.params, states)}
         for group, state in zip(self.groups, self.state):
-            xp, device = backend.get_array_module(group.data), backend.device_of(group.data)
+            xp, device = backend.get_array_module(group.array), backend.device_of(group.array)
             state.clear()
-            with backend.on_device_of(group.data):
+            with backend.on_device_of(group.array):
                 for p, where in zip(group.params, group.slices):
                     for name, value in saved[id(p)].items():
                         if tuple(value.shape) != p.shape:
                             raise ValueError(f"load_state_dict: state {name!r} has shape {tuple(value.shape)}, "
                                              f"its parameter {p.shape}")
                         if name not in state:  # the optimizer's own arrays: never the caller's
-                            state[name] = xp.zeros_like(group.data)
-                        state[name][where] = backend.to_device(value, device, group.data.dtype).reshape(-1)
+                            state[name] = xp.zeros_like(group.array)
+                        state[name][where] = backend.to_device(value, device, group.array.dtype).reshape(-1)
         self.lr, self.step_count = float(state_dict["lr"]), int(state_dict["step_count"])

@@ -24,14 +24,14 @@ assert size == 2 and distributed.local_rank() == rank  # one machine: node-local
 # Different seeds, then one broadcast: parameters AND buffers are rank 0's everywhere.
 minicnn.manual_seed(rank)
 model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(16, 2))
-model[1].running_mean.data[...] = rank + 1
+model[1].running_mean.array[...] = rank + 1
 before = [p.numpy().copy() for p in model.parameters()]
 distributed.broadcast_parameters(model)
 for (name, tensor), old in zip(model.named_parameters() + model.named_buffers(), before + [None, None]):
     gathered = distributed.all_reduce(tensor.numpy().copy())
     assert np.array_equal(gathered, 2 * tensor.numpy()), f"{name} differs across ranks after broadcast"
     assert old is None or rank != 0 or np.array_equal(old, tensor.numpy()), f"{name} changed on the root"
-assert np.all(model[1].running_mean.data == 1)
+assert np.all(model[1].running_mean.array == 1)
 
 # A model whose shapes differ across ranks: the same clear error on every rank, naming the parameter.
 lopsided = nn.Sequential(nn.Linear(4, 3 + rank))

@@ -15,8 +15,8 @@ rng = np.random.default_rng(1)
 
 # 1. The layer alone: output, the gradients of x, weight and bias, and the running statistics.
 single = nn.BatchNorm2d(3, momentum=0.3).to(device, np.float64)
-single.weight.data[...] = backend.to_device(rng.uniform(0.5, 2, 3), device)
-single.bias.data[...] = backend.to_device(rng.standard_normal(3), device)
+single.weight.array[...] = backend.to_device(rng.uniform(0.5, 2, 3), device)
+single.bias.array[...] = backend.to_device(rng.standard_normal(3), device)
 synchronised = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(single))[0]
 assert type(synchronised) is nn.SyncBatchNorm and synchronised.weight is single.weight
 reference = nn.BatchNorm2d(3, momentum=0.3).to(device, np.float64)
@@ -27,7 +27,7 @@ x_whole, x_mine = tensor(x, device), tensor(x[part], device)
 x_whole.requires_grad = x_mine.requires_grad = True
 for step in range(2):  # twice: the second update of the running statistics starts from the first one's
     y_whole, y_mine = reference(x_whole), synchronised(x_mine)
-    assert_close(y_mine.data, y_whole.data[part], f"step {step}: output")
+    assert_close(y_mine.array, y_whole.array[part], f"step {step}: output")
     reference.zero_grad(), synchronised.zero_grad()
     x_whole.grad = x_mine.grad = None
     y_whole.backward(tensor(upstream, device))
@@ -37,7 +37,7 @@ for step in range(2):  # twice: the second update of the running statistics star
         total = distributed.all_reduce(getattr(synchronised, name).grad.copy())
         assert_close(total, getattr(reference, name).grad, f"step {step}: summed gradient of {name}")
     for name in ("running_mean", "running_var"):
-        assert_close(getattr(synchronised, name).data, getattr(reference, name).data, f"step {step}: {name}")
+        assert_close(getattr(synchronised, name).array, getattr(reference, name).array, f"step {step}: {name}")
         assert_same_on_every_rank(getattr(synchronised, name).numpy(), name)
 
 # 2. In a network with a mean loss: after all_reduce_gradients, one process's gradients on the whole batch.
@@ -52,7 +52,7 @@ scale = max(float(np.abs(backend.as_numpy(q.grad)).max()) for q in single_proces
 for (name, p), q in zip(model.named_parameters(), single_process.parameters()):
     assert_close(p.grad, q.grad, f"gradient of {name}", scale=scale)
 for (name, b), c in zip(model.named_buffers(), single_process.buffers()):
-    assert_close(b.data, c.data, name)
+    assert_close(b.array, c.array, name)
 
 # 3. The default, BatchNorm2d, normalizes each rank's half with its own statistics: not what one process does.
 per_rank = small_net(norm=nn.BatchNorm2d).to(device)
