@@ -153,19 +153,22 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_cpu()  # as the trainer does, so the versions show what training uses
-    print("\n".join(versions() + gpu_lines()), flush=True)
+    lines = versions() + gpu_lines()
+    print("\n".join(lines), flush=True)
     if args.device is None:
         return 0
     try:
         device = backend.parse_device(args.device)
         if device.kind != "gpu":
-            raise ValueError(f"--device must be gpu or gpu:N, got {args.device!r}")
+            raise ValueError(f"--device must be gpu or gpu:N, got {args.device}")
         backend.require_gpu(device.index)
         factory = load_factory(args.model)
         check_kwargs = factory_arguments(factory, {"width": args.check_width})
         timed_kwargs = factory_arguments(factory, {"width": args.width})
     except (ValueError, backend.DeviceUnavailableError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        said = any(str(error) in line for line in lines)  # the CuPy line above may have said why already
+        print(f"error: --device {args.device} cannot be checked (see above)" if said else f"error: {error}",
+              file=sys.stderr)
         return 2
     failed = []
     print(f"\n== 1. gradient checks on {device}")

@@ -36,4 +36,11 @@ def test_a_gpu_path_that_differs_from_the_cpu_fails(capsys, monkeypatch):
 
 def test_a_cpu_device_is_refused(capsys):
     assert doctor.main(["--device", "cpu"]) == 2
-    assert "--device must be gpu or gpu:N, got 'cpu'" in capsys.readouterr().err
+    assert "--device must be gpu or gpu:N, got cpu" in capsys.readouterr().err
+
+
+def test_without_cupy_the_reason_is_said_once(capsys, without_cupy):
+    assert doctor.main(["--device", "gpu"]) == 2
+    out, err = capsys.readouterr()
+    assert out.count("pip install -e '.[cuda12]'") == 1 and "pip install" not in err
+    assert err == "error: --device gpu cannot be checked (see above)\n"

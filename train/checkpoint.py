@@ -24,7 +24,10 @@ The file is written atomically: a crash while saving leaves the previous checkpo
 Reading anything else (a text file, another program's .npz, a cut-off download)
 fails with a UserError saying it is not a minicnn checkpoint, and why.
 """
+import io
 import json
+import os
+import tempfile
 import zipfile
 from typing import NamedTuple
 
@@ -32,7 +35,7 @@ import numpy as np
 
 from minicnn import backend
 
-from .files import UserError, atomic_write
+from .files import UserError, WriteError, error_text, write_atomically
 
 FORMAT_VERSION = 1
 ZIP_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive; its first local file header starts so
@@ -51,8 +54,15 @@ class Checkpoint(NamedTuple):
     history: list        # [{epoch, train_loss, ...}, ...]
 
 
-def save_checkpoint(path, model, optimizer, scheduler, *, epoch, step, args, history, partial=None):
-    """Write the state of a run to ``path`` (atomically). ``args`` is a dict of JSON-able values."""
+def save_checkpoint(path, model, optimizer, scheduler, **progress):
+    """Write the state of a run to ``path`` (atomically; WriteError if it cannot be written).
+    ``progress``: the keywords of :func:`checkpoint_bytes`."""
+    write_atomically(path, checkpoint_bytes(model, optimizer, scheduler, **progress))
+
+
+def checkpoint_bytes(model, optimizer, scheduler, *, epoch, step, args, history, partial=None):
+    """The content of a checkpoint file (an .npz archive) of the run's state. ``args`` is a dict of
+    JSON-able values."""
     arrays = {"format_version": np.array(FORMAT_VERSION)}
     for name, value in model.state_dict().items():
         arrays[f"model/{name}"] = backend.as_numpy(value)
@@ -70,8 +80,24 @@ def save_checkpoint(path, model, optimizer, scheduler, *, epoch, step, args, his
     arrays["progress/partial"] = np.array(json.dumps(partial or {}))
     arrays["args"] = np.array(json.dumps(args))
     arrays["history"] = np.array(json.dumps(history))
-    with atomic_write(path, "wb") as file:
-        np.savez(file, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def save_elsewhere(content, name):
+    """Write a checkpoint's ``content`` that could not be saved where it belongs to a new folder in the
+    system's temporary folder, as ``name``; returns that folder, or raises WriteError."""
+    try:
+        folder = tempfile.mkdtemp(prefix="minicnn-rescue-")
+    except OSError as error:
+        raise WriteError(os.path.join(tempfile.gettempdir(), name), len(content), error) from None
+    try:
+        write_atomically(os.path.join(folder, name), content)
+    except WriteError:
+        os.rmdir(folder)  # (write_atomically left nothing in it)
+        raise
+    return folder
 
 
 def load_checkpoint(path):
@@ -98,7 +124,7 @@ def load_checkpoint(path):
         return _checkpoint_from(arrays)
     except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as error:
         raise UserError(f"{path} is not a minicnn checkpoint, or a damaged one "
-                        f"({type(error).__name__}: {error})") from None
+                        f"({type(error).__name__}: {error_text(error)})") from None
 
 
 def _check_version(path, stored):
@@ -143,4 +169,4 @@ def restore(checkpoint, model, optimizer=None, scheduler=None):
         if scheduler is not None:
             scheduler.load_state_dict(checkpoint.scheduler)
     except (KeyError, ValueError) as error:
-        raise UserError(f"the checkpoint does not fit the model built from its arguments: {error}") from None
+        raise UserError(f"the checkpoint does not fit the model built from its arguments: {error_text(error)}") from None

@@ -43,8 +43,8 @@ from models.googlenet import GoogLeNet, googlenet_loss
 
 from . import data, data_parallel
 from .augment import EpochPlan, normalize, training_batch
-from .checkpoint import load_checkpoint, restore, save_checkpoint
-from .files import UserError
+from .checkpoint import checkpoint_bytes, load_checkpoint, restore, save_elsewhere
+from .files import UserError, WriteError, check_path, write_atomically
 from .metrics import RunningTotals, confusion_matrix, format_report, read_due, write_metrics
 from .plot import plot_curves
 from .plot_learned import FILES as PLOT_FILES, matplotlib_available, write_learned_plots
@@ -61,6 +61,7 @@ RUN_OPTIONS = {"epochs", "device", "data_dir", "no_download"}
 COMMAND_OPTIONS = {"out", "resume", "evaluate", "plots"}
 # The options --evaluate uses; the model and the loss come from the checkpoint.
 EVALUATE_OPTIONS = {"evaluate", "plots", "data_dir", "no_download", "device", "limit", "batch_size"}
+QUICK_CPU_RUN = "python -m train.cifar --device cpu --limit 512 --epochs 1 --width 0.25"
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -71,9 +72,9 @@ def _number(kind, test, wanted):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text}") from None
         if not test(value):
-            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text}")
         return value
     return convert
 
@@ -91,7 +92,7 @@ def device_option(text):
     try:
         return str(backend.parse_device(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto, cpu, gpu or gpu:N, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, gpu or gpu:N, got {text}") from None
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -108,7 +109,7 @@ def build_parser():
         prog="python -m train.cifar",
         description="Train GoogLeNet (CIFAR stem, auxiliary heads) on CIFAR-10 with minicnn, "
                     "or evaluate a checkpoint. The defaults are meant for a GPU; for a quick CPU "
-                    "run try: --device cpu --limit 512 --epochs 1 --width 0.25",
+                    f"run try: {QUICK_CPU_RUN}",
         epilog="A run leaves in --out: metrics.jsonl (one JSON object per epoch: epoch, train_loss, "
                "train_acc, test_loss, test_acc, lr, seconds; accuracies as fractions), checkpoint.npz "
                "(after every epoch, and on Ctrl-C) and curves.png (with matplotlib). Ctrl-C saves and "
@@ -339,9 +340,22 @@ def run_evaluation(args, given):
     """--evaluate CHECKPOINT: rebuild the model from the arguments stored in it and test it, on the
     data of its run unless --data-dir (or --no-download) is given. Under mpiexec the ranks share the
     test set (rank 0 reads the checkpoint, prints and draws)."""
+    data_parallel.decided_by_rank_0(lambda: check_evaluation_paths(args))
     device = data_parallel.together(lambda: open_device(args.device))
     with backend.running_on(backend.parse_device(device)):  # what is made without naming a device lands there
         return _evaluate_checkpoint(args, given, device)
+
+
+def plots_folder(args):
+    """Where --plots draws: its folder, else the checkpoint's."""
+    return args.plots or os.path.dirname(os.path.abspath(args.evaluate))
+
+
+def check_evaluation_paths(args):
+    """UserError (one line) if --evaluate or --plots cannot serve; before anything is read."""
+    check_path("--evaluate", args.evaluate, "file")
+    if args.plots is not None:
+        check_path("--plots", plots_folder(args), "folder", write=True)
 
 
 def _evaluate_checkpoint(args, given, device):
@@ -361,7 +375,7 @@ def _evaluate_checkpoint(args, given, device):
     print(f"test loss {loss:.4f}")
     print(format_report(confusion, class_names))
     if args.plots is not None and data_parallel.is_writer():
-        folder = args.plots or os.path.dirname(os.path.abspath(args.evaluate))
+        folder = plots_folder(args)
         os.makedirs(folder, exist_ok=True)
         picture = test.images[0].transpose(1, 2, 0)  # the first test image, (H, W, 3) for display
         paths = write_learned_plots(folder, model, [("stem", model.stem), ("inception3a", model.inception3a)],
@@ -405,22 +419,51 @@ class Run:
                                    weight_decay=WEIGHT_DECAY, nesterov=True)
         self.scheduler = make_scheduler(args.schedule, self.optimizer, args.epochs, self.steps_per_epoch)
         self.epoch, self.step, self.partial, self.history = 0, 0, {}, []
+        self.saved = None  # (epoch, step) of the checkpoint in the run folder
         if checkpoint is not None:
+            self.saved = (checkpoint.epoch, checkpoint.step)
             data_parallel.together(lambda: restore(checkpoint, self.model, self.optimizer, self.scheduler))
             self.epoch, self.step = checkpoint.epoch, checkpoint.step
             self.partial, self.history = checkpoint.partial, checkpoint.history
         distributed.broadcast_parameters(self.model)  # every rank starts from rank 0's weights
         print(describe_model(self.model, self.options))
         self.plot_skipped = False
+        self.estimate_from_first_batch = cpu_by_default(args, device)
 
     def path(self, name):
         return os.path.join(self.args.out, name)
 
     def save(self, epoch, step, partial=None):
-        """Rank 0 writes the checkpoint (the model is the same on every rank); the others nothing."""
-        if self.writer:
-            save_checkpoint(self.path(CHECKPOINT), self.model, self.optimizer, self.scheduler, epoch=epoch,
-                            step=step, args=self.options, history=self.history, partial=partial)
+        """Rank 0 writes the checkpoint (the model is the same on every rank); the others nothing.
+
+        If it cannot be written (a full disk), the one before stays, and this state goes to a
+        folder in the system's temporary folder instead: UserError says where, on rank 0 alone
+        (which ends the job under mpiexec).
+        """
+        if not self.writer:
+            return
+        content = checkpoint_bytes(self.model, self.optimizer, self.scheduler, epoch=epoch, step=step,
+                                   args=self.options, history=self.history, partial=partial)
+        try:
+            write_atomically(self.path(CHECKPOINT), content)
+        except WriteError as error:
+            raise UserError(f"{error}. {self.last_checkpoint()}; {self.rescue(content, epoch, step)}") from None
+        self.saved = (epoch, step)
+
+    def last_checkpoint(self):
+        """What the run folder holds: the last checkpoint written, if any."""
+        if self.saved is None:
+            return "No checkpoint was written before"
+        return "The checkpoint there, of epoch {}, batch {}, is unchanged".format(*self.saved)
+
+    def rescue(self, content, epoch, step):
+        """Save a checkpoint that could not be written into the run folder elsewhere; says where (or why not)."""
+        try:
+            folder = save_elsewhere(content, CHECKPOINT)
+        except WriteError as error:
+            return f"this state (epoch {epoch}, batch {step}) could not be saved elsewhere either: {error}"
+        return (f"this state (epoch {epoch}, batch {step}) is saved in {folder} instead: move its {CHECKPOINT} "
+                f"into {self.args.out} once there is space, or continue with: {continue_command(folder)}")
 
     def images_done(self, steps):
         """Training images in an epoch's first ``steps`` global batches (all ranks together)."""
@@ -445,7 +488,11 @@ class Run:
                     raise Stopped(f"stopped at epoch {epoch + 1}, batch {step} of {steps}; checkpoint saved. "
                                   f"Continue with: {continue_command(args.out)}", 130)
                 lr = self.optimizer.lr
+                started = time.perf_counter()
                 self.train_step(plan, epoch, step, totals)
+                if self.estimate_from_first_batch:
+                    self.estimate_from_first_batch = False
+                    tqdm.write(self.estimate(time.perf_counter() - started, epoch * steps + step + 1))
                 if read_due(step + 1, steps):
                     mean_loss, accuracy = self.check_finite(totals, epoch, step)
                     now = time.perf_counter()
@@ -455,6 +502,16 @@ class Run:
                                     img_s=f"{(images - seen_at_read) / (now - time_at_read):.0f}")
                     seen_at_read, time_at_read = images, now
         return lr
+
+    def estimate(self, seconds, steps_done):
+        """The line saying how long the run takes, from the ``seconds`` of its first batch."""
+        args = self.args
+        steps_left = self.steps_per_epoch * args.epochs - steps_done
+        # an evaluation batch is a forward pass (about a third of a step) of twice the images
+        evaluation = math.ceil(len(self.test_labels) / (2 * args.batch_size)) * 2 / 3
+        left = seconds * (steps_left + evaluation * (args.epochs - self.epoch))
+        return (f"note: the first batch took {seconds:.1f} s on the CPU, so this run takes about "
+                f"{format_duration(left)} more (Ctrl-C saves and stops it; --resume continues it)")
 
     def partial_epoch(self, totals, clock, lr):
         """What a checkpoint keeps of an unfinished epoch: the running totals of all ranks, its time and lr."""
@@ -528,11 +585,19 @@ class Run:
                 self.epoch, self.step, self.partial = epoch + 1, 0, {}
                 self.save(self.epoch, 0)
                 if self.writer:
-                    write_metrics(self.history, self.path(METRICS))
-                    self.plot()
+                    self.write_reports()
                 tqdm.write(f"epoch {epoch + 1:>3}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}"
                            f"  test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.4g}  {row['seconds']:.1f}s")
         return 0
+
+    def write_reports(self):
+        """metrics.jsonl and curves.png, after the epoch's checkpoint (a failure says that one is safe)."""
+        try:
+            write_metrics(self.history, self.path(METRICS))
+            self.plot()
+        except WriteError as error:
+            raise UserError(f"{error}. The checkpoint of epoch {self.epoch} is saved: once there is space, "
+                            f"continue with: {continue_command(self.args.out)}") from None
 
     def plot(self):
         if plot_curves(self.history, self.path(CURVES)):
@@ -546,6 +611,26 @@ class Run:
         minutes, seconds = divmod(wall_seconds, 60)
         return (f"best test accuracy {best['test_acc']:.2%} (epoch {best['epoch']} of {len(self.history)}); "
                 f"wall time {int(minutes)}m {seconds:.1f}s; results in {self.args.out}")
+
+
+def cpu_by_default(args, device):
+    """True when no --device was asked for and the CPU runs, because there is no GPU."""
+    return args.device == "auto" and device == "cpu"
+
+
+def cpu_notice(args):
+    """What a run that the CPU takes for lack of a GPU says before it starts."""
+    images = f"{args.limit:,} images" if args.limit else "all 50,000 images"
+    return (f"note: no GPU, so the CPU runs this recipe meant for a GPU ({args.epochs} epochs of {images} at "
+            f"width {args.width:g}); the first batch times it. For a quick try instead: {QUICK_CPU_RUN}")
+
+
+def format_duration(seconds):
+    """3725 -> "1 h 2 min"."""
+    minutes, hours = round(seconds / 60), seconds / 3600
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    return f"{int(hours)} h {minutes % 60} min" if hours >= 1 else f"{minutes} min"
 
 
 def epoch_clock(seconds_before):
@@ -579,8 +664,12 @@ def open_run(args, given, rank_0_holds):
     checkpoint of a resumed run; returns (checkpoint or None, the run's options). Under mpiexec rank 0
     alone does this, and hands the result to the others."""
     checkpoint_path = os.path.join(args.out, CHECKPOINT)
-    if args.resume and not os.path.exists(checkpoint_path):
-        raise UserError(f"nothing to resume: no {CHECKPOINT} in {args.out}; start without --resume")
+    if args.resume:
+        if os.path.exists(args.out):
+            check_path("--out", args.out, "folder")
+        if not os.path.exists(checkpoint_path):
+            raise UserError(f"nothing to resume: no {CHECKPOINT} in {args.out}; start without --resume")
+        check_path("--resume: the checkpoint", checkpoint_path, "file")
     # before any data loads: refuses a file, an unwritable place, a folder in use
     rank_0_holds.enter_context(RunFolder(args.out))
     checkpoint = None
@@ -607,6 +696,8 @@ def run_training(args, given, threads):
         device = data_parallel.together(lambda: open_device(args.device))  # a resumed run's own, unless given
         if distributed.world_size() > 1:
             print(data_parallel.describe(args.batch_size, device, threads))
+        if cpu_by_default(args, device):
+            print(cpu_notice(args))
         if checkpoint is not None:
             print(f"resuming {args.out} at epoch {checkpoint.epoch + 1}, batch {checkpoint.step}")
         with backend.running_on(backend.parse_device(device)):  # what is made without naming a device lands there

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from .files import UserError
+from .files import UserError, check_path
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -58,11 +58,15 @@ def find_cifar10(data_dir, download=True, url=None, md5=None):
 
     ``url`` and ``md5`` default to CIFAR10_URL and CIFAR10_MD5 (read at call time).
 
-    Raises UserError when it is absent and may not (``download=False``) or cannot
+    Raises UserError when ``data_dir`` is not a folder (or cannot be read, or written for
+    a download), when the data is absent and may not (``download=False``) or cannot
     be downloaded, or when the folder exists but some of its files are missing.
     """
     url, md5 = url or CIFAR10_URL, md5 or CIFAR10_MD5
     root = os.path.join(data_dir, FOLDER)
+    for folder in (data_dir, root):
+        if os.path.exists(folder):
+            check_path("--data-dir", folder, "folder")
     if os.path.isdir(root):
         missing = [name for name in ALL_FILES if not os.path.isfile(os.path.join(root, name))]
         if missing:
@@ -75,6 +79,7 @@ def find_cifar10(data_dir, download=True, url=None, md5=None):
             f"CIFAR-10 is not in --data-dir {data_dir} (no {FOLDER}/ there), and --no-download "
             f"forbids fetching it from {url}. Drop --no-download to download it (163 MB), or point "
             f"--data-dir at the folder that holds {FOLDER}/.")
+    check_path("--data-dir", data_dir, "folder", write=True)  # the download goes there
     try:
         download_cifar10(data_dir, url, md5)
     except UserError as error:

@@ -9,18 +9,20 @@ long as it lasts: ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Windows. The
 operating system releases either lock when the process ends in any way (an
 error, kill -9, a power cut), so a crashed run never leaves its folder locked:
 the file may stay behind, but nobody holds it. It records the process id, for
-the message a second run gets.
+the message a second run gets. Holding the lock, a run removes the temporary
+files that a run killed while writing left there (train/files.py).
 
 Tidying. A run that stops before its first checkpoint (a NaN in epoch 1, a
-double Ctrl-C, an error) has nothing worth keeping, and an empty folder left
-behind would only puzzle. At exit the lock file is removed, and so is every
-folder that this run created and that is now empty; a folder (or file) that
-was there before is never removed.
+double Ctrl-C, an error, a full disk) has nothing worth keeping in its folder,
+and an empty folder left behind would only puzzle. At exit the lock file is
+removed, and so is every folder that this run created and that is now empty:
+a folder holding anything (a checkpoint, a file of the user's) is never
+removed, nor is a folder that was there before.
 """
 import contextlib
 import os
 
-from .files import UserError
+from .files import UserError, check_path, is_temporary
 
 try:
     import fcntl
@@ -73,13 +75,13 @@ class RunFolder:
         return os.path.join(self.path, LOCK_FILE)
 
     def __enter__(self):
-        if os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise UserError(f"--out {self.path} is a file, not a folder; choose another --out")
+        check_path("--out", self.path, "folder", write=True)
         try:
             self._lock()
         except BaseException:
             self._tidy()
             raise
+        self._remove_stale_temporaries()
         return self
 
     def __exit__(self, *exc):
@@ -121,6 +123,13 @@ class RunFolder:
                 return
             os.close(fd)
         raise UserError(f"could not lock {self.lock_path}: it keeps being removed")
+
+    def _remove_stale_temporaries(self):
+        """Remove the temporary files of a run killed while writing here (no one else writes here now)."""
+        for name in os.listdir(self.path):
+            if is_temporary(name):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(self.path, name))
 
     @staticmethod
     def _owner(fd):

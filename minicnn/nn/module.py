@@ -184,7 +184,8 @@ class Module:
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+            raise KeyError(f"load_state_dict: missing keys: {', '.join(missing) or 'none'}; "
+                           f"unexpected keys: {', '.join(unexpected) or 'none'}")
         for name, tensor in own.items():
             if name not in state_dict:
                 continue
