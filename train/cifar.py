@@ -621,8 +621,9 @@ def cpu_by_default(args, device):
 def cpu_notice(args):
     """What a run that the CPU takes for lack of a GPU says before it starts."""
     images = f"{args.limit:,} images" if args.limit else "all 50,000 images"
-    return (f"note: no GPU, so the CPU runs this recipe meant for a GPU ({args.epochs} epochs of {images} at "
-            f"width {args.width:g}); the first batch times it. For a quick try instead: {QUICK_CPU_RUN}")
+    epochs = f"{args.epochs} epoch" + ("s" if args.epochs > 1 else "")
+    return (f"note: no GPU, so the CPU runs this recipe meant for a GPU ({epochs} of {images} at width "
+            f"{args.width:g}); the first batch times it. For a quick try instead: {QUICK_CPU_RUN}")
 
 
 def format_duration(seconds):
