@@ -113,8 +113,35 @@ def test_output_lines(capsys, data_dir, tmp_path):
     assert any(line.startswith("epoch   1/1  train loss") and " test loss " in line and " lr " in line
                for line in lines)
     assert lines[-1].startswith("best test accuracy") and "wall time" in lines[-1]
-    assert "no aux heads" in out and "norm lrn" in out
+    assert "no aux heads" in out and "norm lrn" in out and "note:" not in out  # the CPU was asked for
     assert "epoch 1/1" in err and "img_s=" in err  # the tqdm bar with its running figures
+
+
+def test_a_run_on_the_cpu_for_want_of_a_gpu_says_so_with_an_estimate_from_its_first_batch(capsys, data_dir,
+                                                                                          tmp_path, without_cupy):
+    argv = [a for a in TINY if a not in ("--device", "cpu")]  # --device auto, the default, finds no GPU
+    code, out, _ = run_cli(capsys, *argv, "--data-dir", data_dir, "--out", tmp_path / "run", "--epochs", "3")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("device: cpu (auto: CuPy is not installed")
+    assert lines[1] == ("note: no GPU, so the CPU runs this recipe meant for a GPU (3 epochs of 32 images at width "
+                        f"0.0625); the first batch times it. For a quick try instead: {cifar.QUICK_CPU_RUN}")
+    [estimate] = [line for line in lines if line.startswith("note: the first batch took")]
+    assert re.fullmatch(r"note: the first batch took \d+\.\d s on the CPU, so this run takes about \d+ (s|min|h \d+ min) "
+                        r"more, likely less \(the first batch also warms up\); Ctrl-C saves and stops it", estimate), estimate
+    assert lines.index(estimate) < min(i for i, line in enumerate(lines) if line.startswith("epoch "))
+
+
+def test_the_estimate_counts_the_steps_and_evaluations_left():
+    run = cifar.Run.__new__(cifar.Run)  # only what estimate() reads
+    run.args = cifar.argparse.Namespace(epochs=15, batch_size=128)
+    run.steps_per_epoch, run.epoch, run.test_labels = 391, 0, np.zeros(10000)
+    # 15 * 391 - 1 steps left, and 15 evaluations of 40 batches of 256, each about 2/3 of a step:
+    # 2 s * (5864 + 400) = 12528 s = 208.8 min
+    assert run.estimate(2.0, 1) == ("note: the first batch took 2.0 s on the CPU, so this run takes about 3 h 29 min "
+                                    "more, likely less (the first batch also warms up); Ctrl-C saves and stops it")
+    assert [cifar.format_duration(s) for s in (20, 90, 3600, 3 * 3600 + 59 * 60 + 40)] == [
+        "20 s", "2 min", "1 h 0 min", "4 h 0 min"]  # (90 s: 1.5 min rounds to the even 2)
 
 
 def test_plot_skipped_without_matplotlib(capsys, data_dir, tmp_path, monkeypatch):

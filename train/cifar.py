@@ -511,7 +511,7 @@ class Run:
         evaluation = math.ceil(len(self.test_labels) / (2 * args.batch_size)) * 2 / 3
         left = seconds * (steps_left + evaluation * (args.epochs - self.epoch))
         return (f"note: the first batch took {seconds:.1f} s on the CPU, so this run takes about "
-                f"{format_duration(left)} more (Ctrl-C saves and stops it; --resume continues it)")
+                f"{format_duration(left)} more, likely less (the first batch also warms up); Ctrl-C saves and stops it")
 
     def partial_epoch(self, totals, clock, lr):
         """What a checkpoint keeps of an unfinished epoch: the running totals of all ranks, its time and lr."""
@@ -628,10 +628,10 @@ def cpu_notice(args):
 
 def format_duration(seconds):
     """3725 -> "1 h 2 min"."""
-    minutes, hours = round(seconds / 60), seconds / 3600
-    if minutes < 1:
+    if seconds < 30:
         return f"{seconds:.0f} s"
-    return f"{int(hours)} h {minutes % 60} min" if hours >= 1 else f"{minutes} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def epoch_clock(seconds_before):
