@@ -62,6 +62,18 @@ def test_checkpoint_of_another_model_is_a_user_error(tmp_path):
         ckpt.restore(ckpt.load_checkpoint(path), wider)
 
 
+def test_a_checkpoint_missing_a_key_is_named_without_quotes(tmp_path):
+    model, optimizer, scheduler = small_run(seed=1)
+    path = str(tmp_path / "checkpoint.npz")
+    ckpt.save_checkpoint(path, model, optimizer, scheduler, epoch=1, step=0, args={}, history=[])
+    saved = ckpt.load_checkpoint(path)
+    del saved.model["0.weight"]
+    with pytest.raises(UserError) as error:
+        ckpt.restore(saved, model)
+    assert str(error.value) == ("the checkpoint does not fit the model built from its arguments: load_state_dict: "
+                                "missing keys: 0.weight; unexpected keys: none")
+
+
 def a_checkpoint(path):
     """Write a real checkpoint to ``path``; returns its bytes."""
     model, optimizer, scheduler = small_run(seed=1)

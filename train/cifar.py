@@ -1,6 +1,7 @@
 """Train GoogLeNet on CIFAR-10 with minicnn, or evaluate a checkpoint.
 
-    python -m train.cifar                                  # the defaults: a GPU run of 15 epochs
+    python -m train.cifar                                  # the defaults: a GPU run of 15 epochs (without
+                                                           # a GPU: on the CPU, saying so and how long)
     python -m train.cifar --device cpu --limit 512 --epochs 1 --width 0.25   # a CPU smoke run
     python -m train.cifar --resume --out runs/X            # continue run X (to --epochs)
     python -m train.cifar --evaluate runs/X/checkpoint.npz # accuracy per class, confusion matrix
@@ -9,7 +10,10 @@
 
 A run writes to --out: metrics.jsonl (a line per epoch), checkpoint.npz (after
 every epoch, and on Ctrl-C) and curves.png. It locks that folder while it runs,
-so a second run into it is refused (see train/run_folder.py).
+so a second run into it is refused (see train/run_folder.py). Every path option
+is checked before any work, and every file written atomically (train/files.py);
+a checkpoint that cannot be written (a full disk) leaves the one before, and is
+saved in the system's temporary folder instead (``Run.save``).
 
 On several processes: ``mpiexec -n N python -m train.cifar ...`` trains one model
 data-parallel, with the same options meaning the same run (--batch-size is the

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from .files import UserError, check_path
+from .files import UserError, check_path, error_text
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -190,7 +190,7 @@ def _read_pickle(path):
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from None
     except Exception as error:  # unpickling garbage can raise almost anything
-        raise UserError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}); "
+        raise UserError(f"{path} is corrupt or truncated ({type(error).__name__}: {error_text(error)}); "
                         f"delete the {FOLDER} folder to download it again") from None
     if not isinstance(content, dict):
         raise UserError(f"{path} is not a CIFAR-10 batch (it holds a {type(content).__name__}, not a dict)")
