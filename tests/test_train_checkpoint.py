@@ -1,6 +1,7 @@
 """train/checkpoint.py and train/files.py: a run's state round-trips through checkpoint.npz,
 and files are replaced atomically (a failed write leaves the old file and no debris)."""
 import io
+import os
 import zipfile
 
 import numpy as np
@@ -137,3 +138,15 @@ def test_a_checkpoint_of_another_format_version_is_refused(tmp_path, version, sa
     with pytest.raises(UserError) as error:
         ckpt.load_checkpoint(str(path))
     assert f"{path} is a checkpoint of format version {version}, {says}" in str(error.value)
+
+
+def test_an_atomic_write_gives_the_usual_permissions_and_replaces_the_old_file(tmp_path):
+    from train.files import write_atomically
+    path = tmp_path / "file"
+    path.write_bytes(b"old")
+    mask = os.umask(0o022)
+    try:
+        write_atomically(str(path), b"new")
+    finally:
+        os.umask(mask)
+    assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o644 and os.listdir(tmp_path) == ["file"]
