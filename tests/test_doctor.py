@@ -2,6 +2,7 @@
 import pytest
 
 from minicnn import doctor
+from helpers import fast_form_replaced
 
 SMALL = ["--width", "0.0625", "--check-width", "0.0625", "--batch-size", "2", "--steps", "1"]
 
@@ -21,15 +22,15 @@ def test_on_the_gpu_every_check_passes(capsys):
 
 
 @pytest.mark.gpu
-def test_a_gpu_path_that_differs_from_the_cpu_fails(capsys, monkeypatch):
-    from minicnn.kernels import gpu
-    real = gpu.im2col  # the CPU runs the numba kernel, the GPU this gather
+def test_a_gpu_path_that_differs_from_the_cpu_fails(capsys):
+    from minicnn.functional.conv import im2col_forms
+    from minicnn.kernels.conv import im2col_gather  # the CPU runs the numba kernel, the GPU this gather
 
     def slightly_wrong(x, *args):
-        return real(x, *args) * 1.001
+        return im2col_gather(x, *args) * 1.001
 
-    monkeypatch.setattr(gpu, "im2col", slightly_wrong)
-    assert doctor.main(["--device", "gpu", *SMALL]) == 1
+    with fast_form_replaced(im2col_forms, "gpu", slightly_wrong):
+        assert doctor.main(["--device", "gpu", *SMALL]) == 1
     out = capsys.readouterr().out
     assert "(FAIL: < 1e-8)" in out and "FAILED: gradient checks, GPU against CPU" in out
 
