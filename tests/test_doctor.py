@@ -4,7 +4,8 @@ import pytest
 from minicnn import doctor
 from helpers import fast_form_replaced
 
-SMALL = ["--width", "0.0625", "--check-width", "0.0625", "--batch-size", "2", "--steps", "1"]
+SMALL = ["--model", "models.googlenet:GoogLeNet", "--loss", "models.googlenet:googlenet_loss", "--width", "0.0625",
+         "--check-width", "0.0625", "--batch-size", "2", "--steps", "1"]
 
 
 def test_without_a_device_it_prints_the_versions(capsys):
@@ -19,6 +20,18 @@ def test_on_the_gpu_every_check_passes(capsys):
     out = capsys.readouterr().out
     assert "cases passed" in out and "FAIL" not in out
     assert "(pass: < 1e-8)" in out and "images/s" in out and out.rstrip().endswith("all checks passed")
+
+
+@pytest.mark.gpu
+def test_without_a_model_it_checks_the_layers_and_lists_the_fast_gpu_forms(capsys):
+    assert doctor.main(["--device", "gpu"]) == 0
+    out = capsys.readouterr().out
+    assert "cases passed" in out and "images/s" not in out and out.rstrip().endswith("all checks passed")
+    table = out[out.index("== 2."):].split("\n\n")[0].splitlines()[1:]  # one row per op: name, form, status
+    rows = [line.split() for line in table]
+    statuses = {row[0]: " ".join(row[2:]) for row in rows}
+    assert statuses["im2col"] == statuses["lrn"] == statuses["sgd_update"] == statuses["adam_update"] == "active"
+    assert set(statuses.values()) == {"active"}
 
 
 @pytest.mark.gpu
