@@ -46,7 +46,8 @@ def cross_entropy_backward_plain(gy, saved, reduction):
     return grad * (gy / n if reduction == "mean" else gy)
 
 
-cross_entropy_forward = Forms("cross_entropy", plain=cross_entropy_forward_plain, gpu="loss:cross_entropy_forward_fused")
+cross_entropy_forward = Forms("cross_entropy", plain=cross_entropy_forward_plain,
+                              gpu="loss:cross_entropy_forward_fused")
 cross_entropy_backward = Forms("cross_entropy_backward", plain=cross_entropy_backward_plain,
                                gpu="loss:cross_entropy_backward_fused")
 

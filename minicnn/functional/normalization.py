@@ -91,7 +91,8 @@ def batch_norm_backward_plain(gy, x, mean, weight, inv_std, training, relu_outpu
 batch_norm_forward = Forms("batch_norm", plain=batch_norm_forward_plain, cpu="normalization:batch_norm_forward_numba",
                            gpu="normalization:batch_norm_forward_fused")
 batch_norm_backward = Forms("batch_norm_backward", plain=batch_norm_backward_plain,
-                            cpu="normalization:batch_norm_backward_numba", gpu="normalization:batch_norm_backward_fused")
+                            cpu="normalization:batch_norm_backward_numba",
+                            gpu="normalization:batch_norm_backward_fused")
 
 
 class BatchNormFunction(Op):

@@ -95,10 +95,10 @@ class Forms:
             except Exception as error:  # a kernel that does not compile or launch here
                 self._by_type[array_type] = self.plain
                 self.gpu_status = f"fell back: {type(error).__name__}: {error}"
-                warnings.warn(f"minicnn: the fast GPU form of {self.name} ({_name_of(self.fast['gpu'])}) failed on its first "
-                              f"use ({type(error).__name__}: {error}); {self.name} runs in its plain form from now on "
-                              f"(slower, same results). Please report it on minicnn's issue tracker with the "
-                              "output of `python -m minicnn.doctor --device gpu`.", FastFormWarning, stacklevel=3)
+                warnings.warn(f"minicnn: the fast GPU form of {self.name} ({_name_of(self.fast['gpu'])}) failed on "
+                              f"its first use ({type(error).__name__}: {error}); {self.name} runs in its plain form "
+                              "from now on (slower, same results). Please report it on minicnn's issue tracker with "
+                              "the output of `python -m minicnn.doctor --device gpu`.", FastFormWarning, stacklevel=3)
                 return self.plain(*args, **kwargs)
             self._by_type[array_type] = fast
             self.gpu_status = "active"
