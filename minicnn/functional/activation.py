@@ -81,3 +81,11 @@ def softmax(x, dim=None, *, axis=None):
 def log_softmax(x, dim=None, *, axis=None):
     """log(softmax(x)) along ``dim`` (or ``axis``), computed without overflow or log(0)."""
     return LogSoftmaxFunction(_softmax_dim("log_softmax", x, dim, axis))(x)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    add("relu", "(3, 4, 5)", lambda inp: (relu, [inp.away_from_zero(3, 4, 5)]))
+    add("softmax", "dim 1", lambda inp: ((lambda x: softmax(x, dim=1)), [inp.normal(4, 5)]))
+    add("log_softmax", "dim 0", lambda inp: ((lambda x: log_softmax(x, dim=0)), [inp.normal(4, 5)]))

@@ -181,3 +181,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise ValueError(f"conv2d: bias must have one entry per output channel ({weight.shape[0]}), "
                          f"got shape {bias.shape}")
     return Conv2dFunction(stride, padding, weight.shape[2:])(x, weight, bias)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    for kernel, stride, padding, size, bias in [
+        (1, 1, 0, 5, True),          # pointwise: a plain matrix product, no im2col
+        (1, 2, 0, 7, True),          # 1x1 with stride: through im2col
+        (3, 1, 1, 6, True),
+        (3, 2, 1, 7, True),          # odd size, stride 2
+        (5, 1, 2, 5, False),
+        (7, 2, 3, 9, True),
+        ((3, 2), (2, 1), (1, 0), 6, True),  # rectangular kernel, different strides per axis
+    ]:
+        def _build(inp, kernel=kernel, stride=stride, padding=padding, size=size, bias=bias):
+            kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+            tensors = [inp.normal(2, 3, size, size), inp.normal(4, 3, kh, kw)] + ([inp.normal(4)] if bias else [])
+            return (lambda x, w, b=None: conv2d(x, w, b, stride, padding)), tensors
+        add("conv2d", f"kernel {kernel}, stride {stride}, padding {padding}, {size}x{size}"
+            + ("" if bias else ", no bias"), _build)

@@ -48,3 +48,16 @@ def dropout(x, p=0.5, training=True):
     if p == 1.0:
         return x * 0.0
     return DropoutFunction(p)(x)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    def _dropout(p):
+        def fn(x):
+            random.manual_seed(1234)  # the same mask on every call
+            return dropout(x, p, training=True)
+        return lambda inp: (fn, [inp.normal(4, 5, 3)])
+
+    add("dropout", "p 0.5, fixed mask", _dropout(0.5))
+    add("dropout", "p 0.2, fixed mask", _dropout(0.2))

@@ -105,3 +105,17 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     # out of range makes its sample's loss NaN instead.
     labels = backend.to_device(labels, logits.device)
     return CrossEntropyFunction(labels, label_smoothing, reduction)(logits)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    def _cross_entropy(smoothing, reduction):
+        def build(inp):
+            target = inp.labels(6, 5)
+            return ((lambda z: cross_entropy(z, target, smoothing, reduction)), [inp.normal(6, 5)])
+        return build
+
+    add("cross_entropy", "mean", _cross_entropy(0.0, "mean"))
+    add("cross_entropy", "label smoothing 0.1, sum", _cross_entropy(0.1, "sum"))
+    add("cross_entropy", "per sample (reduction none)", _cross_entropy(0.0, "none"))

@@ -90,3 +90,13 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
         raise ValueError(f"{op}: needs k > 0 and alpha >= 0 (so the base stays positive), "
                          f"got k={k!r}, alpha={alpha!r}")
     return LocalResponseNormFunction(size, float(alpha), float(beta), float(k))(x)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    for size, alpha, beta, k, channels in [(5, 1e-4, 0.75, 1.0, 7), (5, 0.5, 0.75, 1.0, 7), (4, 0.8, 0.6, 2.0, 6),
+                                           (3, 1.0, 0.75, 1.0, 2), (1, 0.5, 0.75, 1.0, 3)]:
+        add("local_response_norm", f"size {size}, alpha {alpha}, beta {beta}, k {k}, {channels} channels",
+            lambda inp, s=size, a=alpha, b=beta, k=k, c=channels:
+            ((lambda x: local_response_norm(x, s, a, b, k)), [inp.normal(2, c, 3, 3)]))

@@ -255,3 +255,19 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         return SyncBatchNormFunction(running_mean, running_var, float(momentum), float(eps), bool(relu))(*inputs)
     return BatchNormFunction(running_mean, running_var, bool(training), float(momentum), float(eps),
                              bool(relu))(*inputs)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    def _batch_norm(training, shape):
+        def build(inp):
+            channels = shape[1]
+            mean, var = inp.array(np.zeros(channels)), inp.array(np.ones(channels) * 1.5)
+            return ((lambda x, w, b: batch_norm(x, mean, var, w, b, training=training, eps=1e-3)),
+                   [inp.normal(*shape), inp.normal(channels), inp.normal(channels)])
+        return build
+
+    add("batch_norm", "training, (4, 3, 3, 3)", _batch_norm(True, (4, 3, 3, 3)))
+    add("batch_norm", "training, (6, 4) (1-D features)", _batch_norm(True, (6, 4)))
+    add("batch_norm", "evaluation, running statistics", _batch_norm(False, (4, 3, 3, 3)))

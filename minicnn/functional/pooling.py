@@ -250,3 +250,31 @@ def adaptive_avg_pool2d(x, output_size):
     require_tensor(op, "x", x, 4, "(N, C, H, W)")
     size = pair(op, "output_size", output_size, 1)
     return AdaptiveAvgPool2dFunction(size)(x)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    for kernel, stride, padding, ceil, size in [
+        (2, 2, 0, False, 6),
+        (3, 2, 0, True, 8),          # ceil mode (GoogLeNet's 224 stem): 8 -> 4 windows
+        (3, 2, 1, False, 7),         # the CIFAR stem's pad-1 pool
+        (3, 1, 1, False, 5),         # inception pool branch: same size out
+        (3, 3, 1, True, 7),          # ceil mode with padding, odd size
+        ((3, 2), (2, 1), (1, 0), False, 6),
+    ]:
+        geometry = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil)
+        config = f"kernel {kernel}, stride {stride}, padding {padding}, {size}x{size}" + (", ceil" if ceil else "")
+        add("max_pool2d", config, lambda inp, g=geometry, s=size:
+            ((lambda x: max_pool2d(x, **g)), [inp.tie_free(2, 3, s, s)]))
+        add("avg_pool2d", config, lambda inp, g=geometry, s=size:
+            ((lambda x: avg_pool2d(x, **g)), [inp.normal(2, 3, s, s)]))
+    add("avg_pool2d", "kernel 3, stride 2, padding 1, 7x7, ceil, count_include_pad=False",
+        lambda inp: ((lambda x: avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)),
+                     [inp.normal(2, 3, 7, 7)]))
+    add("avg_pool2d", "kernel 5, stride 3 (aux head), 16x16",
+        lambda inp: ((lambda x: avg_pool2d(x, 5, 3)), [inp.normal(1, 2, 16, 16)]))
+    add("adaptive_avg_pool2d", "global (output 1)",
+        lambda inp: ((lambda x: adaptive_avg_pool2d(x, 1)), [inp.normal(2, 3, 5, 5)]))
+    add("adaptive_avg_pool2d", "uneven bins (7x5 -> 3x2)",
+        lambda inp: ((lambda x: adaptive_avg_pool2d(x, (3, 2))), [inp.normal(2, 3, 7, 5)]))

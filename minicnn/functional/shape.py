@@ -169,3 +169,17 @@ def concat(tensors, dim=None, *, axis=None):
             raise ValueError(f"{op}: tensors[{i}] has shape {t.shape}, which does not match tensors[0]'s "
                              f"{first.shape} on every axis but {dim}")
     return ConcatFunction(dim)(*tensors)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    add("concat", "3 tensors, dim 1", lambda inp: ((lambda *ts: concat(ts, dim=1)),
+                                                     [inp.normal(2, 1, 3), inp.normal(2, 4, 3), inp.normal(2, 2, 3)]))
+    add("concat", "dim 0", lambda inp: ((lambda a, b: concat([a, b], dim=0)), [inp.normal(1, 3), inp.normal(2, 3)]))
+    add("flatten", "(2, 3, 4, 5) from axis 1", lambda inp: ((lambda x: flatten(x, 1)), [inp.normal(2, 3, 4, 5)]))
+    add("permute", "x.T (3-D: all axes reversed)", lambda inp: ((lambda x: x.T), [inp.normal(2, 3, 4)]))
+    add("permute", "transpose(0, 2)", lambda inp: ((lambda x: x.transpose(0, 2)), [inp.normal(2, 3, 4)]))
+    add("permute", "permute(2, 0, 1)", lambda inp: ((lambda x: x.permute(2, 0, 1)), [inp.normal(2, 3, 4)]))
+    add("reshape", "view(-1, 4), squeeze, unsqueeze, flatten(0, 1)", lambda inp: (
+        (lambda x: x.view(-1, 4).unsqueeze(1).squeeze().reshape((2, 3, 4)).flatten(0, 1)), [inp.normal(2, 1, 3, 4)]))
