@@ -1,8 +1,9 @@
-"""ReLU's fast forms (plain twins: functional/activation.py).
+"""The activations' fast forms: ReLU and SiLU (plain twins: functional/activation.py).
 
-CPU: NumPy's maximum split over minicnn's threads, and a numba pass for the
-gradient. GPU: one kernel each, run in the input's memory order so that the
-output keeps its layout (channels-last after a convolution).
+CPU: NumPy's maximum split over minicnn's threads, and numba passes over the
+arrays' memory on the same threads. GPU: one kernel each, run in the input's
+memory order so that the output keeps its layout (channels-last after a
+convolution).
 """
 import numpy as np
 
@@ -10,7 +11,7 @@ from .chunks import flat_memory, jit, over_images, run_chunks
 from .fusion import cp, fused, in_memory_order
 
 
-# -- CPU ---------------------------------------------------------------------------------------
+# -- ReLU: CPU --------------------------------------------------------------------------------
 def relu_threads(x):
     """max(x, 0), as functional.activation's plain version; keeps x's layout."""
     return over_images(lambda x, out: np.maximum(x, x.dtype.type(0), out=out), np.empty_like(x), x)
@@ -32,7 +33,7 @@ def relu_backward_numba(gy, y):
     return gx
 
 
-# -- GPU ---------------------------------------------------------------------------------------
+# -- ReLU: GPU --------------------------------------------------------------------------------
 def relu_fused(x):
     """max(x, 0): one ufunc, run in x's memory order so that the output keeps x's layout (channels-last
     after a convolution), where ``cupy.maximum(x, 0)`` would allocate it C-contiguous, channel-major."""
@@ -52,3 +53,68 @@ def relu_backward_fused(gy, y):
     """
     return in_memory_order(_relu_backward, y, gy, y)
 
+
+# -- SiLU: CPU --------------------------------------------------------------------------------
+# sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) below, with e = exp(-|x|) <= 1: exp never overflows.
+# Backward recomputes it from x: d/dx x * sigmoid(x) = s * (1 + x * (1 - s)).
+@jit
+def _silu_loop(x, y, start, stop):
+    for i in range(start, stop):
+        e = np.exp(-abs(x[i]))
+        y[i] = x[i] * ((1.0 if x[i] >= 0 else e) / (1.0 + e))
+
+
+@jit
+def _silu_backward_loop(gy, x, gx, start, stop):
+    for i in range(start, stop):
+        e = np.exp(-abs(x[i]))
+        s = (1.0 if x[i] >= 0 else e) / (1.0 + e)
+        gx[i] = gy[i] * (s * (1.0 + x[i] * (1.0 - s)))
+
+
+def _laid_out_as(like, a):
+    """``a`` in an array of ``like``'s memory layout (a copy), so that both are read in one order."""
+    out = np.empty_like(like)
+    out[...] = a
+    return out
+
+
+def silu_numba(x):
+    """x * sigmoid(x), as functional.activation.silu_plain: one pass on minicnn's threads, in x's layout."""
+    x = x if flat_memory(x) is not None else np.ascontiguousarray(x)  # a slice: its values, without gaps
+    y = np.empty_like(x)
+    run_chunks(x.size, 16384, _silu_loop, flat_memory(x), flat_memory(y))
+    return y
+
+
+def silu_backward_numba(gy, x):
+    """gy * silu'(x), as functional.activation.silu_backward_plain: one pass, laid out as x."""
+    x = x if flat_memory(x) is not None else np.ascontiguousarray(x)
+    gy = gy if gy.strides == x.strides else _laid_out_as(x, gy)
+    gx = np.empty_like(x)
+    run_chunks(x.size, 16384, _silu_backward_loop, flat_memory(gy), flat_memory(x), flat_memory(gx))
+    return gx
+
+
+# -- SiLU: GPU --------------------------------------------------------------------------------
+@fused
+def _silu(x):
+    e = cp().exp(-cp().abs(x))
+    return x * (cp().where(x >= 0, 1.0, e) / (1.0 + e))
+
+
+@fused
+def _silu_backward(gy, x):
+    e = cp().exp(-cp().abs(x))
+    s = cp().where(x >= 0, 1.0, e) / (1.0 + e)
+    return gy * (s * (1.0 + x * (1.0 - s)))
+
+
+def silu_fused(x):
+    """x * sigmoid(x) in one kernel, in x's memory order (twin: functional.activation.silu_plain)."""
+    return in_memory_order(_silu, x, x)
+
+
+def silu_backward_fused(gy, x):
+    """gy * silu'(x) in one kernel, laid out as x (twin: functional.activation.silu_backward_plain)."""
+    return in_memory_order(_silu_backward, x, gy, x)
