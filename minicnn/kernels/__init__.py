@@ -10,7 +10,7 @@ device::
 The fast forms live here, one module per op family, named as the op's module in
 :mod:`minicnn.functional`: :mod:`.conv` (im2col, col2im, the matrix product),
 :mod:`.pooling`, :mod:`.lrn`, :mod:`.normalization` (batch norm),
-:mod:`.activation` (ReLU), :mod:`.shape` (concatenation), :mod:`.arithmetic`,
+:mod:`.activation` (ReLU, SiLU), :mod:`.shape` (concatenation), :mod:`.arithmetic`,
 :mod:`.dropout`, :mod:`.loss` and :mod:`.optim` (the optimizers' update rules).
 CPU forms are numba kernels (``*_numba``) or NumPy split over threads
 (``*_threads``); GPU forms are gathers (``*_gather``) or ``cupy.fuse`` kernels

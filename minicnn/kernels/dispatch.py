@@ -36,7 +36,7 @@ from ..backend import is_gpu_array
 PLAIN_FROM_ENVIRONMENT = os.environ.get("MINICNN_PLAIN_KERNELS") == "1"
 ALL_FORMS = []  # every op's Forms, in the order they were declared (the doctor lists them)
 
-_plain_only = [PLAIN_FROM_ENVIRONMENT]  # a list, so that plain_forms() can change it in place
+_plain_only = PLAIN_FROM_ENVIRONMENT  # every op in its plain form (plain_forms() sets it for a block)
 
 
 class FastFormWarning(RuntimeWarning):
@@ -61,7 +61,7 @@ class Forms:
         ALL_FORMS.append(self)
 
     def __call__(self, *args, **kwargs):
-        if _plain_only[0]:
+        if _plain_only:
             return self.plain(*args, **kwargs)
         form = self._by_type.get(type(args[0])) or self._choose(args[0])
         return form(*args, **kwargs)
@@ -72,7 +72,7 @@ class Forms:
     def fast_form(self, array):
         """The fast form ("module:function") that a call on ``array`` runs, or None when the plain one does."""
         device = _device_kind(array)
-        if _plain_only[0] or self._by_type.get(type(array)) is self.plain:
+        if _plain_only or self._by_type.get(type(array)) is self.plain:
             return None
         return self.fast.get(device)
 
@@ -124,17 +124,17 @@ def load(name):
 @contextlib.contextmanager
 def plain_forms(plain=True):
     """Within the block, every op runs in its plain form (``plain=False``: the fast ones again)."""
-    before = _plain_only[0]
-    _plain_only[0] = bool(plain)
+    global _plain_only
+    before, _plain_only = _plain_only, bool(plain)
     try:
         yield
     finally:
-        _plain_only[0] = before
+        _plain_only = before
 
 
 def plain_only():
     """True when every op runs in its plain form (:func:`plain_forms`, or MINICNN_PLAIN_KERNELS=1)."""
-    return _plain_only[0]
+    return _plain_only
 
 
 def fast_gpu_forms():
