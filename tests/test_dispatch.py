@@ -1,4 +1,7 @@
 """minicnn.kernels.dispatch: the one place that picks an op's form, and the GPU's fallback to the plain form."""
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -9,7 +12,7 @@ import minicnn.functional as F
 from minicnn import doctor
 from minicnn.functional import conv, lrn
 from minicnn.kernels import dispatch
-from helpers import fast_form_replaced, tensor
+from helpers import ROOT, fast_form_replaced, tensor
 
 
 def test_each_device_takes_its_fast_form_and_plain_forms_switches_them_off():
@@ -21,6 +24,15 @@ def test_each_device_takes_its_fast_form_and_plain_forms_switches_them_off():
         with dispatch.plain_forms(False):  # nested: the fast forms again
             assert conv.im2col_forms.fast_form(x) == "conv:im2col_numba"
     assert not dispatch.plain_only()
+
+
+def test_minicnn_plain_kernels_is_read_once_at_import():
+    code = ("import os, numpy as np; from minicnn.functional import conv; from minicnn.kernels import dispatch; "
+            "os.environ['MINICNN_PLAIN_KERNELS'] = '0'; print(dispatch.plain_only(), "
+            "conv.im2col_forms.fast_form(np.zeros((1, 1, 3, 3))))")
+    env = dict(os.environ, MINICNN_PLAIN_KERNELS="1", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "None"]
 
 
 def test_a_form_is_chosen_once_per_array_type_and_plain_forms_bypasses_the_choice():
