@@ -8,14 +8,12 @@ CuPy's kernels check them (see ``arrays.operand``), NumPy computes, and one
 device operation is counted (none for an empty result: CuPy launches nothing).
 A new output is C-contiguous, as CuPy allocates it, even where NumPy would
 keep the inputs' layout: a channels-last input comes out channels-first.
-Inside a ``cupy.fuse`` function a ufunc records a step of the fused kernel
-instead (``fusion.py``).
 """
 import sys
 
 import numpy as np
 
-from . import api, counters, cuda, fusion, ndarray as arrays
+from . import api, counters, cuda, ndarray as arrays
 
 
 _KEYWORDS = {"out", "casting", "dtype"}  # what every CuPy ufunc's __call__ accepts (see its signature)
@@ -39,8 +37,6 @@ class ufunc:  # noqa: N801 (CuPy's name)
         raise api.missing_member("cupy.ufunc", "ufunc", name)
 
     def __call__(self, *args, **kwargs):
-        if fusion.tracing():  # inside a cupy.fuse function: a step of its kernel
-            return fusion.call_ufunc(self, args, kwargs)
         if not (self.nin <= len(args) <= self.nargs and kwargs.keys() <= _KEYWORDS):  # else bind says why
             api.bind(self._qualified, self._signature, args, kwargs)
         inputs, outputs = args[:self.nin], args[self.nin:]
