@@ -4,6 +4,7 @@ A stand-in kinder than CuPy would let GPU bugs pass in CI, so each test below
 makes the stand-in refuse, count or behave as CuPy does on a GPU.
 """
 import gc
+import importlib.util
 import inspect
 import operator
 import os
@@ -68,11 +69,11 @@ def test_numpy_functions_dispatch_to_cupys_or_fail(cp, x):
     joined = np.concatenate([x, x])  # __array_function__: cupy.concatenate
     assert isinstance(joined, cp.ndarray) and joined.shape == (4, 3)
     assert isinstance(np.exp(x), cp.ndarray) and isinstance(np.sum(x), cp.ndarray)  # __array_ufunc__
-    with pytest.raises(NotImplementedError, match="cupy.linalg.norm exists in CuPy"):
-        np.linalg.norm(x)
+    with pytest.raises(TypeError, match="no implementation found for 'numpy.linalg.norm'"):
+        np.linalg.norm(x)  # the stand-in lacks cupy.linalg.norm: NumPy's error, as for a name CuPy lacks
 
 
-# -- only CuPy's names, with CuPy's signatures ------------------------------------------------------------
+# -- CuPy's signatures; names the stand-in lacks -----------------------------------------------------------
 def test_numpy_only_keywords_are_type_errors(cp, x):
     with pytest.raises(TypeError, match=r"cupy.exp\(\): got an unexpected keyword argument 'where'"):
         cp.exp(x, where=x > 0)
@@ -84,53 +85,22 @@ def test_numpy_only_keywords_are_type_errors(cp, x):
         cp.zeros(3, like=x)
 
 
-def test_names_cupy_lacks_are_attribute_errors_and_unimplemented_ones_say_so(cp, x):
-    with pytest.raises(AttributeError, match="module 'cupy' has no attribute 'no_such_function'"):
-        cp.no_such_function
-    assert not hasattr(cp, "no_such_function") and not hasattr(cp.cuda.runtime, "cudaFree")
-    with pytest.raises(NotImplementedError, match="cupy.fft exists in CuPy 14.2.0, but the CuPy stand-in"):
+def test_a_name_the_stand_in_lacks_is_an_attribute_error_that_says_so(cp, x):
+    with pytest.raises(AttributeError, match="module 'cupy' has no attribute 'fft' .on the CuPy stand-in"):
         cp.fft
-    with pytest.raises(AttributeError, match="'ndarray' object has no attribute 'no_such_method'"):
-        x.no_such_method
-    with pytest.raises(NotImplementedError, match="cupy.ndarray.partition exists in CuPy"):
+    assert not hasattr(cp, "no_such_function") and not hasattr(cp.cuda.runtime, "cudaFree")
+    with pytest.raises(AttributeError, match="'ndarray' object has no attribute 'partition' .on the CuPy stand-in"):
         x.partition(1)
 
 
-def test_every_name_and_signature_the_stand_in_defines_is_cupys(cp):
-    from tests.standin import api, installer
-    for module_name, module in installer.build().items():
-        table = api.MODULES[module_name]
-        for name, value in vars(module).items():
-            if name.startswith("_"):
-                continue
-            assert name in table, f"{module_name}.{name}"
-            if inspect.isfunction(value) and table[name][0] == "function" and "**" not in str(
-                    inspect.signature(value)) and not str(inspect.signature(value)).startswith("(*"):
-                _assert_same_parameters(inspect.signature(value), api.signature(table[name][1]),
-                                        f"{module_name}.{name}")
-    from cupy.cuda import nccl
-    for class_name, cls in [("cupy.ndarray", cp.ndarray), ("cupy.cuda.nccl.NcclCommunicator", nccl.NcclCommunicator)]:
-        for name, entry in api.CLASSES[class_name].items():
-            method = getattr(cls, name, None)
-            if entry[0] == "method" and inspect.isfunction(method):
-                _assert_same_parameters(inspect.signature(method), api.signature(entry[1]), f"{class_name}.{name}",
-                                        drop_self=True)
-    _assert_same_parameters(inspect.signature(nccl.NcclCommunicator), api.signature(
-        api.MODULES["cupy.cuda.nccl"]["NcclCommunicator"][1]), "cupy.cuda.nccl.NcclCommunicator")
-
-
-def _assert_same_parameters(ours, cupys, name, drop_self=False):
-    params = list(ours.parameters.values())[1 if drop_self else 0:]
-    assert [(p.name, p.kind) for p in params] == [(p.name, p.kind) for p in cupys.parameters.values()], name
-
-
-def test_every_signature_in_the_table_parses():
-    from tests.standin import api
-    entries = [entry for table in list(api.MODULES.values()) + list(api.CLASSES.values()) for entry in table.values()]
-    texts = [entry[1] for entry in entries if entry[0] in ("function", "method", "ufunc", "class") and entry[1]]
-    assert len(texts) > 700
-    for text in texts:
-        api.signature(text)
+@pytest.mark.skipif(importlib.util.find_spec("cupy_backends") is None,
+                    reason="needs real CuPy (pip install -e '.[fakecuda]'; .ci/run installs it)")
+def test_every_name_and_signature_the_stand_in_defines_is_the_installed_cupys():
+    """tests/standin/against_cupy.py: names, parameters (inspect), ufuncs' inputs and outputs."""
+    result = subprocess.run([sys.executable, "-m", "tests.standin.against_cupy"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "0 differences from CuPy 14.2.0" in result.stdout, \
+        result.stdout[-4000:] + result.stderr[-2000:]
 
 
 # -- operands -------------------------------------------------------------------------------------------
@@ -400,7 +370,7 @@ def test_data_ptr_is_a_made_up_device_address_consistent_across_views(cp, standi
                                                                          first + 20, first + 20]
     assert b.data.ptr >= first + 512 and b.data.ptr % 512 == 0  # another allocation, another range
     assert a.data.device_id == 0 and a.data.device == cp.cuda.Device(0) and cp.zeros(0).data.ptr == 0
-    with pytest.raises(NotImplementedError, match="cupy.cuda.MemoryPointer.copy_to_host exists in CuPy"):
+    with pytest.raises(AttributeError, match="'MemoryPointer' object has no attribute 'copy_to_host'"):
         a.data.copy_to_host
     assert cp.cuda.Stream.null.ptr == 0 and cp.cuda.Stream.null.device_id == -1
     with cp.cuda.Device(1):
@@ -479,9 +449,7 @@ def test_ncclcommunicator_is_made_as_in_cupy_14_and_only_cupys_nccl_names_exist(
         nccl.NcclCommunicator(2, nccl.get_unique_id(), 0)  # (pytest's process never imports mpi4py.MPI)
     with pytest.raises(AttributeError, match="module 'cupy.cuda.nccl' has no attribute 'allreduce'"):
         nccl.allreduce
-    with pytest.raises(NotImplementedError, match="cupy.cuda.nccl.groupStart exists in CuPy 14.2.0"):
-        nccl.groupStart()
-    with pytest.raises(NotImplementedError, match="NcclCommunicator.send exists in CuPy"):
+    with pytest.raises(AttributeError, match="'NcclCommunicator' object has no attribute 'send'"):
         nccl.NcclCommunicator(1, nccl.get_unique_id(), 0).send
     assert not hasattr(cupy.cuda, "nccl")  # as in CuPy, cupy.cuda.nccl is reached by importing it
 

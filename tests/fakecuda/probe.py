@@ -1,6 +1,6 @@
 """Drive minicnn's GPU path through its public API on real CuPy over the fake device; print what it did.
 
-    python -m tests.fakecuda.probe [--capability 9.0] [--width 0.25] [--json FILE]
+    python -m tests.fakecuda.probe [--capability 9.0] [--width 0.25] [--json FILE] [--nvrtc-fails-for KERNEL]
 
 from the repository root, in an environment with real CuPy (``cupy-cuda12x[ctk]``)
 and no GPU needed. Each phase is code a GPU run executes, driven the way a user
@@ -146,6 +146,41 @@ def probe(width):
     return phases.results
 
 
+def fail_nvrtc_for(kernel_name):
+    """Make NVRTC fail (NVRTC_ERROR_COMPILATION) on every program whose source defines ``kernel_name``,
+    as it may on a user's CUDA; CuPy turns that into its CompileException."""
+    from cupy_backends.cuda.libs import nvrtc
+    sources, create, compile_program = {}, nvrtc.createProgram, nvrtc.compileProgram
+
+    def create_recording(src, name, headers, include_names):
+        program = create(src, name, headers, include_names)
+        sources[program] = src
+        return program
+
+    def compile_failing(program, options):
+        if f" {kernel_name}(" in sources.get(program, ""):
+            raise nvrtc.NVRTCError(6)
+        return compile_program(program, options)
+
+    nvrtc.createProgram, nvrtc.compileProgram = create_recording, compile_failing
+
+
+def probe_failing_compiler(width, kernel_name):
+    """Two training steps (BN, SGD Nesterov) while NVRTC fails on ``kernel_name``: what they launched, and
+    the warnings they gave."""
+    import warnings
+
+    from benchmarks.googlenet import minicnn_steps
+    fail_nvrtc_for(kernel_name)
+    phases = Phases(DEVICE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = minicnn_steps("bn", "gpu", batch=2, width=width)
+        net.train_step()
+        phases.run("step_bn", net.train_step)
+    return phases.results, [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
 def fused_kernels():
     """Names of every ``cupy.fuse`` kernel minicnn.kernels defines: those made (called) and those not yet."""
     import importlib
@@ -170,6 +205,8 @@ def _parse(argv):
     parser.add_argument("--capability", default="9.0", help="compute capability of the fake device: 9.0 or 8.0")
     parser.add_argument("--width", type=float, default=0.25, help="GoogLeNet's width multiplier")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--nvrtc-fails-for", metavar="KERNEL",
+                        help="only two training steps, with NVRTC failing to compile KERNEL (a fused kernel's name)")
     return parser.parse_args(argv)
 
 
@@ -181,8 +218,12 @@ def main(argv=None):
     args = _parse(argv)
     from tests import fakecuda
     DEVICE = fakecuda.install(tuple(int(p) for p in args.capability.split(".")))
-    phases = probe(args.width)
-    result = {"capability": args.capability, "phases": phases, "errors": DEVICE.errors,
+    warned = None
+    if args.nvrtc_fails_for:
+        phases, warned = probe_failing_compiler(args.width, args.nvrtc_fails_for)
+    else:
+        phases = probe(args.width)
+    result = {"capability": args.capability, "phases": phases, "warnings": warned, "errors": DEVICE.errors,
               "fused_kernels": fused_kernels(),
               "fusion_fallbacks": [d for k, d in DEVICE.events if k == "fusion_fallback"],
               "module_archs": sorted(collections.Counter(cubin_arch(m) for m in DEVICE.modules.values()).items(),

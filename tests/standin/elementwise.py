@@ -1,7 +1,7 @@
-"""CuPy's ufuncs (``cupy.add``, ``cupy.exp``... and ``cupyx.rsqrt``): one kernel per call.
+"""CuPy's ufuncs (``cupy.add``, ``cupy.exp``...): one kernel per call.
 
-Every ufunc in the API table whose NumPy namesake is a ufunc with the same
-numbers of inputs and outputs gets a stand-in: the call is bound against
+Every CuPy ufunc whose NumPy namesake is a ufunc (``api.UFUNCS``; the inputs
+and outputs are held to CuPy's by ``against_cupy.py``) gets a stand-in: the call is bound against
 CuPy's signature (``x, /, out=None, *, casting=..., dtype=...``, so NumPy's
 ``where=``, ``order=``, ``subok=`` are TypeErrors), its operands are checked as
 CuPy's kernels check them (see ``arrays.operand``), NumPy computes, and one
@@ -88,14 +88,12 @@ class ufunc:  # noqa: N801 (CuPy's name)
         return self(A.reshape(A.shape + (1,) * B.ndim), B.reshape((1,) * A.ndim + B.shape), **kwargs)
 
 
-def build(module_name):
-    """{name: ufunc} for the ufuncs of ``module_name`` in the table that NumPy can compute."""
+def build():
+    """{name: ufunc} for CuPy's ufuncs (``api.UFUNCS``) that NumPy computes as a ufunc of the same name."""
     ufuncs = {}
-    for name, entry in api.MODULES[module_name].items():
-        if entry[0] != "ufunc":
-            continue
+    for name in api.UFUNCS:
         numpy_ufunc = getattr(np, name, None)
-        _, signature_text, nin, nout = entry
-        if isinstance(numpy_ufunc, np.ufunc) and (numpy_ufunc.nin, numpy_ufunc.nout) == (nin, nout):
-            ufuncs[name] = ufunc(f"{module_name}.{name}", signature_text, nin, nout, numpy_ufunc)
+        if isinstance(numpy_ufunc, np.ufunc):
+            nin, nout = numpy_ufunc.nin, numpy_ufunc.nout
+            ufuncs[name] = ufunc(f"cupy.{name}", api.ufunc_signature(nin, nout), nin, nout, numpy_ufunc)
     return ufuncs
