@@ -1,26 +1,23 @@
-"""ReLU, softmax and log-softmax."""
-from .. import kernels
+"""ReLU, softmax and log-softmax. ReLU's fast forms: :mod:`minicnn.kernels.activation`."""
 from ..backend import get_array_module
 from ..engine import Op
+from ..kernels.dispatch import Forms
 from .validation import dim_or_axis, normalize_axis, require_tensor
 
 
-def relu_values(x):
-    """max(x, 0) of an array (numba's threads on the CPU; one kernel on a GPU)."""
-    if kernels.use_numba(x):
-        return kernels.cpu.relu(x)
-    if kernels.use_gpu_kernels(x):
-        return kernels.gpu_fused.relu(x)
+def relu_plain(x):
+    """max(x, 0) of an array."""
     return get_array_module(x).maximum(x, x.dtype.type(0))
 
 
-def relu_gradient(gy, y):
-    """gy * (y > 0): the gradient through a ReLU whose output was y (one pass, or one kernel on a GPU)."""
-    if kernels.use_numba(gy):
-        return kernels.cpu.relu_backward(gy, y)
-    if kernels.use_gpu_kernels(gy):
-        return kernels.gpu_fused.relu_backward(gy, y)
+def relu_backward_plain(gy, y):
+    """gy * (y > 0): the gradient through a ReLU whose output was y."""
     return gy * (y > 0)
+
+
+relu_values = Forms("relu", plain=relu_plain, cpu="activation:relu_threads", gpu="activation:relu_fused")
+relu_gradient = Forms("relu_backward", plain=relu_backward_plain, cpu="activation:relu_backward_numba",
+                      gpu="activation:relu_backward_fused")
 
 
 class ReLUFunction(Op):

@@ -2,8 +2,9 @@
 
 Pooling reads each window directly (one strided view per window offset), not
 through im2col: an im2col buffer for pooling would be kh*kw times the input.
-The GPU's fast path (:mod:`minicnn.kernels.gpu`) pays that transient buffer to
-gather every window in one kernel launch instead of a few per window offset.
+The GPU's fast form (:mod:`minicnn.kernels.pooling`, beside the CPU's) pays
+that transient buffer to gather every window in one kernel launch instead of a
+few per window offset.
 
 Output size follows PyTorch: floor((H + 2p - k) / s) + 1, or with ``ceil_mode``
 ceil(...) + 1, minus one if the last window would start past the input and its
@@ -14,10 +15,10 @@ import functools
 
 import numpy as np
 
-from .. import kernels
 from ..backend import device_of, get_array_module, is_gpu_array, to_device
-from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
 from ..engine import Op
+from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
+from ..kernels.dispatch import Forms
 from ..layout import from_channels_last
 from .validation import pair, require_tensor
 
@@ -86,26 +87,23 @@ def avg_pool_divisor(x_shape, kernel, stride, padding, ceil_mode, count_include_
     return xp.asarray(np.outer(counts[0], counts[1]), dtype=dtype)
 
 
+max_pool2d_forward = Forms("max_pool2d", plain=max_pool2d_strided, cpu="pooling:max_pool2d_numba",
+                           gpu="pooling:max_pool2d_gather")
+max_pool2d_backward = Forms("max_pool2d_backward", plain=max_pool2d_backward_strided,
+                            cpu="pooling:max_pool2d_backward_numba", gpu="pooling:max_pool2d_backward_gather")
+
+
 class MaxPool2dFunction(Op):
     def __init__(self, kernel, stride, padding, ceil_mode):
         self.geometry = kernel, stride, padding, ceil_mode
 
     def forward(self, x):
         self.x_shape = x.shape
-        if kernels.use_numba(x):
-            y, self.argmax = kernels.cpu.max_pool2d(x, *self.geometry)
-        elif kernels.use_gpu_kernels(x):
-            y, self.argmax = kernels.gpu.max_pool2d(x, *self.geometry)
-        else:
-            y, self.argmax = max_pool2d_strided(x, *self.geometry)
+        y, self.argmax = max_pool2d_forward(x, *self.geometry)
         return y
 
     def backward(self, gy):
-        if kernels.use_numba(gy):
-            return kernels.cpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
-        if kernels.use_gpu_kernels(gy):
-            return kernels.gpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
-        return max_pool2d_backward_strided(gy, self.argmax, self.x_shape, *self.geometry)
+        return max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
 
 
 def avg_pool2d_strided(x, divisor, kernel, stride, padding, ceil_mode):
@@ -142,6 +140,12 @@ def divisor_for(x, geometry, count_include_pad):
     return avg_pool_divisor(x.shape, *geometry, count_include_pad, np, x.dtype)
 
 
+avg_pool2d_forward = Forms("avg_pool2d", plain=avg_pool2d_strided, cpu="pooling:avg_pool2d_numba",
+                           gpu="pooling:avg_pool2d_gather")
+avg_pool2d_backward = Forms("avg_pool2d_backward", plain=avg_pool2d_backward_strided,
+                            cpu="pooling:avg_pool2d_backward_numba", gpu="pooling:avg_pool2d_backward_gather")
+
+
 class AvgPool2dFunction(Op):
     def __init__(self, kernel, stride, padding, ceil_mode, count_include_pad):
         self.geometry = kernel, stride, padding, ceil_mode
@@ -150,18 +154,10 @@ class AvgPool2dFunction(Op):
     def forward(self, x):
         self.x_shape = x.shape
         self.divisor = divisor_for(x, self.geometry, self.count_include_pad)
-        if kernels.use_numba(x):
-            return kernels.cpu.avg_pool2d(x, self.divisor, *self.geometry)
-        if kernels.use_gpu_kernels(x):
-            return kernels.gpu.avg_pool2d(x, self.divisor, *self.geometry)
-        return avg_pool2d_strided(x, self.divisor, *self.geometry)
+        return avg_pool2d_forward(x, self.divisor, *self.geometry)
 
     def backward(self, gy):
-        if kernels.use_numba(gy):
-            return kernels.cpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
-        if kernels.use_gpu_kernels(gy):
-            return kernels.gpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
-        return avg_pool2d_backward_strided(gy, self.divisor, self.x_shape, *self.geometry)
+        return avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
 
 
 def check_pool_arguments(op, kernel_size, stride, padding):

@@ -194,7 +194,7 @@ def fused_kernels():
         for name, value in vars(module).items():
             made = isinstance(value, cupy._core.fusion.Fusion)
             waiting = callable(value) and getattr(value, "__code__", None) is not None \
-                and value.__code__.co_name == "first_call"  # kernels.gpu_fused._fused's wrapper
+                and value.__code__.co_name == "first_call"  # kernels.fusion.fused's wrapper
             if made or waiting:
                 names.add(name)
     return sorted(names)
