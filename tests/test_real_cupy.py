@@ -7,8 +7,10 @@ float64, the all-reduce's packing) on real CuPy over a fake CUDA device
 (real CuPy and the CuPy stand-in cannot share one). Kernels are compiled, never
 run, so these tests check structure, never values: the stand-in checks values.
 
-They need real CuPy (``cupy-cuda12x[ctk]``, which ``.ci/run`` installs) and skip
-where it is not installed.
+The last test makes NVRTC fail on one fused kernel and sees the op fall back
+to its plain form (minicnn.kernels.dispatch). They need real CuPy (the
+``fakecuda`` extra, which ``.ci/run`` installs) and skip where it is not
+installed.
 """
 import importlib.util
 import json
@@ -101,3 +103,14 @@ def test_matrix_products_go_to_cublas_in_the_step_dtype(probe):
                                         name.endswith(dtype))
     assert products(step, "float32") > 50 and products(step, "float64") == 0
     assert products(cases, "float64") > 10 and products(cases, "float32") == 0
+
+
+def test_a_fused_kernel_nvrtc_fails_to_compile_falls_back_to_its_plain_twin(tmp_path):
+    """NVRTC refuses the SGD kernel (as another CUDA might): the op warns once and runs its plain form, and
+    both steps complete. A cache of its own, so that NVRTC is asked (a cached cubin would skip it)."""
+    result = run_probe("9.0", str(tmp_path), "--nvrtc-fails-for", "_sgd_nesterov")
+    fallbacks = [w for w in result["warnings"] if w.startswith("FastFormWarning")]
+    assert len(fallbacks) == 1 and "sgd_update" in fallbacks[0] and "CompileException" in fallbacks[0]
+    step = result["phases"]["step_bn"]
+    assert "_sgd_nesterov" not in step["kernels"]  # the plain update's kernels ran instead
+    assert 500 < step["counts"]["total"] <= STEP_BUDGET["bn"] and result["errors"] == []
