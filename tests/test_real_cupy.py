@@ -114,3 +114,17 @@ def test_a_fused_kernel_nvrtc_fails_to_compile_falls_back_to_its_plain_twin(tmp_
     step = result["phases"]["step_bn"]
     assert "_sgd_nesterov" not in step["kernels"]  # the plain update's kernels ran instead
     assert 500 < step["counts"]["total"] <= STEP_BUDGET["bn"] and result["errors"] == []
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("norm", ["bn", "lrn"])
+def test_the_stand_ins_model_of_a_step_counts_what_real_cupy_launches(probe, norm):
+    """The stand-in's device operations of the same step (its model of CuPy, per call) against real CuPy's
+    launches + library calls + memsets: the same total."""
+    from benchmarks.googlenet import device_ops_per_step, minicnn_steps
+    from helpers import on_cupy_standin
+    if not on_cupy_standin():
+        pytest.skip("counts need the CuPy stand-in (on a GPU the main process runs real CuPy)")
+    net = minicnn_steps(norm, "gpu", batch=2, width=1 / 8)
+    net.train_step()
+    assert device_ops_per_step(net.train_step)["device_ops"] == probe["phases"][f"step_{norm}"]["counts"]["total"]
