@@ -14,7 +14,8 @@ import re
 _C_TYPES = {
     "int": ctypes.c_int, "CUdevice": ctypes.c_int, "cudaMemcpyKind": ctypes.c_int, "bint": ctypes.c_int,
     "unsigned int": ctypes.c_uint, "intptr_t": ctypes.c_ssize_t, "Py_ssize_t": ctypes.c_ssize_t,
-    "size_t": ctypes.c_size_t, "uintmax_t": ctypes.c_uint64, "int64_t": ctypes.c_int64, "PY_LONG_LONG": ctypes.c_longlong,
+    "size_t": ctypes.c_size_t, "uintmax_t": ctypes.c_uint64, "int64_t": ctypes.c_int64,
+    "PY_LONG_LONG": ctypes.c_longlong,
     "float": ctypes.c_float, "double": ctypes.c_double, "PyObject *": ctypes.py_object, "void": None,
 }
 _new_capsule = ctypes.pythonapi.PyCapsule_New

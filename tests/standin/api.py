@@ -44,7 +44,8 @@ SIGNATURES = {
     "argmin": "(a, axis=..., dtype=..., out=..., keepdims=...)",
     "all": "(a, axis=..., out=..., keepdims=...)", "any": "(a, axis=..., out=..., keepdims=...)",
     "cumsum": "(a, axis=..., dtype=..., out=...)", "cumprod": "(a, axis=..., dtype=..., out=...)",
-    "where": "(condition, x=..., y=...)", "dot": "(a, b, out=...)", "tensordot": "(a, b, axes=...)", "inner": "(a, b)", "vdot": "(a, b)",
+    "where": "(condition, x=..., y=...)", "dot": "(a, b, out=...)", "tensordot": "(a, b, axes=...)",
+    "inner": "(a, b)", "vdot": "(a, b)",
     "matmul": "(*args, axes=..., axis=..., keepdims=..., casting=..., dtype=..., signature=..., order=..., out=...)",
 }
 
@@ -64,7 +65,8 @@ float16 float32 float64 floating generic half iinfo inexact inf int16 int32 int6
 longlong nan ndindex newaxis number pi short signedinteger single ubyte uint uint16 uint32 uint64 uint8 uintc uintp
 ulong ulonglong unsignedinteger ushort broadcast_shapes isdtype issubdtype iterable mintypecode promote_types
 typename printoptions get_printoptions set_printoptions""".split()
-NUMPY_EXCEPTIONS = "AxisError ComplexWarning ModuleDeprecationWarning RankWarning TooHardError VisibleDeprecationWarning"
+NUMPY_EXCEPTIONS = "AxisError ComplexWarning ModuleDeprecationWarning RankWarning TooHardError " \
+                   "VisibleDeprecationWarning"
 
 _signatures = {}
 
