@@ -63,6 +63,7 @@ def test_a_training_step_reads_nothing_back(run):
         run.train_step(plan, 0, 0, totals)  # batch, forward, loss, backward, SGD and schedule steps, totals
     assert counter.device_ops > 500  # the whole step ran on the device (its count is pinned below)
     assert counter.syncs == 0, read_sites(counter)
+    assert counter.uploads == 0, counter.sites("uploads")  # constants (pooling's divisor) stay on the device
 
 
 def test_an_epoch_reads_only_the_running_totals(run):
@@ -99,7 +100,7 @@ def test_device_operations_of_a_training_step_stay_under_the_ceiling(norm):
     net = minicnn_steps(norm, "gpu", batch=2, width=1 / 8)
     net.train_step()  # the first step makes the momentum buffers
     counts = device_ops_per_step(net.train_step)
-    assert counts["syncs"] == 0
+    assert counts["syncs"] == 0 and counts["uploads"] == 0
     assert counts["device_ops"] <= STEP_CEILING[norm], f"{counts['device_ops']} device operations"
 
 

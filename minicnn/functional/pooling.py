@@ -11,9 +11,11 @@ ceil(...) + 1, minus one if the last window would start past the input and its
 left padding. Cells that only ceil mode adds are never part of any average; in
 max pooling no padded cell ever wins (padding counts as -inf).
 """
+import functools
+
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module, is_gpu_array, to_device
 from ..engine import Op
 from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
 from ..kernels.dispatch import Forms
@@ -125,6 +127,19 @@ def avg_pool2d_backward_strided(gy, divisor, x_shape, kernel, stride, padding, c
     return xp.ascontiguousarray(padded[:, :, padding[0]:padding[0] + x_shape[2], padding[1]:padding[1] + x_shape[3]])
 
 
+@functools.lru_cache(maxsize=64)
+def _divisor_on_device(device, x_shape, geometry, count_include_pad, dtype):
+    return to_device(avg_pool_divisor(x_shape, *geometry, count_include_pad, np, dtype), device)
+
+
+def divisor_for(x, geometry, count_include_pad):
+    """avg_pool_divisor for input ``x``; on a GPU made once per geometry and kept there, so that a
+    training step copies nothing from the host (it depends only on the shapes)."""
+    if is_gpu_array(x):
+        return _divisor_on_device(device_of(x), x.shape, geometry, count_include_pad, x.dtype)
+    return avg_pool_divisor(x.shape, *geometry, count_include_pad, np, x.dtype)
+
+
 avg_pool2d_forward = Forms("avg_pool2d", plain=avg_pool2d_strided, cpu="pooling:avg_pool2d_numba",
                            gpu="pooling:avg_pool2d_gather")
 avg_pool2d_backward = Forms("avg_pool2d_backward", plain=avg_pool2d_backward_strided,
@@ -138,8 +153,7 @@ class AvgPool2dFunction(Op):
 
     def forward(self, x):
         self.x_shape = x.shape
-        self.divisor = avg_pool_divisor(x.shape, *self.geometry, self.count_include_pad, get_array_module(x),
-                                        x.dtype)
+        self.divisor = divisor_for(x, self.geometry, self.count_include_pad)
         return avg_pool2d_forward(x, self.divisor, *self.geometry)
 
     def backward(self, gy):

@@ -11,7 +11,8 @@ CuPy stand-in, gradients included.
 
 ``cupy.fuse`` compiles a Python function, traced once per argument signature,
 into one CUDA kernel. What CuPy's (default, "old") fusion accepts shapes the
-fused forms (the stand-in in tests/standin/fusion.py enforces it):
+fused forms (CI compiles each with real CuPy, and fails where CuPy would fall
+back to its experimental fusion: tests/test_real_cupy.py):
 
 * arguments are device arrays and scalars; the function sees them through
   *variables* that support operators, CuPy's ufuncs and ``cupy.where``, but no

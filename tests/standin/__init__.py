@@ -17,10 +17,10 @@ Strict, because a stand-in that is kinder than CuPy would let GPU bugs pass:
   are fine, a NumPy array (0-d too) is ``TypeError: Unsupported type``, and a
   device array must live on the current device (several devices are
   simulated, without peer access: ``cuda.py``).
-* Only CuPy's names exist, with CuPy's signatures (``cupy_api.py``, generated
-  from a real CuPy install by ``generate_api.py``): a name CuPy lacks is an
-  AttributeError, a NumPy-only keyword a TypeError, and a CuPy name the stand-in
-  has not implemented a NotImplementedError that says so.
+* Only CuPy's names exist, with CuPy's signatures (``api.py``; every name and
+  signature is held to the installed real CuPy by ``against_cupy.py``, in CI):
+  a NumPy-only keyword is a TypeError, and a name the stand-in lacks an
+  AttributeError that says so.
 * ``CUPY_TF32`` is read once, at the first float32 matrix product, and TF32 is
   emulated by rounding the inputs of float32 products (``linalg.py``).
 * ``x.data.ptr`` is a made-up device address that leads back to the array's
@@ -52,18 +52,16 @@ What is counted (``counters.py``), per call site (the first frame outside this p
 
 Device.synchronize() waits but reads nothing, so it is not counted.
 
-``cupy.fuse`` (``fusion.py``) is CuPy's default ("old") fusion, strictly: the
-function runs on fusion variables that allow only what CuPy's tracer can
-compile (operators, CuPy's ufuncs, ``cupy.where``, in-place writes to the
-arguments, one reduction and then only its results), and the call counts as
-one device operation. Where CuPy's old fusion gives up and silently falls back
-to its experimental new fusion, the stand-in raises.
+``cupy.fuse`` (``fusion.py``) runs the function on the device arrays and
+counts the call as one device operation. What CuPy's fusion compiles, and that
+it never falls back to its experimental fusion, is proven on real CuPy
+(tests/test_real_cupy.py over tests/fakecuda), not here.
 
 Extending it. ``counters.one_operation()`` counts a composite call as one device
 operation (``cupy.fuse`` uses it); ``ElementwiseKernel``/``RawKernel``/
 ``ReductionKernel`` calls that run a registered NumPy twin belong there. A new
-CuPy module (``cupy.fft``...) is added to MODULES in ``generate_api.py``,
-the table regenerated, and what it implements listed in ``installer.py``.
+CuPy module (``cupy.fft``...) is added to ``installer.MODULE_NAMES`` and what it
+implements listed in ``installer._implemented``.
 
 The API for tests:
 

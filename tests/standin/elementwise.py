@@ -1,21 +1,19 @@
-"""CuPy's ufuncs (``cupy.add``, ``cupy.exp``... and ``cupyx.rsqrt``): one kernel per call.
+"""CuPy's ufuncs (``cupy.add``, ``cupy.exp``...): one kernel per call.
 
-Every ufunc in the API table whose NumPy namesake is a ufunc with the same
-numbers of inputs and outputs gets a stand-in: the call is bound against
+Every CuPy ufunc whose NumPy namesake is a ufunc (``api.UFUNCS``; the inputs
+and outputs are held to CuPy's by ``against_cupy.py``) gets a stand-in: the call is bound against
 CuPy's signature (``x, /, out=None, *, casting=..., dtype=...``, so NumPy's
 ``where=``, ``order=``, ``subok=`` are TypeErrors), its operands are checked as
 CuPy's kernels check them (see ``arrays.operand``), NumPy computes, and one
 device operation is counted (none for an empty result: CuPy launches nothing).
 A new output is C-contiguous, as CuPy allocates it, even where NumPy would
 keep the inputs' layout: a channels-last input comes out channels-first.
-Inside a ``cupy.fuse`` function a ufunc records a step of the fused kernel
-instead (``fusion.py``).
 """
 import sys
 
 import numpy as np
 
-from . import api, counters, cuda, fusion, ndarray as arrays
+from . import api, counters, cuda, ndarray as arrays
 
 
 _KEYWORDS = {"out", "casting", "dtype"}  # what every CuPy ufunc's __call__ accepts (see its signature)
@@ -39,8 +37,6 @@ class ufunc:  # noqa: N801 (CuPy's name)
         raise api.missing_member("cupy.ufunc", "ufunc", name)
 
     def __call__(self, *args, **kwargs):
-        if fusion.tracing():  # inside a cupy.fuse function: a step of its kernel
-            return fusion.call_ufunc(self, args, kwargs)
         if not (self.nin <= len(args) <= self.nargs and kwargs.keys() <= _KEYWORDS):  # else bind says why
             api.bind(self._qualified, self._signature, args, kwargs)
         inputs, outputs = args[:self.nin], args[self.nin:]
@@ -92,14 +88,12 @@ class ufunc:  # noqa: N801 (CuPy's name)
         return self(A.reshape(A.shape + (1,) * B.ndim), B.reshape((1,) * A.ndim + B.shape), **kwargs)
 
 
-def build(module_name):
-    """{name: ufunc} for the ufuncs of ``module_name`` in the table that NumPy can compute."""
+def build():
+    """{name: ufunc} for CuPy's ufuncs (``api.UFUNCS``) that NumPy computes as a ufunc of the same name."""
     ufuncs = {}
-    for name, entry in api.MODULES[module_name].items():
-        if entry[0] != "ufunc":
-            continue
+    for name in api.UFUNCS:
         numpy_ufunc = getattr(np, name, None)
-        _, signature_text, nin, nout = entry
-        if isinstance(numpy_ufunc, np.ufunc) and (numpy_ufunc.nin, numpy_ufunc.nout) == (nin, nout):
-            ufuncs[name] = ufunc(f"{module_name}.{name}", signature_text, nin, nout, numpy_ufunc)
+        if isinstance(numpy_ufunc, np.ufunc):
+            nin, nout = numpy_ufunc.nin, numpy_ufunc.nout
+            ufuncs[name] = ufunc(f"cupy.{name}", api.ufunc_signature(nin, nout), nin, nout, numpy_ufunc)
     return ufuncs

@@ -1,9 +1,9 @@
 """Build the stand-in's modules and put them in ``sys.modules`` in place of CuPy.
 
-Each module is a ``StandinModule`` holding exactly one CuPy module's public
-names: what the stand-in implements is set on it (and must be in the table),
-constants, exceptions and NumPy helpers that CuPy re-exports come straight
-from the table, and every other name raises NotImplementedError when used.
+Each module is a ``StandinModule`` holding what the stand-in defines of one
+CuPy module: what it implements, and the constants, exceptions and NumPy
+helpers CuPy re-exports. tests/test_standin.py checks every one of those names
+against the installed real CuPy.
 """
 import sys
 
@@ -12,66 +12,35 @@ from .ndarray import ndarray, scatter
 
 MODULE_NAMES = ("cupy", "cupy.random", "cupy.linalg", "cupy.cuda", "cupy.cuda.runtime", "cupy.cuda.memory",
                 "cupy.cuda.nccl", "cupy.exceptions", "cupyx")
-_OWN_EXCEPTIONS = {"cupy_backends.cuda.api.runtime.CUDARuntimeError": cuda.CUDARuntimeError,
-                   "cupy._core.syncdetect.DeviceSynchronized": counters.DeviceSynchronized,
-                   "cupy_backends.cuda.libs.nccl.NcclError": nccl.NcclError}
 _built = {}
 
 
-def _exception(qualified, bases):
-    """The stand-in's class for one of CuPy's exceptions (NumPy's own when CuPy re-exports it)."""
-    if qualified not in _OWN_EXCEPTIONS:
-        module, _, name = qualified.rpartition(".")
-        if module.split(".")[0] == "numpy":
-            _OWN_EXCEPTIONS[qualified] = _import(qualified)
-        else:
-            base_classes = tuple(_import(base) for base in bases)
-            _OWN_EXCEPTIONS[qualified] = type(name, base_classes, {"__module__": module})
-    return _OWN_EXCEPTIONS[qualified]
-
-
-def _import(qualified):
-    """The object at a dotted path such as 'numpy.linalg.LinAlgError' or 'builtins.ValueError'."""
-    import importlib
-    module, _, name = qualified.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError:  # 'numpy.rec.format_parser': rec is an attribute of numpy
-        parent, _, child = module.rpartition(".")
-        return getattr(getattr(importlib.import_module(parent), child), name)
-
-
-def _from_table(module):
-    """Define every constant, exception and NumPy re-export of ``module``'s table."""
-    for name, entry in api.MODULES[module._table].items():
-        if entry[0] == "constant":
-            module.define(name, api.constant_value(entry[1]))
-        elif entry[0] == "exception":
-            module.define(name, _exception(entry[1], entry[2]))
-        elif entry[0] == "numpy":
-            module.define(name, _import(entry[1]))
-
-
 def _implemented():
-    """{module name: {name: object}} of what the stand-in implements."""
-    cupy = {**routines.functions(), **elementwise.build("cupy"), **linalg.FUNCTIONS,
+    """{module name: {name: object}} of what the stand-in defines."""
+    import numpy
+    cupy = {**routines.functions(), **elementwise.build(), **linalg.FUNCTIONS, **fusion.COMPLEX_PARTS,
+            **{name: getattr(numpy, name) for name in api.NUMPY_NAMES},
             "ndarray": ndarray, "ufunc": elementwise.ufunc, "fuse": fusion.fuse}
-    cupy.update(fusion.fusion_aware(cupy))  # the routines a fused function may call
+    exceptions = {name: getattr(numpy.exceptions, name) for name in api.NUMPY_EXCEPTIONS.split()}
+    cupy.update(exceptions)
     return {
         "cupy": cupy,
         "cupy.random": {f.__name__: f for f in random_state.FUNCTIONS},
-        "cupy.linalg": {},
+        "cupy.linalg": {"LinAlgError": numpy.linalg.LinAlgError},
         "cupy.cuda": {"Device": cuda.Device, "Stream": cuda.Stream, "MemoryPool": cuda.MemoryPool,
                       "MemoryPointer": addresses.MemoryPointer, "get_current_stream": cuda.get_current_stream,
                       "get_device_id": cuda.current_device, "is_available": lambda: cuda.state.device_count > 0},
-        "cupy.cuda.runtime": {f.__name__: f for f in cuda.RUNTIME_FUNCTIONS},
-        "cupy.cuda.memory": {"MemoryPool": cuda.MemoryPool, "MemoryPointer": addresses.MemoryPointer},
-        "cupy.cuda.nccl": {"NcclCommunicator": nccl.NcclCommunicator, "get_unique_id": nccl.get_unique_id},
-        "cupy.exceptions": {},
+        "cupy.cuda.runtime": {"CUDARuntimeError": cuda.CUDARuntimeError,
+                              **{f.__name__: f for f in cuda.RUNTIME_FUNCTIONS}},
+        "cupy.cuda.memory": {"MemoryPool": cuda.MemoryPool, "MemoryPointer": addresses.MemoryPointer,
+                             "CUDARuntimeError": cuda.CUDARuntimeError},
+        "cupy.cuda.nccl": {"NcclCommunicator": nccl.NcclCommunicator, "get_unique_id": nccl.get_unique_id,
+                           "NcclError": nccl.NcclError, **nccl.CONSTANTS},
+        "cupy.exceptions": exceptions,
         "cupyx": {"scatter_add": lambda a, slices, value: scatter(a, slices, value, _numpy_at("add")),
                   "scatter_max": lambda a, slices, value: scatter(a, slices, value, _numpy_at("maximum")),
                   "scatter_min": lambda a, slices, value: scatter(a, slices, value, _numpy_at("minimum")),
-                  "allow_synchronize": counters.allow_synchronize, **elementwise.build("cupyx")},
+                  "allow_synchronize": counters.allow_synchronize, "DeviceSynchronized": counters.DeviceSynchronized},
     }
 
 
@@ -83,17 +52,15 @@ def _numpy_at(name):
 def build():
     """The stand-in's modules, {name: module}, built once per process."""
     if not _built:
-        implemented = _implemented()
-        for name in MODULE_NAMES:
-            module = api.StandinModule(name, name, f"CuPy stand-in for {name} (NumPy-backed; tests/standin)")
-            _from_table(module)
-            for attribute, value in implemented[name].items():
+        for name, names in _implemented().items():
+            module = api.StandinModule(name, f"CuPy stand-in for {name} (NumPy-backed; tests/standin)")
+            for attribute, value in names.items():
                 module.define(attribute, value)
             _built[name] = module
         _built["cupy"].__version__ = api.VERSION  # the CuPy whose API this is (the doctor prints it)
         for name, module in _built.items():  # submodules as attributes of their parents
             parent, _, child = name.rpartition(".")
-            if parent in _built and child in api.MODULES[parent]:  # (not cupy.cuda.nccl: CuPy imports it on request)
+            if parent in _built and name != "cupy.cuda.nccl":  # (CuPy imports nccl only on request)
                 _built[parent].define(child, module)
     return _built
 

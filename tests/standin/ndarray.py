@@ -556,7 +556,7 @@ class ndarray:  # noqa: N801 (CuPy's name)
             inputs_and_outputs = inputs
         if method not in ("__call__", "outer", "at", "reduce", "accumulate", "reduceat"):
             return NotImplemented
-        if ufunc.__name__ not in api.MODULES["cupy"]:
+        if not hasattr(sys.modules["cupy"], ufunc.__name__):
             return NotImplemented
         function = getattr(sys.modules["cupy"], ufunc.__name__)
         if method != "__call__":
@@ -570,12 +570,12 @@ class ndarray:  # noqa: N801 (CuPy's name)
 
     def __array_function__(self, func, types, args, kwargs):
         suffix = func.__module__[len("numpy"):] if func.__module__.startswith("numpy") else None
-        table = "cupy" + (suffix or "")
-        if suffix is None or table not in api.MODULES or func.__name__ not in api.MODULES[table]:
+        module = sys.modules.get("cupy" + (suffix or ""))
+        if suffix is None or not hasattr(module, func.__name__):  # (as CuPy: a name it lacks is NumPy's error)
             return NotImplemented
         if not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
             return NotImplemented
-        return getattr(sys.modules[table], func.__name__)(*args, **kwargs)
+        return getattr(module, func.__name__)(*args, **kwargs)
 
     # -- copying -----------------------------------------------------------------------------------
     def __copy__(self):

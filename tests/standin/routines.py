@@ -29,7 +29,7 @@ def wrap(name, numpy_function=None, cost=1):
     ``cost`` is a number of device operations, or a function of the NumPy
     arguments returning one.
     """
-    qualified, text = f"cupy.{name}", api.MODULES["cupy"][name][1]
+    qualified, text = f"cupy.{name}", api.SIGNATURES[name]
     numpy_function = numpy_function or getattr(np, name)
 
     def routine(*args, **kwargs):
@@ -260,7 +260,7 @@ _where3 = wrap("where")
 
 # -- reductions: one kernel each, as ndarray's methods ---------------------------------------------------
 def _method(name):
-    text = api.MODULES["cupy"][name][1]
+    text = api.SIGNATURES[name]
     method = {"amax": "max", "amin": "min"}.get(name, name)
 
     def reduction(a, *args, **kwargs):
