@@ -30,8 +30,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minicnn import backend
-
 from .files import UserError, atomic_write
 
 FORMAT_VERSION = 1
