@@ -132,9 +132,9 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
 
     output_shapes = {output.creator: output.shape}  # each op's output shape, from the tensors its users hold
     for op in ops:
-        for tensor in op.inputs:
-            if tensor.creator is not None:
-                output_shapes[tensor.creator] = tensor.shape
+        for tensor, creator in zip(op.inputs, op.input_creators):
+            if creator is not None:
+                output_shapes[creator] = tensor.shape
     drawing, keys, collapsed = _Drawing(), {}, {}  # collapsed: node key -> [module, op count, shapes leaving it]
     leaf_keys, group_keys = {}, {}  # id(tensor) -> node key; collapsed module -> node key
     for index, op in enumerate(ops, start=1):
@@ -149,9 +149,9 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
             keys[op] = drawing.node(key, group, "module", cluster)
             collapsed.setdefault(key, [group, 0, set()])[1] += 1
     for op in ops:
-        for tensor in op.inputs:
-            if tensor.creator is not None:
-                source = keys[tensor.creator]
+        for tensor, creator in zip(op.inputs, op.input_creators):
+            if creator is not None:
+                source = keys[creator]
                 if source in collapsed and source != keys[op]:
                     collapsed[source][2].add(_shape(tensor.shape))
                 drawing.edge(source, keys[op])
@@ -168,7 +168,7 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
         collapsed[keys[output.creator]][2].add(_shape(output.shape))
     types = trace.module_types if trace is not None else {}
     for key, (group, count, shapes_out) in collapsed.items():
-        values = sum(tensor.size for name, tensor in named if name.startswith(group + "."))
+        values = sum(tensor.numel() for name, tensor in named if name.startswith(group + "."))
         size = f"{count} op{'s' if count != 1 else ''}" + (f", {values:,} parameters" if values else "")
         lines = [f"{group} ({types.get(group, 'module')})", size, *sorted(shapes_out)]
         _, kind, cluster = drawing.nodes[key]
@@ -182,7 +182,7 @@ def _leaf_label(tensor, name):
     constant shows its value."""
     if name is not None or tensor.requires_grad:
         return f"{name or 'requires grad'}\n{_shape(tensor.shape)}", "parameter"
-    if tensor.size == 1:
+    if tensor.numel() == 1:
         return f"{backend.as_numpy(tensor.array).item():g}", "leaf"
     return f"constant\n{_shape(tensor.shape)}", "leaf"
 

@@ -33,8 +33,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minicnn import backend
-
 from .files import UserError, WriteError, error_text, write_atomically
 
 FORMAT_VERSION = 1
@@ -65,7 +63,7 @@ def checkpoint_bytes(model, optimizer, scheduler, *, epoch, step, args, history,
     JSON-able values."""
     arrays = {"format_version": np.array(FORMAT_VERSION)}
     for name, value in model.state_dict().items():
-        arrays[f"model/{name}"] = backend.as_numpy(value)
+        arrays[f"model/{name}"] = value.numpy()
     optimizer_state = optimizer.state_dict()
     arrays["optimizer/lr"] = np.array(optimizer_state["lr"], np.float64)
     arrays["optimizer/step_count"] = np.array(optimizer_state["step_count"], np.int64)

@@ -21,6 +21,8 @@ relu_gradient = Forms("relu_backward", plain=relu_backward_plain, cpu="activatio
 
 
 class ReLUFunction(Op):
+    saved_inputs, saves_output = (), True  # backward reads the output only
+
     def forward(self, x):
         self.y = relu_values(x)
         return self.y
@@ -77,6 +79,8 @@ class LogSoftmaxFunction(Op):
 
 
 class SoftmaxFunction(Op):
+    saved_inputs, saves_output = (), True  # backward reads the output only
+
     def __init__(self, axis):
         self.axis = axis
 

@@ -16,11 +16,14 @@ import numpy as np
 
 from .. import backend
 from ..engine import Op, Tensor
+from .arithmetic import unbroadcast
 from .shape import concat
 
 
 class IndexFunction(Op):
     """``a[key]`` for a key already checked and on ``a``'s device."""
+
+    saved_inputs = ()  # backward needs only shapes, not the input's values
 
     def __init__(self, key):
         self.key = key
@@ -35,6 +38,40 @@ class IndexFunction(Op):
         gx = xp.zeros(self.shape, gy.dtype)
         xp.add.at(gx, self.key, gy)  # repeated indices add up
         return gx
+
+
+class SetItemFunction(Op):
+    """``a`` with ``a[key] = value`` (``key`` checked and on ``a``'s device), as a new array: what an
+    in-place assignment records in the graph. ``value`` broadcasts to ``a[key]``'s shape."""
+
+    saved_inputs = ()  # backward needs only the key and the shapes
+
+    def __init__(self, key):
+        self.key = key
+
+    def forward(self, a, value):
+        self.value_shape = value.shape
+        out = a.copy()
+        out[self.key] = value
+        return out
+
+    def backward(self, gy):
+        ga = gv = None
+        if self.needs_input_grad[0]:  # the overwritten elements no longer depend on a
+            ga = gy.copy()
+            ga[self.key] = 0
+        if self.needs_input_grad[1]:
+            picked = backend.get_array_module(gy).asarray(gy[self.key])
+            gv = unbroadcast(picked, self.value_shape)
+        return ga, gv
+
+
+def set_item(x, key, value):
+    """A new tensor: ``x`` with the elements ``x[key]`` set to ``value`` (a Tensor or a number,
+    broadcast), differentiable in both (PyTorch's ``index_put``)."""
+    value = value if isinstance(value, Tensor) else Tensor._wrap(
+        backend.get_array_module(x.array).asarray(value, dtype=x.dtype), False)
+    return SetItemFunction(checked_key(x, key))(x, value)
 
 
 def _key_part(part):
@@ -65,6 +102,12 @@ def index(x, key):
     already live on a GPU are not checked (reading them back would stall the
     GPU), and CuPy wraps an out-of-range one around instead of raising.
     """
+    return IndexFunction(checked_key(x, key))(x)
+
+
+def checked_key(x, key):
+    """``key`` as a tuple of parts NumPy/CuPy can index ``x.array`` with, on its device, checked
+    against ``x``'s shape (for reading ``x[key]`` and for writing ``x[key] = value``)."""
     parts = tuple(_key_part(part) for part in (key if isinstance(key, tuple) else (key,)))
     device = backend.device_of(x.array)
     if device.kind == "cpu":
@@ -74,8 +117,7 @@ def index(x, key):
             np.broadcast_to(np.empty((), bool), x.shape)[parts]
         except (IndexError, TypeError) as error:
             raise type(error)(f"indexing a tensor of shape {x.shape}: {error}") from None
-    parts = tuple(backend.to_device(part, device) if isinstance(part, np.ndarray) else part for part in parts)
-    return IndexFunction(parts)(x)
+    return tuple(backend.to_device(part, device) if isinstance(part, np.ndarray) else part for part in parts)
 
 
 def gradcheck_cases(add):

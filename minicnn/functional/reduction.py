@@ -25,6 +25,8 @@ min_result = namedtuple("min", ["values", "indices"])
 
 
 class SumFunction(Op):
+    saved_inputs = ()  # backward needs only shapes, not the input's values
+
     def __init__(self, dims, keepdim):
         self.dims, self.keepdim = dims, keepdim
 
@@ -68,6 +70,8 @@ class TakeAlongDimFunction(Op):
     The backward puts each gradient back where its element came from, zeros elsewhere.
     """
 
+    saved_inputs = ()  # backward needs only shapes, not the input's values
+
     def __init__(self, indices, dim, keepdim):
         self.indices, self.dim, self.keepdim = indices, dim, keepdim
 
@@ -94,7 +98,7 @@ def _dims_and_keepdim(op, x, dim, keepdim, axis, keepdims):
 
 def _count(x, dims):
     """How many elements each output of a reduction over ``dims`` sums."""
-    return x.size if dims is None else int(np.prod([x.shape[d] for d in dims]))
+    return x.numel() if dims is None else int(np.prod([x.shape[d] for d in dims]))
 
 
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 (like numpy.sum)
@@ -142,7 +146,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
 
 def _require_values(op, x):
     require_tensor(op, "x", x, floating=False)
-    if x.size == 0:
+    if x.numel() == 0:
         raise ValueError(f"{op}: x is empty (shape {x.shape}); the {op} of no values is undefined")
 
 

@@ -17,6 +17,8 @@ from .validation import (dim_or_axis, normalize_axis, normalize_dims, require_sa
 
 
 class ReshapeFunction(Op):
+    saved_inputs = ()  # backward needs only shapes, not the input's values
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -30,6 +32,8 @@ class ReshapeFunction(Op):
 
 class PermuteFunction(Op):
     """The axes reordered: output axis i is input axis ``dims[i]``."""
+
+    saved_inputs = ()  # backward needs only shapes, not the input's values
 
     def __init__(self, dims):
         self.dims = dims
@@ -57,6 +61,8 @@ split_channels = Forms("split_channels", plain=split_channels_plain, cpu="shape:
 
 
 class ConcatFunction(Op):
+    saved_inputs = ()  # backward needs only shapes, not the input's values
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -88,11 +94,11 @@ def reshape(a, shape):
         raise TypeError(f"reshape: shape must be ints, got {tuple(shape)!r}")
     shape = tuple(int(n) for n in shape)
     known = int(np.prod([n for n in shape if n != -1]))
-    fits = (known == a.size if -1 not in shape
-            else shape.count(-1) == 1 and known > 0 and a.size % known == 0)
+    fits = (known == a.numel() if -1 not in shape
+            else shape.count(-1) == 1 and known > 0 and a.numel() % known == 0)
     if not fits or any(n < -1 for n in shape):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                         f"({a.size} elements) into {shape}")
+                         f"({a.numel()} elements) into {shape}")
     return ReshapeFunction(shape)(a)
 
 
