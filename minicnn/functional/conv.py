@@ -105,11 +105,7 @@ def matrix_product(a, b, bias=None, out=None):
     """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given; on the CPU split over
     minicnn's threads."""
     if kernels.use_numba(a):
-        product = kernels.cpu.matrix_product(a, b, bias)
-        if out is None:
-            return product
-        out[...] = product
-        return out
+        return kernels.cpu.matrix_product(a, b, bias, out)
     out = get_array_module(a).matmul(a, b, out=out)
     if bias is not None:
         out += bias

@@ -20,9 +20,11 @@ comparisons and debugging).
 (importing numba takes a while). The kernels run on minicnn's own thread pool
 (:mod:`.threads`), whose threads start with the first kernel that needs them.
 
-Importing minicnn changes nothing in the process. :func:`configure_cpu` holds
-the process-wide settings that make CPU training faster; the trainer and the
-benchmark call it, and a library user may.
+Importing minicnn changes nothing in the process, and its ops leave nothing
+changed behind them: BLAS runs on one thread only while minicnn's own products
+run. :func:`configure_cpu` holds the process-wide settings (the thread count,
+glibc's handling of freed memory); the trainer and the benchmark call it, and a
+library user may.
 """
 import importlib
 import os
@@ -54,28 +56,30 @@ def __getattr__(name):
 
 
 def configure_cpu(threads=None, keep_freed_memory=True):
-    """Opt in to the process-wide settings that make CPU training faster. Returns what was applied.
+    """Opt in to the process-wide settings of CPU training. Returns what was applied.
+
+    minicnn is fast without it: its kernels and matrix products run on its own
+    thread pool, one thread per core this process may use, and NumPy's BLAS
+    (OpenBLAS) runs on one thread only while minicnn's products run, as blocks
+    on that pool (BLAS's own threads cut each product into one equal share per
+    thread and spin while they wait for the slowest: beside another busy
+    program a training step got 16 times slower). NumPy's other products keep
+    their threads.
 
     Args:
         threads: how many threads minicnn's CPU work uses (default: every core
-            this process may run on). minicnn then runs its matrix products
-            itself, as blocks of columns on its own thread pool, and asks
-            NumPy's BLAS (OpenBLAS) to use one thread per product. BLAS's own
-            threads cut each product into one equal share per thread and spin
-            while they wait for the slowest: on a machine where other programs
-            run too, a training step got 16 times slower. minicnn's threads take
-            blocks as they come free and sleep when idle. The cost: every other
-            NumPy matrix product in this process runs on one thread from then on.
+            this process may run on).
         keep_freed_memory: ask glibc to keep freed memory for reuse
-            (:func:`minicnn.backend.keep_freed_host_memory`): -15% time per training
-            step, at the cost of the process keeping its peak memory.
+            (:func:`minicnn.backend.keep_freed_host_memory`), for the whole
+            process and for good: big arrays are then not handed back to the
+            system and faulted in again at every step, at the cost of the
+            process keeping its peak memory.
     Returns:
-        dict with "threads" (minicnn's thread count), "blas_single_threaded"
-        (True if BLAS could be set to one thread; with another BLAS than
-        OpenBLAS it is left alone and splits products itself) and
-        "keep_freed_memory" (True if glibc accepted it).
+        dict with "threads" (minicnn's thread count), "split_matmuls" (True
+        when minicnn runs its products on its threads; with another BLAS than
+        OpenBLAS they are left to it) and "keep_freed_memory" (True if glibc
+        accepted it).
     """
     _threads.set_thread_count(_threads.available_cores() if threads is None else threads)
-    return {"threads": _threads.thread_count(),
-            "blas_single_threaded": _threads.make_blas_single_threaded(),
+    return {"threads": _threads.thread_count(), "split_matmuls": _threads.split_matmuls(),
             "keep_freed_memory": bool(keep_freed_memory) and keep_freed_host_memory()}

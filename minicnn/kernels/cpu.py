@@ -23,7 +23,8 @@ from numba import njit
 
 from ..geometry import conv_output_size, pool_geometry
 from ..layout import channels_last, from_channels_last, pixel_rows
-from .threads import chunk_bounds, parallel_for, split_matmuls
+from . import host_memory
+from .threads import blas_on_one_thread, chunk_bounds, parallel_for, split_matmuls
 
 _jit = njit(cache=True, nogil=True)
 
@@ -52,11 +53,13 @@ def _product_into(a, b, out, bias=None):
             out += bias
 
 
-def matrix_product(a, b, bias=None):
-    """a @ b (+ bias, added to every row) for 2-D arrays, in blocks on minicnn's threads.
+def matrix_product(a, b, bias=None, out=None):
+    """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given, in blocks on minicnn's threads.
 
-    Used when :func:`minicnn.configure_cpu` has made BLAS single-threaded
-    (see :func:`.threads.split_matmuls`); otherwise BLAS splits it itself.
+    BLAS runs on one thread meanwhile (:func:`.threads.blas_on_one_thread`),
+    and on as many as before afterwards. Where BLAS's thread count cannot be
+    set (another BLAS than OpenBLAS), or the pool has one thread, it is one
+    BLAS call (:func:`.threads.split_matmuls`).
     A tall result is split into blocks of rows, a wide one into blocks of
     columns (each block reads the other operand whole, so the longer side is
     split). A small result with a
@@ -64,12 +67,22 @@ def matrix_product(a, b, bias=None):
     sum of partial products over fixed blocks of that dimension, added up in
     order: the same result whatever the thread count.
     """
-    rows, inner = a.shape
-    cols = b.shape[1]
-    out = np.empty((rows, cols), dtype=np.result_type(a, b))
-    if not split_matmuls() or max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
+    if out is None:
+        out = host_memory.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    if not split_matmuls():
         _product_into(a, b, out, bias)
         return out
+    with blas_on_one_thread():  # each block a one-thread BLAS call; BLAS's own threads would spin beside the pool's
+        _split_product(a, b, out, bias)
+    return out
+
+
+def _split_product(a, b, out, bias):
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
+        _product_into(a, b, out, bias)
+        return
     if rows >= max(cols, 2 * _BLOCK):
         blocks = [slice(*chunk) for chunk in chunk_bounds(rows, _BLOCK)]
         parallel_for(len(blocks), lambda i: _product_into(a[blocks[i]], b, out[blocks[i]], bias))
@@ -79,12 +92,11 @@ def matrix_product(a, b, bias=None):
                                                           None if bias is None else bias[blocks[i]]))
     else:
         blocks = [slice(start, start + _INNER_BLOCK) for start in range(0, inner, _INNER_BLOCK)]
-        partial = np.empty((len(blocks), rows, cols), dtype=out.dtype)
+        partial = host_memory.empty((len(blocks), rows, cols), dtype=out.dtype)
         parallel_for(len(blocks), lambda i: _product_into(a[:, blocks[i]], b[blocks[i]], partial[i]))
         np.sum(partial, axis=0, out=out)
         if bias is not None:
             out += bias
-    return out
 
 
 # -- im2col and col2im -----------------------------------------------------------------------
@@ -111,7 +123,7 @@ def im2col(x, kernel, stride, padding):
     """x (N, C, H, W) -> rows (N*OH*OW, kh*kw*C); see functional.conv.im2col."""
     (n, c, h, w), (kh, kw) = x.shape, kernel
     oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    cols = host_memory.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
     _run_chunks(n * oh, _rows_per_chunk(ow * kh * kw * c), _im2col, channels_last(x), kh, kw, *stride, *padding,
                 cols)
     return cols.reshape(n * oh * ow, kh * kw * c)
@@ -140,7 +152,7 @@ def col2im(cols, x_shape, kernel, stride, padding):
     """rows (N*OH*OW, kh*kw*C) -> (N, C, H, W) stored channels-last, adding overlaps; see functional.conv.col2im."""
     (n, c, h, w), (kh, kw) = x_shape, kernel
     oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    gx = np.empty((n, h, w, c), dtype=cols.dtype)
+    gx = host_memory.empty((n, h, w, c), dtype=cols.dtype)
     _run_chunks(n, 1, _col2im, np.ascontiguousarray(cols).reshape(n, oh, ow, kh, kw, c), kh, kw, *stride,
                 *padding, gx)
     return from_channels_last(gx)
@@ -179,8 +191,8 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax, start, stop):
 def max_pool2d(x, kernel, stride, padding, ceil_mode):
     """Returns (y, argmax) with the values of functional.pooling.max_pool2d_strided, stored channels-last."""
     (n, c, _, _), ((oh, ow), _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
-    y = np.empty((n, oh, ow, c), dtype=x.dtype)
-    argmax = np.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
+    y = host_memory.empty((n, oh, ow, c), dtype=x.dtype)
+    argmax = host_memory.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
     _run_chunks(n * oh, _rows_per_chunk(ow * c * kernel[0] * kernel[1]), _max_pool, channels_last(x), *kernel,
                 *stride, *padding, y, argmax)
     return from_channels_last(y), from_channels_last(argmax)
@@ -228,7 +240,7 @@ def _pool_backward(gy, average, argmax, divisor, kh, kw, sh, sw, ph, pw, gx, sta
 def _pool_backward_rows(gy, argmax, divisor, x_shape, kernel, stride, padding):
     """Runs _pool_backward; one of argmax (channels-last) and divisor is None."""
     n, c, h, w = x_shape
-    gx = np.empty((n, h, w, c), dtype=gy.dtype)
+    gx = host_memory.empty((n, h, w, c), dtype=gy.dtype)
     average = argmax is None
     argmax = np.zeros((1, 1, 1, 1), np.uint8) if average else argmax  # numba wants arrays in both roles
     divisor = divisor if average else np.ones((1, 1), gy.dtype)
@@ -267,7 +279,7 @@ def _avg_pool(x, kh, kw, sh, sw, ph, pw, divisor, y, start, stop):
 def avg_pool2d(x, divisor, kernel, stride, padding, ceil_mode):
     """Window sums over ``divisor`` (OH, OW), as functional.pooling.avg_pool2d_strided; stored channels-last."""
     (n, c, _, _), ((oh, ow), _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
-    y = np.empty((n, oh, ow, c), dtype=x.dtype)
+    y = host_memory.empty((n, oh, ow, c), dtype=x.dtype)
     _run_chunks(n * oh, _rows_per_chunk(ow * c * kernel[0] * kernel[1]), _avg_pool, channels_last(x), *kernel,
                 *stride, *padding, divisor, y)
     return from_channels_last(y)
@@ -316,7 +328,7 @@ def _from_rows(rows, shape):
 def lrn_forward(x, size, alpha, beta, k):
     """Returns (y, scale, scale ** -beta) as functional.lrn.lrn_forward_plain does, stored channels-last."""
     rows = _rows(x)
-    y, scale, scale_pow = (np.empty_like(rows) for _ in range(3))
+    y, scale, scale_pow = (host_memory.empty_like(rows) for _ in range(3))
     _run_chunks(rows.shape[0], _rows_per_chunk(rows.shape[1] * size), _lrn_forward, rows, size, alpha, beta, k,
                 y, scale, scale_pow)
     return tuple(_from_rows(a, x.shape) for a in (y, scale, scale_pow))
@@ -341,7 +353,7 @@ def _lrn_backward(gy, x, scale, scale_pow, size, alpha, beta, gx, start, stop):
 def lrn_backward(gy, x, scale, scale_pow, size, alpha, beta):
     """dL/dx as functional.lrn.lrn_backward_plain computes it, stored channels-last."""
     rows = [_rows(a) for a in (gy, x, scale, scale_pow)]
-    gx = np.empty_like(rows[0])
+    gx = host_memory.empty_like(rows[0])
     _run_chunks(rows[0].shape[0], _rows_per_chunk(rows[0].shape[1] * size), _lrn_backward, *rows, size, alpha,
                 beta, gx)
     return _from_rows(gx, x.shape)
@@ -385,7 +397,7 @@ def _channel_sums(x, other, mean, inv_std, kind, mask=None):
     """The two per-channel float64 sums of :func:`_block_sums` over all rows of x (rows, C)."""
     rows, channels = x.shape
     blocks = -(-rows // _BLOCK_ROWS)
-    sums = np.empty((blocks, 2, channels))
+    sums = host_memory.empty((blocks, 2, channels))
     _run_chunks(blocks, 1, _block_sums, x, other, other if mask is None else mask, mean, inv_std, kind, sums)
     return sums.sum(axis=0)
 
@@ -417,7 +429,7 @@ def batch_norm_forward(x, weight, bias, mean, var, eps, relu=False):
         mean = (shift + offset).astype(x.dtype)
         var = np.maximum(squares / pixels - offset * offset, 0.0).astype(x.dtype)
     inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
-    y = np.empty_like(rows)
+    y = host_memory.empty_like(rows)
     _run_chunks(pixels, _rows_per_chunk(channels), _normalize, rows, mean, weight * inv_std, bias, relu, y)
     return _from_rows(y, x.shape), mean, var, inv_std
 
@@ -446,7 +458,7 @@ def batch_norm_backward(gy, x, mean, weight, inv_std, training, relu_output=None
         mean_g, mean_g_xhat = (sum_g / pixels).astype(gy.dtype), (sum_g_xhat / pixels).astype(gy.dtype)
     else:  # the statistics are constants
         mean_g = mean_g_xhat = np.zeros(channels, gy.dtype)
-    gx = np.empty_like(grad_rows)
+    gx = host_memory.empty_like(grad_rows)
     _run_chunks(pixels, _rows_per_chunk(channels), _batch_norm_grad_input, grad_rows, mask, relu_output is not None,
                 rows, mean, inv_std, weight * inv_std, mean_g, mean_g_xhat, gx)
     return _from_rows(gx, gy.shape), sum_g_xhat.astype(gy.dtype), sum_g.astype(gy.dtype)
@@ -467,7 +479,7 @@ def concat_channels(arrays):
     n, _, h, w = arrays[0].shape
     rows = tuple(pixel_rows(a) for a in arrays)  # views of inputs stored channels-last
     widths = [r.shape[1] for r in rows]
-    out = np.empty((n * h * w, sum(widths)), dtype=arrays[0].dtype)
+    out = host_memory.empty((n * h * w, sum(widths)), dtype=arrays[0].dtype)
     _run_chunks(out.shape[0], _rows_per_chunk(out.shape[1]), _concat_rows, rows, np.cumsum([0] + widths[:-1]), out)
     return from_channels_last(out.reshape(n, h, w, -1))
 
@@ -488,7 +500,7 @@ def split_channels(x, sizes):
     but let every op after them (ReLU's backward first) read plain rows.
     """
     n, _, h, w = x.shape
-    parts = tuple(np.empty((n * h * w, size), dtype=x.dtype) for size in sizes)
+    parts = tuple(host_memory.empty((n * h * w, size), dtype=x.dtype) for size in sizes)
     rows = pixel_rows(x)
     _run_chunks(rows.shape[0], _rows_per_chunk(rows.shape[1]), _split_rows, rows, np.cumsum([0] + list(sizes[:-1])),
                 parts)
@@ -510,7 +522,7 @@ def _over_images(compute, out, *arrays):
 
 def relu(x):
     """max(x, 0), as functional.activation's plain version; keeps x's layout."""
-    return _over_images(lambda x, out: np.maximum(x, x.dtype.type(0), out=out), np.empty_like(x), x)
+    return _over_images(lambda x, out: np.maximum(x, x.dtype.type(0), out=out), host_memory.empty_like(x), x)
 
 
 @_jit
@@ -528,7 +540,7 @@ def _memory(a):
 
 def relu_backward(gy, y):
     """gy * (y > 0), as functional.activation's plain version, in one pass where gy and y lie alike."""
-    gx = np.empty_like(y)
+    gx = host_memory.empty_like(y)
     flat = [_memory(a) for a in (gy, y, gx)]
     if gy.strides != y.strides or any(f is None for f in flat):
         return _over_images(lambda gy, y, out: np.multiply(gy, y > 0, out=out), gx, gy, y)
@@ -538,4 +550,4 @@ def relu_backward(gy, y):
 
 def add(a, b):
     """a + b for two arrays of one shape (gradients meeting in backward); keeps a's layout."""
-    return _over_images(np.add, np.empty_like(a), a, b)
+    return _over_images(np.add, host_memory.empty_like(a), a, b)
