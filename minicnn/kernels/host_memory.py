@@ -15,10 +15,14 @@ array uses its memory, and the next request for that size gets it. Steps ask
 for the same sizes in the same order, so nearly every request after the first
 step is a hit.
 
-What the cache holds is bounded: free buffers past :data:`FREE_LIMIT_BYTES` in
-all are dropped, oldest first (glibc then returns them to the system).
-:func:`release` drops every free buffer.
+A request takes the smallest free buffer of its size to twice its size.
+What the cache holds is bounded by 1.25 times the most its arrays ever used
+at once (glibc, asked to keep freed memory, keeps the process's peak): when a new
+buffer would take it past that, free buffers are dropped first, the longest
+unused first (glibc then returns them to the system). :func:`release` drops
+every free buffer.
 """
+import bisect
 import sys
 import threading
 
@@ -26,10 +30,12 @@ import numpy as np
 
 SMALLEST = 1 << 20            # smaller arrays come from NumPy directly (malloc reuses small blocks anyway)
 GRAIN = 1 << 16               # requests are rounded up to this many bytes, so near sizes share buffers
-FREE_LIMIT_BYTES = 1 << 30    # free buffers kept at most (a batch-32 GoogLeNet step's biggest arrays fit)
 
 _lock = threading.Lock()
 _buffers = {}                 # rounded byte count -> list of uint8 buffers of that size, oldest first
+_sizes = []                   # the keys of _buffers, sorted
+_peak_in_use = 0              # the most bytes the cache's arrays ever held at once
+SLACK = 0.25                  # the cache may hold this much more than its peak in use (sizes never match exactly)
 
 
 def _is_free(buffers, i):
@@ -48,10 +54,17 @@ def empty(shape, dtype=float):
     with _lock:
         buffer = _take_free(size)
         if buffer is None:
-            _trim(FREE_LIMIT_BYTES)
+            _make_room(size)
             buffer = np.empty(size, np.uint8)
-            _buffers.setdefault(size, []).append(buffer)
+            _add(buffer)
     return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def _add(buffer):
+    if buffer.size not in _buffers:
+        bisect.insort(_sizes, buffer.size)
+        _buffers[buffer.size] = []
+    _buffers[buffer.size].append(buffer)
 
 
 def empty_like(a):
@@ -62,12 +75,14 @@ def empty_like(a):
 
 
 def _take_free(size):
-    """A buffer of ``size`` bytes that no array uses, moved to the end of its list; None if there is none."""
-    candidates = _buffers.get(size, [])
-    for i in range(len(candidates)):
-        if _is_free(candidates, i):
-            candidates.append(candidates.pop(i))  # the last used is the last dropped by _trim
-            return candidates[-1]
+    """The smallest buffer of ``size`` to 2 x ``size`` bytes that no array uses, moved to the end of its
+    list (the last used is the last dropped); None if there is none."""
+    for held in _sizes[bisect.bisect_left(_sizes, size):bisect.bisect_right(_sizes, 2 * size)]:
+        candidates = _buffers[held]
+        for i in range(len(candidates)):
+            if _is_free(candidates, i):
+                candidates.append(candidates.pop(i))
+                return candidates[-1]
     return None
 
 
@@ -89,6 +104,17 @@ def held_bytes():
         return sum(size * len(buffers) for size, buffers in _buffers.items())
 
 
+def _make_room(size):
+    """Before a new buffer of ``size`` bytes: drop free buffers while the cache would hold more than
+    1 + SLACK times the most it ever had in use at once (a steady training loop then drops none; a
+    change of shapes does)."""
+    global _peak_in_use
+    free = sum(size for size, _, _ in _free_buffers())
+    held = sum(size * len(buffers) for size, buffers in _buffers.items())
+    _peak_in_use = max(_peak_in_use, held - free + size)
+    _trim(max(0, free - (held + size - int(_peak_in_use * (1 + SLACK)))))
+
+
 def _trim(limit):
     """Drop free buffers, the longest unused of each size first, until at most ``limit`` free bytes remain."""
     free = _free_buffers()
@@ -105,9 +131,13 @@ def _trim(limit):
             _buffers[size] = kept
         else:
             del _buffers[size]
+            _sizes.remove(size)
 
 
 def release():
-    """Drop every free buffer (their memory goes back to the allocator, and from there to the system)."""
+    """Drop every free buffer (their memory goes back to the allocator, and from there to the system),
+    and count the peak in use from what is in use now."""
+    global _peak_in_use
     with _lock:
         _trim(0)
+        _peak_in_use = sum(size * len(buffers) for size, buffers in _buffers.items())
