@@ -20,7 +20,7 @@ shape also run faster in BLAS than the channel-major (O, N*OH*OW) ones.)
 Ops that read their input element by element (ReLU, dropout) neither know nor
 care on the CPU: NumPy keeps an input's memory order in its results. CuPy's
 elementwise kernels do not (they allocate every output C-ordered), so on a GPU
-those ops run over the input in its memory order (``kernels.gpu_fused``). Code that
+those ops run over the input in its memory order (``kernels.fusion.in_memory_order``). Code that
 wants one order asks for it with :func:`channels_last` or :func:`pixel_rows`,
 which copy only when the array is not already stored that way.
 """

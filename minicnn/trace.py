@@ -1,10 +1,10 @@
 """python -m minicnn.trace: every op of one training step, in order, forward then backward.
 
-    python -m minicnn.trace                                  # GoogLeNet (CIFAR stem), batch 2, CPU
-    python -m minicnn.trace --width 0.25 --batch-size 8 --norm bn --device gpu
-    python -m minicnn.trace --summary-only                   # only the totals by op type
-    python -m minicnn.trace --graph step.svg --collapse-depth 1
-    python -m minicnn.trace --model mynets:small_net         # your own network
+    python -m minicnn.trace --model mynets:small_net         # your network, batch 2, CPU
+    python -m minicnn.trace --model models.googlenet:GoogLeNet --loss models.googlenet:googlenet_loss \
+        --width 0.25 --batch-size 8 --norm bn --device gpu   # the repository's GoogLeNet (from its root)
+    python -m minicnn.trace --model mynets:small_net --summary-only        # only the totals by op type
+    python -m minicnn.trace --model mynets:small_net --graph step.svg --collapse-depth 1
 
 It builds the network, runs one step untraced (the first call of each kernel
 compiles it, which is not what a step costs), then one step of forward, loss
@@ -12,12 +12,14 @@ and backward under :func:`minicnn.autograd.trace`, and an SGD step. What each
 column counts is in :data:`COLUMNS` (``--help`` prints it).
 
 The network comes from --model MODULE:FACTORY, imported by name when the command
-runs (the default, models.googlenet:GoogLeNet, lives in the repository, not in
-the installed package: run from the repository root). The factory is called
-with those of num_classes (10), stem (cifar), norm and width that it accepts;
-the images are (N, 3, S, S) with S the model's ``input_size`` (else 32). A
-model that returns a tuple (GoogLeNet in training: main and auxiliary logits)
-is trained on main + 0.3 x each auxiliary cross-entropy, as GoogLeNet is.
+runs: the engine knows no model of its own (the repository's GoogLeNet lives in
+models/, which is not installed with the package: run from the repository
+root). The factory is called with those of num_classes (10), stem (cifar), norm
+and width that it accepts; the images are (N, 3, S, S) with S the model's
+``input_size`` (else 32). The loss is the cross-entropy of the output, or
+--loss MODULE:FUNCTION, called as ``loss(outputs, labels)``: a model that
+returns a tuple (GoogLeNet in training: main and auxiliary logits) needs the
+one that weighs them (GoogLeNet's ``googlenet_loss``).
 """
 import argparse
 import importlib
@@ -48,27 +50,25 @@ COLUMNS = """columns:
                counts them (minicnn.backend.set_device_counter: the CuPy stand-in of
                the tests; real CuPy counts nothing)
 """
-DEFAULT_MODEL = "models.googlenet:GoogLeNet"
 FACTORY_DEFAULTS = {"num_classes": 10, "stem": "cifar", "norm": None, "width": None}
-AUX_WEIGHT = 0.3
 
 
 # -- the network ----------------------------------------------------------------------------------
-def load_factory(spec):
-    """The callable named by "MODULE:FACTORY"; ValueError with what to do when it cannot be found."""
+def load_callable(spec, option="--model", kind="FACTORY"):
+    """The callable named by "MODULE:NAME"; ValueError with what to do when it cannot be found."""
     module_name, colon, name = spec.partition(":")
     if not colon or not module_name or not name:
-        raise ValueError(f"--model must be MODULE:FACTORY, such as {DEFAULT_MODEL}, got {spec!r}")
+        raise ValueError(f"{option} must be MODULE:{kind}, such as models.googlenet:GoogLeNet, got {spec!r}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ValueError(f"--model {spec}: cannot import {module_name} ({error}). The repository's models/ is "
+        raise ValueError(f"{option} {spec}: cannot import {module_name} ({error}). The repository's models/ is "
                          "not installed with minicnn: run this from the repository root, or name a module "
                          "on your PYTHONPATH") from None
-    factory = getattr(module, name, None)
-    if not callable(factory):
-        raise ValueError(f"--model {spec}: {module_name} has no callable {name}")
-    return factory
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise ValueError(f"{option} {spec}: {module_name} has no callable {name}")
+    return function
 
 
 def factory_arguments(factory, given):
@@ -89,14 +89,14 @@ def factory_arguments(factory, given):
     return arguments
 
 
-def training_loss(outputs, labels):
-    """Cross-entropy of the logits; for a tuple (main, aux...), main + 0.3 * each aux (GoogLeNet's)."""
-    if not isinstance(outputs, tuple):
-        return F.cross_entropy(outputs, labels)
-    main, *auxiliary = (F.cross_entropy(logits, labels) for logits in outputs if logits is not None)
-    for loss in auxiliary:
-        main = main + loss * AUX_WEIGHT
-    return main
+def training_loss(loss, outputs, labels):
+    """``loss(outputs, labels)`` (the caller's, from --loss), or without one the cross-entropy of the logits."""
+    if loss is not None:
+        return loss(outputs, labels)
+    if isinstance(outputs, tuple):
+        raise ValueError(f"the model returns {len(outputs)} outputs: name the loss that combines them with "
+                         "--loss MODULE:FUNCTION")
+    return F.cross_entropy(outputs, labels)
 
 
 # -- formatting -------------------------------------------------------------------------------------
@@ -188,8 +188,12 @@ def build_parser():
         description="Print every op of one training step (forward, loss, backward) in order, with shapes, "
                     "bytes, multiply-adds and time, then totals by op type.",
         epilog=COLUMNS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="MODULE:FACTORY",
-                        help=f"the network's factory, imported by name (default: {DEFAULT_MODEL})")
+    parser.add_argument("--model", required=True, metavar="MODULE:FACTORY",
+                        help="the network's factory, imported by name (the repository's GoogLeNet: "
+                             "models.googlenet:GoogLeNet)")
+    parser.add_argument("--loss", metavar="MODULE:FUNCTION",
+                        help="loss(outputs, labels), imported by name (default: the cross-entropy of the output; "
+                             "GoogLeNet's, with its auxiliary heads: models.googlenet:googlenet_loss)")
     parser.add_argument("--width", type=_positive(float, "a number > 0"),
                         help="channel multiplier, passed to the factory (GoogLeNet's default: 1.0)")
     parser.add_argument("--norm", choices=("lrn", "bn"), help="passed to the factory (GoogLeNet's default: lrn)")
@@ -229,7 +233,8 @@ def main(argv=None):
     if args.collapse_depth is not None and args.graph is None:
         parser.error("--collapse-depth goes with --graph")
     try:
-        factory = load_factory(args.model)
+        factory = load_callable(args.model)
+        loss_function = load_callable(args.loss, "--loss", "FUNCTION") if args.loss else None
         kwargs = factory_arguments(factory, {"num_classes": args.num_classes, "stem": args.stem,
                                              "norm": args.norm, "width": args.width})
         device = backend.parse_device(args.device)
@@ -258,7 +263,7 @@ def main(argv=None):
         if labels is None:
             classes = (outputs[0] if isinstance(outputs, tuple) else outputs).shape[-1]
             labels = backend.to_device(rng.integers(0, classes, args.batch_size), device)
-        loss = training_loss(outputs, labels)
+        loss = training_loss(loss_function, outputs, labels)
         problem, drawing = None, time.perf_counter()
         if ops is not None and args.graph:  # before backward(), which frees the graph
             problem = _draw(args, loss, model, ops)
@@ -267,7 +272,11 @@ def main(argv=None):
         loss.backward()
         return problem, drawing
 
-    step()  # untraced: compiles the kernels
+    try:
+        step()  # untraced: compiles the kernels
+    except ValueError as error:  # a model with several outputs and no --loss
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     optimizer.step()
     arguments = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
     print(f"{args.model}({arguments}): one training step on a batch of {args.batch_size} images "

@@ -1,4 +1,5 @@
 """Small helpers for the tests."""
+import contextlib
 import os
 import pathlib
 import shutil
@@ -75,3 +76,17 @@ def start_mpi(command, ranks=2):
     together, is read with ``communicate``). The caller waits for it, or kills it."""
     argv, env = _mpi_job(command, ranks)
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@contextlib.contextmanager
+def fast_form_replaced(forms, device, function):
+    """Within the block, the op of ``forms`` (a minicnn.kernels.dispatch.Forms) runs ``function`` as its fast
+    form for ``device`` ("cpu" or "gpu"), chosen afresh; afterwards its own again."""
+    saved = forms.fast[device]
+    forms.fast[device] = function
+    forms.reset()
+    try:
+        yield
+    finally:
+        forms.fast[device] = saved
+        forms.reset()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import minicnn.functional as F
-from minicnn import backend, kernels, nn
+from minicnn import backend, nn
 import reference
 from helpers import tensor
 
@@ -60,9 +60,10 @@ def test_batch_norm_rejects_bad_input(kwargs, error, match):
 def test_fast_batch_norm_kernels_match_the_plain_versions(rng, training, relu):
     """CPU: the numba kernels against the plain versions (the GPU's fused ones: tests/test_gpu_fused.py);
     with relu, the kernels take the ReLU and its mask in their own passes, the plain versions beside them."""
-    from minicnn.functional.normalization import batch_norm_backward_plain, batch_norm_forward_plain
+    from minicnn.functional.normalization import (batch_norm_backward, batch_norm_backward_plain, batch_norm_forward,
+                                                  batch_norm_forward_plain)
     x = tensor((rng.standard_normal((6, 5, 7, 3)) * 2 + 1).astype(np.float32), requires_grad=True)
-    assert kernels.use_numba(x.array)  # the numba kernels, not the plain twin, ran
+    assert batch_norm_forward.fast_form(x.array) and batch_norm_backward.fast_form(x.array)  # not the plain twins
     w, b = (tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True) for _ in range(2))
     mean = tensor(rng.standard_normal(5).astype(np.float32)).array
     var = tensor(rng.uniform(0.5, 2, 5).astype(np.float32)).array

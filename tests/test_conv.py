@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 import minicnn.functional as F
-from minicnn import backend, kernels
-from minicnn.functional.conv import col2im, col2im_strided, im2col, im2col_strided
+from minicnn import backend
+from minicnn.functional.conv import col2im, col2im_forms, col2im_strided, im2col, im2col_forms, im2col_strided
 from minicnn.layout import is_channels_last
 import reference
 from helpers import assert_same_as_plain, tensor
@@ -60,7 +60,7 @@ def test_fast_im2col_kernels_match_the_strided_versions(device, rng, kernel, str
     """The fast kernels (numba on the CPU, gathers on the GPU) give the plain version's result exactly."""
     for dtype in (np.float32, np.float64):
         x = tensor(rng.standard_normal((3, 2) + size).astype(dtype), device).array
-        assert kernels.use_numba(x) or kernels.use_gpu_kernels(x)  # a fast kernel, not the plain twin, runs
+        assert im2col_forms.fast_form(x) and col2im_forms.fast_form(x)  # fast kernels, not the plain twins, run
         cols = im2col(x, kernel, stride, padding)
         plain = im2col_strided(x, kernel, stride, padding)
         np.testing.assert_array_equal(backend.as_numpy(cols), backend.as_numpy(plain))
@@ -75,13 +75,13 @@ def test_fast_im2col_kernels_match_the_strided_versions(device, rng, kernel, str
 @pytest.mark.parametrize("layout", ["channels-last", "channels-first"])
 def test_gather_im2col_matches_the_strided_versions_on_numpy(rng, kernel, stride, padding, size, channels, layout):
     """The GPU's gather formulation, run on NumPy arrays: the same rows, and col2im's sums in the same order."""
-    from minicnn.kernels import gpu
+    from minicnn.kernels import conv
     x = rng.standard_normal((2, size[0], size[1], channels)).astype(np.float32).transpose(0, 3, 1, 2)
     x = x if layout == "channels-last" else np.ascontiguousarray(x)
-    cols = gpu.im2col(x, kernel, stride, padding)
+    cols = conv.im2col_gather(x, kernel, stride, padding)
     np.testing.assert_array_equal(cols, im2col_strided(x, kernel, stride, padding))
     c = rng.standard_normal(cols.shape).astype(np.float32)
-    gx = gpu.col2im(c, x.shape, kernel, stride, padding)
+    gx = conv.col2im_gather(c, x.shape, kernel, stride, padding)
     np.testing.assert_array_equal(gx, col2im_strided(c, x.shape, kernel, stride, padding))
     assert is_channels_last(gx)
 
@@ -145,11 +145,11 @@ def test_conv2d_rejects_integer_input_and_mixed_dtypes():
 @pytest.mark.parametrize("bias", [True, False])
 def test_split_matrix_product_matches_numpy(rng, shape, bias):
     """The CPU products run in blocks of rows, of columns or of the inner dimension (configure_cpu's split)."""
-    from minicnn.kernels import cpu, threads
+    from minicnn.kernels import conv, threads
     rows, inner, cols = shape
     a = rng.standard_normal((rows, inner)).astype(np.float32)
     b = rng.standard_normal((cols, inner)).astype(np.float32).T  # a transposed operand, as in conv2d
     c = rng.standard_normal(cols).astype(np.float32) if bias else None
     assert threads.split_matmuls()  # the tests run configured as the trainer is (conftest)
     expected = a @ b + (c if bias else 0)
-    np.testing.assert_allclose(cpu.matrix_product(a, b, c), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(conv.matrix_product_threads(a, b, c), expected, rtol=1e-4, atol=1e-4)

@@ -130,19 +130,21 @@ def test_parameter_gradients_are_made_in_the_optimizers_buffer_not_copied_there(
 def test_the_gathers_cost_a_few_launches_whatever_the_kernel(op, launches):
     """A 5x5 kernel with padding (25 taps, some in the padding) on channels-last input: a handful of device
     operations, and the gather plan travels to the device once per geometry, never again."""
-    from minicnn.kernels import gpu
+    from minicnn.kernels.conv import col2im_gather, im2col_gather
+    from minicnn.kernels.pooling import (avg_pool2d_backward_gather, avg_pool2d_gather, max_pool2d_backward_gather,
+                                         max_pool2d_gather)
     from tests import standin
     rng = np.random.default_rng(0)
     x = tensor(rng.standard_normal((2, 9, 9, 3)).astype(np.float32), "gpu").array.transpose(0, 3, 1, 2)  # channels-last
     geometry = (5, 5), (2, 2), (2, 2)
-    cols = gpu.im2col(x, *geometry)
-    y, argmax = gpu.max_pool2d(x, *geometry, True)
+    cols = im2col_gather(x, *geometry)
+    y, argmax = max_pool2d_gather(x, *geometry, True)
     divisor = tensor(np.full(y.shape[2:], 25.0, np.float32), "gpu").array
-    calls = {"im2col": lambda: gpu.im2col(x, *geometry), "col2im": lambda: gpu.col2im(cols, x.shape, *geometry),
-             "max_pool2d": lambda: gpu.max_pool2d(x, *geometry, True),
-             "max_pool2d_backward": lambda: gpu.max_pool2d_backward(y, argmax, x.shape, *geometry, True),
-             "avg_pool2d": lambda: gpu.avg_pool2d(x, divisor, *geometry, True),
-             "avg_pool2d_backward": lambda: gpu.avg_pool2d_backward(y, divisor, x.shape, *geometry, True)}
+    calls = {"im2col": lambda: im2col_gather(x, *geometry), "col2im": lambda: col2im_gather(cols, x.shape, *geometry),
+             "max_pool2d": lambda: max_pool2d_gather(x, *geometry, True),
+             "max_pool2d_backward": lambda: max_pool2d_backward_gather(y, argmax, x.shape, *geometry, True),
+             "avg_pool2d": lambda: avg_pool2d_gather(x, divisor, *geometry, True),
+             "avg_pool2d_backward": lambda: avg_pool2d_backward_gather(y, divisor, x.shape, *geometry, True)}
     calls[op]()  # the first call builds and uploads the plan
     with standin.counting() as counter:
         calls[op]()

@@ -2,8 +2,10 @@
 import pytest
 
 from minicnn import doctor
+from helpers import fast_form_replaced
 
-SMALL = ["--width", "0.0625", "--check-width", "0.0625", "--batch-size", "2", "--steps", "1"]
+SMALL = ["--model", "models.googlenet:GoogLeNet", "--loss", "models.googlenet:googlenet_loss", "--width", "0.0625",
+         "--check-width", "0.0625", "--batch-size", "2", "--steps", "1"]
 
 
 def test_without_a_device_it_prints_the_versions(capsys):
@@ -21,15 +23,27 @@ def test_on_the_gpu_every_check_passes(capsys):
 
 
 @pytest.mark.gpu
-def test_a_gpu_path_that_differs_from_the_cpu_fails(capsys, monkeypatch):
-    from minicnn.kernels import gpu
-    real = gpu.im2col  # the CPU runs the numba kernel, the GPU this gather
+def test_without_a_model_it_checks_the_layers_and_lists_the_fast_gpu_forms(capsys):
+    assert doctor.main(["--device", "gpu"]) == 0
+    out = capsys.readouterr().out
+    assert "cases passed" in out and "images/s" not in out and out.rstrip().endswith("all checks passed")
+    table = out[out.index("== 2."):].split("\n\n")[0].splitlines()[1:]  # one row per op: name, form, status
+    rows = [line.split() for line in table]
+    statuses = {row[0]: " ".join(row[2:]) for row in rows}
+    assert statuses["im2col"] == statuses["lrn"] == statuses["sgd_update"] == statuses["adam_update"] == "active"
+    assert set(statuses.values()) == {"active"}
+
+
+@pytest.mark.gpu
+def test_a_gpu_path_that_differs_from_the_cpu_fails(capsys):
+    from minicnn.functional.conv import im2col_forms
+    from minicnn.kernels.conv import im2col_gather  # the CPU runs the numba kernel, the GPU this gather
 
     def slightly_wrong(x, *args):
-        return real(x, *args) * 1.001
+        return im2col_gather(x, *args) * 1.001
 
-    monkeypatch.setattr(gpu, "im2col", slightly_wrong)
-    assert doctor.main(["--device", "gpu", *SMALL]) == 1
+    with fast_form_replaced(im2col_forms, "gpu", slightly_wrong):
+        assert doctor.main(["--device", "gpu", *SMALL]) == 1
     out = capsys.readouterr().out
     assert "(FAIL: < 1e-8)" in out and "FAILED: gradient checks, GPU against CPU" in out
 

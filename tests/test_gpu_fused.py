@@ -1,7 +1,7 @@
-"""The fused GPU kernels (minicnn.kernels.gpu_fused) against their plain twins, on the GPU code path.
+"""The fused GPU forms (minicnn.kernels' ``*_fused``) against their plain twins, on the GPU code path.
 
-Each op runs twice on the same GPU inputs: with the fused kernels, and with
-MINICNN_PLAIN_KERNELS=1 (the plain array code). Float64 results and gradients
+Each op runs twice on the same GPU inputs: with the fused kernels, and in
+``dispatch.plain_forms()`` (the plain array code). Float64 results and gradients
 must agree; float32 must stay float32. On the CuPy stand-in the tests also
 count the kernels each fused op launches.
 """
@@ -10,7 +10,9 @@ import pytest
 
 import minicnn
 import minicnn.functional as F
-from minicnn import kernels, optim
+from minicnn import optim
+from minicnn.kernels import activation, dispatch, dropout, loss, lrn, normalization
+from minicnn.kernels import optim as optim_kernels
 from helpers import on_cupy_standin, tensor
 
 pytestmark = pytest.mark.gpu
@@ -25,11 +27,10 @@ def is_channels_last(array):
     return array.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-def run_both(monkeypatch, run):
+def run_both(run):
     """(run() with the fused kernels, run() with the plain twins), each a tuple of NumPy arrays."""
     fused = run()
-    with monkeypatch.context() as plain_only:
-        plain_only.setenv("MINICNN_PLAIN_KERNELS", "1")
+    with dispatch.plain_forms():
         plain = run()
     return fused, plain
 
@@ -65,7 +66,7 @@ def rng():
 
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
-def test_batch_norm_matches_the_plain_twin_with_gradients_and_running_statistics(monkeypatch, rng, training, layout):
+def test_batch_norm_matches_the_plain_twin_with_gradients_and_running_statistics(rng, training, layout):
     x = rng.standard_normal((4, 3, 5, 2)) * 3 + 10
     x = channels_last(x) if layout == "channels_last" else x
     weight, bias = rng.standard_normal(3), rng.standard_normal(3)
@@ -78,16 +79,16 @@ def test_batch_norm_matches_the_plain_twin_with_gradients_and_running_statistics
             [x, weight, bias])
         return (*results, mean.get(), var.get())
 
-    fused, plain = run_both(monkeypatch, run)
+    fused, plain = run_both(run)
     assert_all_close(fused, plain, rtol=1e-10)
     assert not np.allclose(fused[-1], start_var) if training else np.array_equal(fused[-1], start_var)
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_with_its_relu_matches_the_plain_twin_with_gradients(monkeypatch, rng, training):
+def test_batch_norm_with_its_relu_matches_the_plain_twin_with_gradients(rng, training):
     x = channels_last(rng.standard_normal((4, 3, 5, 2)))
     weight, bias, mean, var = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(3), np.ones(3)
-    fused, plain = run_both(monkeypatch, lambda: forward_backward(
+    fused, plain = run_both(lambda: forward_backward(
         lambda x, w, b: F.batch_norm(x, tensor(mean, "gpu").array, tensor(var, "gpu").array, w, b, training=training,
                                      relu=True), [x, weight, bias]))
     assert_all_close(fused, plain, rtol=1e-10)
@@ -114,55 +115,55 @@ def test_batch_norm_keeps_channels_last_and_float32_and_launches_few_kernels(rng
         assert bn.weight.grad is bn.weight._grad_buffer and bn.weight.grad.dtype == np.float32
 
 
-def test_batch_norm_without_running_statistics_matches_the_plain_twin(monkeypatch, rng):
+def test_batch_norm_without_running_statistics_matches_the_plain_twin(rng):
     x = rng.standard_normal((5, 4))
-    fused, plain = run_both(monkeypatch, lambda: forward_backward(
+    fused, plain = run_both(lambda: forward_backward(
         lambda x: F.batch_norm(x, None, None, training=True), [x]))
     assert_all_close(fused, plain, rtol=1e-10)
 
 
-def test_relu_backward_matches_the_plain_twin_and_takes_the_layout_of_the_output(monkeypatch, rng):
+def test_relu_backward_matches_the_plain_twin_and_takes_the_layout_of_the_output(rng):
     x = channels_last(rng.standard_normal((2, 3, 4, 5)))
-    fused, plain = run_both(monkeypatch, lambda: forward_backward(F.relu, [x]))
+    fused, plain = run_both(lambda: forward_backward(F.relu, [x]))
     assert_all_close(fused, plain, rtol=0, atol=0)
     y = F.relu(minicnn.Tensor(x))
     assert is_channels_last(y.array)  # a ufunc's output is C-ordered: the kernel runs in x's memory order
     channel_major_gy = tensor(np.ones(x.shape), "gpu").array
-    assert is_channels_last(kernels.gpu_fused.relu_backward(channel_major_gy, y.array))
+    assert is_channels_last(activation.relu_backward_fused(channel_major_gy, y.array))
 
 
 @pytest.mark.parametrize("size,alpha", [(5, 1e-4), (4, 0.8), (1, 0.5)])
-def test_lrn_matches_the_plain_twin_with_gradients(monkeypatch, rng, size, alpha):
+def test_lrn_matches_the_plain_twin_with_gradients(rng, size, alpha):
     x = channels_last(rng.standard_normal((2, 6, 3, 4)))
-    fused, plain = run_both(monkeypatch, lambda: forward_backward(
+    fused, plain = run_both(lambda: forward_backward(
         lambda x: F.local_response_norm(x, size, alpha, 0.75, 2.0), [x]))
     assert_all_close(fused, plain, rtol=1e-12)
 
 
-def test_dropout_matches_the_plain_twin_for_the_same_draw(monkeypatch, rng):
+def test_dropout_matches_the_plain_twin_for_the_same_draw(rng):
     x = rng.standard_normal((6, 50))
 
     def run():
         minicnn.manual_seed(3)
         return forward_backward(lambda x: F.dropout(x, 0.3), [x])
 
-    fused, plain = run_both(monkeypatch, run)
+    fused, plain = run_both(run)
     assert_all_close(fused, plain, rtol=0, atol=0)
     assert 0 < np.count_nonzero(fused[0] == 0) < x.size
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
-def test_cross_entropy_matches_the_plain_twin_with_gradients(monkeypatch, rng, reduction, smoothing):
+def test_cross_entropy_matches_the_plain_twin_with_gradients(rng, reduction, smoothing):
     logits, labels = rng.standard_normal((5, 7)) * 4, rng.integers(0, 7, 5)
-    fused, plain = run_both(monkeypatch, lambda: forward_backward(
+    fused, plain = run_both(lambda: forward_backward(
         lambda z: F.cross_entropy(z, labels, smoothing, reduction), [logits]))
     assert_all_close(fused, plain, rtol=1e-11)
 
 
-def test_cross_entropy_of_a_gpu_label_out_of_range_is_nan(monkeypatch):
+def test_cross_entropy_of_a_gpu_label_out_of_range_is_nan():
     labels = tensor(np.array([0, 9, 1]), "gpu").array
-    fused, plain = run_both(monkeypatch, lambda: (
+    fused, plain = run_both(lambda: (
         F.cross_entropy(tensor(np.zeros((3, 4)), "gpu"), labels, reduction="none").numpy(),))
     np.testing.assert_array_equal(np.isnan(fused[0]), [False, True, False])
     np.testing.assert_array_equal(fused[0], plain[0])
@@ -176,7 +177,7 @@ def test_cross_entropy_of_a_gpu_label_out_of_range_is_nan(monkeypatch):
     lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.01),
     lambda ps: optim.AdamW(ps, lr=0.01),
 ], ids=["sgd", "sgd-wd", "momentum", "nesterov", "adam", "adamw"])
-def test_optimizer_steps_match_the_plain_twin_in_one_kernel(monkeypatch, rng, make):
+def test_optimizer_steps_match_the_plain_twin_in_one_kernel(rng, make):
     values, grads = [rng.standard_normal((3, 4)), rng.standard_normal(5)], [rng.standard_normal((3, 4)),
                                                                             rng.standard_normal(5)]
 
@@ -189,7 +190,7 @@ def test_optimizer_steps_match_the_plain_twin_in_one_kernel(monkeypatch, rng, ma
             opt.step()
         return tuple(p.numpy() for p in params)
 
-    fused, plain = run_both(monkeypatch, run)
+    fused, plain = run_both(run)
     assert_all_close(fused, plain, rtol=1e-14, atol=1e-15)
     if on_cupy_standin():
         params = [tensor(v.astype(np.float32), "gpu", requires_grad=True) for v in values]
@@ -226,6 +227,6 @@ def test_no_fused_kernel_fell_back_to_the_experimental_fusion(rng):
         opt.step()
     x = tensor(rng.standard_normal((2, 3, 4, 4)), "gpu", requires_grad=True)  # float64, without an optimizer
     F.batch_norm(x, None, None, training=True, relu=True).sum().backward()
-    fell_back = [name for name, kernel in vars(kernels.gpu_fused).items()
-                 if getattr(kernel, "new_fusion", None) is not None]
+    fell_back = [name for module in (activation, normalization, lrn, dropout, loss, optim_kernels)
+                 for name, kernel in vars(module).items() if getattr(kernel, "new_fusion", None) is not None]
     assert not fell_back

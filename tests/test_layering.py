@@ -90,8 +90,8 @@ def test_minicnn_splits_its_products_unconfigured_and_numpy_keeps_its_blas_threa
             "threads.set_thread_count(2); threads._blas_functions()[0](2); before = threads.blas_thread_count(); "
             "x = minicnn.Tensor(np.ones((4, 8, 16, 16), np.float32), requires_grad=True); "
             "w = minicnn.Tensor(np.ones((300, 8, 3, 3), np.float32), requires_grad=True); "
-            "seen = []; import minicnn.kernels.cpu as cpu; inner = cpu._product_into; "
-            "cpu._product_into = lambda *a, **k: (seen.append(threads.blas_thread_count()), inner(*a, **k)); "
+            "seen = []; import minicnn.kernels.conv as conv; inner = conv._product_into; "
+            "conv._product_into = lambda *a, **k: (seen.append(threads.blas_thread_count()), inner(*a, **k)); "
             "F.conv2d(x, w, padding=1).sum().backward(); "
             "print(before, threads.blas_thread_count(), threads.split_matmuls(), sorted(set(seen)))")
     assert _run(code) == ["2", "2", "True", "[1]"]

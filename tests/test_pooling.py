@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import minicnn.functional as F
-from minicnn import kernels
+from minicnn.functional import pooling
 from minicnn import backend
 from minicnn.functional.pooling import (avg_pool2d_backward_strided, avg_pool2d_strided, avg_pool_divisor,
                                         max_pool2d_backward_strided, max_pool2d_strided, pool_output_size)
@@ -58,7 +58,7 @@ def test_fast_max_pool_kernels_match_the_strided_version(device, rng, kernel, st
     shape = (2, 3) + size
     data = rng.standard_normal(shape) if values == "normal" else rng.integers(0, 3, shape)
     x = tensor(data.astype(np.float32), device, requires_grad=True)
-    assert kernels.use_numba(x.array) or kernels.use_gpu_kernels(x.array)  # a fast kernel, not the plain twin, runs
+    assert pooling.max_pool2d_forward.fast_form(x.array) and pooling.max_pool2d_backward.fast_form(x.array)
     y = F.max_pool2d(x, kernel, stride, padding, ceil)
     gy = tensor(rng.standard_normal(y.shape).astype(np.float32), device).array
     y.backward(gy)
@@ -76,18 +76,18 @@ def test_gather_max_pool_matches_the_strided_version_on_numpy(rng, kernel, strid
                                                               channels):
     """The GPU's gather formulation, run on NumPy arrays: values, winners (first maximum in tap order, a
     padded cell only when nothing beats -inf) and routed gradients, exactly."""
-    from minicnn.kernels import gpu
+    from minicnn.kernels.pooling import max_pool2d_backward_gather, max_pool2d_gather
     shape = (2, channels) + size
     data = {"normal": lambda: rng.standard_normal(shape), "ties": lambda: rng.integers(0, 3, shape),
             "all -inf": lambda: np.full(shape, -np.inf)}[values]()
     x = np.ascontiguousarray(data.astype(np.float32).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # channels-last
-    y, argmax = gpu.max_pool2d(x, kernel, stride, padding, ceil)
+    y, argmax = max_pool2d_gather(x, kernel, stride, padding, ceil)
     plain, plain_argmax = max_pool2d_strided(x, kernel, stride, padding, ceil)
     np.testing.assert_array_equal(y, plain)
     np.testing.assert_array_equal(argmax, plain_argmax)
     assert argmax.dtype == plain_argmax.dtype
     gy = rng.standard_normal(y.shape).astype(np.float32)
-    np.testing.assert_array_equal(gpu.max_pool2d_backward(gy, argmax, x.shape, kernel, stride, padding, ceil),
+    np.testing.assert_array_equal(max_pool2d_backward_gather(gy, argmax, x.shape, kernel, stride, padding, ceil),
                                   max_pool2d_backward_strided(gy, plain_argmax, x.shape, kernel, stride, padding, ceil))
 
 
@@ -95,13 +95,13 @@ def test_gather_max_pool_matches_the_strided_version_on_numpy(rng, kernel, strid
 @pytest.mark.parametrize("count_include_pad", [True, False])
 def test_gather_avg_pool_matches_the_strided_version_on_numpy(rng, kernel, stride, padding, ceil, size,
                                                               count_include_pad):
-    from minicnn.kernels import gpu
+    from minicnn.kernels.pooling import avg_pool2d_backward_gather, avg_pool2d_gather
     x = rng.standard_normal((2, 1) + size).astype(np.float32)  # channels-first: the gather copies it first
     divisor = avg_pool_divisor(x.shape, kernel, stride, padding, ceil, count_include_pad, np, np.float32)
-    y = gpu.avg_pool2d(x, divisor, kernel, stride, padding, ceil)
+    y = avg_pool2d_gather(x, divisor, kernel, stride, padding, ceil)
     np.testing.assert_array_equal(y, avg_pool2d_strided(x, divisor, kernel, stride, padding, ceil))
     gy = rng.standard_normal(y.shape).astype(np.float32)
-    np.testing.assert_array_equal(gpu.avg_pool2d_backward(gy, divisor, x.shape, kernel, stride, padding, ceil),
+    np.testing.assert_array_equal(avg_pool2d_backward_gather(gy, divisor, x.shape, kernel, stride, padding, ceil),
                                   avg_pool2d_backward_strided(gy, divisor, x.shape, kernel, stride, padding, ceil))
 
 
@@ -110,7 +110,7 @@ def test_gather_avg_pool_matches_the_strided_version_on_numpy(rng, kernel, strid
 def test_fast_avg_pool_kernels_match_the_strided_version(device, rng, kernel, stride, padding, ceil, size,
                                                          count_include_pad):
     x = tensor(rng.standard_normal((2, 3) + size).astype(np.float32), device, requires_grad=True)
-    assert kernels.use_numba(x.array) or kernels.use_gpu_kernels(x.array)  # a fast kernel, not the plain twin, runs
+    assert pooling.avg_pool2d_forward.fast_form(x.array) and pooling.avg_pool2d_backward.fast_form(x.array)
     y = F.avg_pool2d(x, kernel, stride, padding, ceil, count_include_pad)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(gy)

@@ -16,14 +16,14 @@ def test_relu(device):
 
 @pytest.mark.parametrize("layout", ["channels-last", "contiguous"])
 def test_fast_concat_channels_matches_numpy(rng, layout):
-    from minicnn.kernels import cpu
+    from minicnn.kernels.shape import concat_channels_numba, split_channels_numba
     parts = [rng.standard_normal((6, c, 5, 4)).astype(np.float32) for c in (3, 1, 2)]
     if layout == "channels-last":  # as convolutions return them
         parts = [np.ascontiguousarray(p.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) for p in parts]
-    joined = cpu.concat_channels(parts)
+    joined = concat_channels_numba(*parts)
     np.testing.assert_array_equal(joined, np.concatenate(parts, axis=1))
     assert joined.transpose(0, 2, 3, 1).flags.c_contiguous
-    for piece, part in zip(cpu.split_channels(joined, [3, 1, 2]), parts):  # concat's backward
+    for piece, part in zip(split_channels_numba(joined, [3, 1, 2]), parts):  # concat's backward
         np.testing.assert_array_equal(piece, part)
         assert piece.transpose(0, 2, 3, 1).flags.c_contiguous
 
@@ -31,7 +31,7 @@ def test_fast_concat_channels_matches_numpy(rng, layout):
 @pytest.mark.parametrize("layout", ["contiguous", "channels-last", "channel slice"])
 def test_fast_relu_matches_the_plain_version(rng, layout):
     """The CPU twin splits NumPy's own ops over images: the same values, and x's memory layout kept."""
-    from minicnn.kernels import cpu
+    from minicnn.kernels.activation import relu_backward_numba, relu_threads
     data = rng.standard_normal((9, 4, 5, 3)).astype(np.float32)
     data[data > 1] = 0.0  # exact zeros: the gradient there is 0, as in PyTorch
     if layout == "channels-last":
@@ -39,10 +39,10 @@ def test_fast_relu_matches_the_plain_version(rng, layout):
     elif layout == "channel slice":
         data = data[:, 1:3]
     gy = rng.standard_normal(data.shape).astype(np.float32)
-    y = cpu.relu(data)
+    y = relu_threads(data)
     np.testing.assert_array_equal(y, np.maximum(data, 0))
     assert y.strides == np.empty_like(data).strides
-    np.testing.assert_array_equal(cpu.relu_backward(gy, y), gy * (y > 0))
+    np.testing.assert_array_equal(relu_backward_numba(gy, y), gy * (y > 0))
 
 
 def test_linear_matches_a_plain_loop(device, rng):

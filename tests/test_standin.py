@@ -512,7 +512,7 @@ def test_the_runner_runs_a_command_on_the_stand_in_and_reports_its_costs():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Gradient check on gpu:1" in result.stdout and "1 of 1 cases passed" in result.stdout
-    assert "CuPy stand-in: device_ops " in result.stderr and "kernels/gpu_fused.py" in result.stderr
+    assert "CuPy stand-in: device_ops " in result.stderr and "kernels/fusion.py" in result.stderr
     no_gpu = subprocess.run([sys.executable, "-m", "tests.standin.run", "--devices", "0", "-m", "minicnn.gradcheck",
                              "--device", "gpu"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert no_gpu.returncode == 2 and "CuPy finds none (cudaErrorNoDevice" in no_gpu.stderr

@@ -139,7 +139,8 @@ def test_trace_removes_its_module_hooks_and_sees_to_device():
 
 
 # -- python -m minicnn.trace -------------------------------------------------------------------------
-TINY = ["--width", "0.0625", "--batch-size", "2"]
+GOOGLENET = ["--model", "models.googlenet:GoogLeNet", "--loss", "models.googlenet:googlenet_loss"]
+TINY = [*GOOGLENET, "--width", "0.0625", "--batch-size", "2"]
 
 
 def run_main(capsys, *argv):
@@ -203,8 +204,10 @@ def test_summary_only_prints_the_totals(capsys):
     (["--model", "no_such_package.nets:net"], "cannot import no_such_package.nets"),
     (["--model", "models.googlenet:ResNet"], "models.googlenet has no callable ResNet"),
     (["--model", "test_trace:small_net", "--norm", "bn"], "--norm: the model factory small_net takes no norm"),
-    (["--width", "0"], "argument --width: expected a number > 0, got '0'"),
-    (["--collapse-depth", "1"], "--collapse-depth goes with --graph"),
+    (["--model", "test_trace:small_net", "--loss", "test_trace"], "--loss must be MODULE:FUNCTION"),
+    (["--width", "1"], "the following arguments are required: --model"),
+    ([*GOOGLENET, "--width", "0"], "argument --width: expected a number > 0, got '0'"),
+    ([*GOOGLENET, "--collapse-depth", "1"], "--collapse-depth goes with --graph"),
 ])
 def test_command_rejects_bad_options_with_usage(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -213,19 +216,24 @@ def test_command_rejects_bad_options_with_usage(capsys, argv, message):
     assert exit_info.value.code == 2 and err.startswith("usage: python -m minicnn.trace") and message in err
 
 
-def test_outside_the_repository_the_default_model_is_a_clear_error(tmp_path):
-    # only the engine, as `pip install .` installs it: the repository's root (models/) off sys.path
+def test_outside_the_repository_the_repositorys_model_is_a_clear_error(tmp_path):
+    # only the engine, as `pip install .` installs it: every folder that holds a models/googlenet.py off sys.path
     shutil.copytree(os.path.join(REPO_ROOT, "minicnn"), tmp_path / "minicnn",
                     ignore=shutil.ignore_patterns("__pycache__"))
     run = ("import os, runpy, sys\n"
-           "sys.path = [p for p in sys.path if os.path.realpath(p or '.') != os.path.realpath(sys.argv[1])]\n"
-           "sys.argv = ['minicnn.trace']\n"
+           "sys.path = [p for p in sys.path if not os.path.exists(os.path.join(p or '.', 'models', 'googlenet.py'))]\n"
+           "sys.argv = ['minicnn.trace', '--model', 'models.googlenet:GoogLeNet']\n"
            "runpy.run_module('minicnn.trace', run_name='__main__')")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "-c", run, REPO_ROOT], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot import models.googlenet" in result.stderr and "run this from the repository root" in result.stderr
+
+
+def test_a_model_with_several_outputs_needs_the_loss_that_combines_them(capsys):
+    code, _, err = run_main(capsys, "--model", "models.googlenet:GoogLeNet", "--width", "0.0625")
+    assert code == 1 and "the model returns 3 outputs: name the loss that combines them with --loss" in err
 
 
 def test_command_writes_the_graph(capsys, tmp_path):

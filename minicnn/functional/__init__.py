@@ -5,7 +5,7 @@ names, argument order, defaults and output sizes follow PyTorch. Where an op
 takes an axis, it is called ``dim`` (PyTorch's name); ``axis`` is accepted as
 NumPy's name for it.
 """
-from .activation import log_softmax, relu, softmax
+from .activation import log_softmax, relu, silu, softmax
 from .arithmetic import abs, add, clamp, clip, div, exp, log, matmul, mul, neg, power, sqrt, sub
 from .conv import conv2d
 from .dropout import dropout
@@ -22,6 +22,6 @@ __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "all", "any", "argmax", "argmin", "avg_pool2d", "batch_norm", "clamp",
     "clip", "concat", "conv2d", "cross_entropy", "div", "dropout", "exp", "flatten", "index", "linear",
     "local_response_norm", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "min", "mul", "neg",
-    "permute", "power", "relu", "reshape", "softmax", "sqrt", "squeeze", "sub", "sum", "transpose", "unsqueeze",
-    "var",
+    "permute", "power", "relu", "reshape", "silu", "softmax", "sqrt", "squeeze", "sub", "sum", "transpose",
+    "unsqueeze", "var",
 ]

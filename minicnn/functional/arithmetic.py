@@ -8,8 +8,9 @@ import numbers
 
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend
 from ..engine import Op, Tensor, _forward, is_grad_enabled
+from ..kernels.dispatch import Forms
 from .validation import require_tensor
 
 
@@ -46,11 +47,18 @@ def unbroadcast(grad, shape):
     return grad.sum(axis=kept_ones, keepdims=True) if kept_ones else grad
 
 
+def add_plain(a, b):
+    return a + b
+
+
+add_same_shape = Forms("add", plain=add_plain, cpu="arithmetic:add_threads")  # on the CPU split over minicnn's threads
+
+
 def add_arrays(a, b):
-    """a + b for two arrays of one shape: how backward sums the gradients of a tensor used twice
-    (an inception block's input feeds four branches). On the CPU split over minicnn's threads."""
-    if kernels.use_numba(a) and a.ndim and a.shape == b.shape:
-        return kernels.cpu.add(a, b)
+    """a + b: how backward sums the gradients of a tensor used twice (an inception block's input feeds
+    four branches)."""
+    if a.ndim and a.shape == b.shape:
+        return add_same_shape(a, b)
     return a + b
 
 
@@ -306,3 +314,24 @@ def to_device_and_dtype(tensor, device=None, dtype=None):
     if tensor.requires_grad and dtype.kind != "f":
         raise TypeError(f"to(): a tensor that requires grad must stay floating-point, got dtype {dtype}")
     return ToDeviceFunction(device, dtype)(tensor)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    add("arithmetic", "a + b * c, broadcasting", lambda inp: ((lambda a, b, c: a + b * c),
+                                                             [inp.normal(2, 3), inp.normal(3), inp.normal(2, 1)]))
+    add("arithmetic", "a / b - c", lambda inp: ((lambda a, b, c: a / b - c),
+                                               [inp.normal(2, 3), inp.positive(2, 3), inp.normal(1, 3)]))
+    add("arithmetic", "sum, mean and reshape (NumPy's axis/keepdims)", lambda inp: (
+        (lambda a: a.reshape(4, 3).sum(axis=0) * a.mean(axis=(0, 1), keepdims=True).reshape(3)), [inp.normal(2, 2, 3)]))
+    add("arithmetic", "matmul, power, exp, log", lambda inp: (
+        (lambda a, b, c: (a @ b) ** 2 + c.exp() + c.log()), [inp.normal(3, 4), inp.normal(4, 2), inp.positive(3, 2)]))
+    add("elementwise", "abs, sqrt", lambda inp: ((lambda a, b: a.abs() + b.sqrt()),
+                                                [inp.away_from_zero(3, 4), inp.positive(3, 4)]))
+    add("elementwise", "clamp(-0.5, 0.8), clamp(min=0), clip(max=0.3)", lambda inp: (
+        (lambda x: x.clamp(-0.5, 0.8) + x.clamp(min=0.0) * x.clip(max=0.3)), [inp.away_from_zero(4, 5)]))
+    add("elementwise", "a ** b (tensor exponent), 2 ** b", lambda inp: (
+        (lambda a, b: a ** b + 2 ** b), [inp.positive(3, 4), inp.normal(3, 4)]))
+    add("elementwise", "a ** b broadcasting (3, 1) by (4,)", lambda inp: (
+        (lambda a, b: a.pow(b)), [inp.positive(3, 1), inp.normal(4)]))

@@ -15,14 +15,15 @@ holds tap (0, 0) of all C channels, then tap (0, 1)..., and the product
 im2col reads its input in the same order. A 1x1 convolution with stride 1 and
 no padding needs no im2col at all: its rows are the input's pixels, (N*H*W, C).
 
-``im2col_strided`` and ``col2im_strided`` are the plain versions (one strided
-copy per kernel tap, on NumPy or CuPy); :mod:`minicnn.kernels` holds faster
-ones that must agree with them.
+``im2col_strided`` and ``col2im_strided`` are the plain forms (one strided
+copy per kernel tap, on NumPy or CuPy); :mod:`minicnn.kernels.conv` holds the
+fast ones, which must agree with them (tests/test_conv.py), and
+:mod:`minicnn.kernels.dispatch` picks one per call.
 """
-from .. import kernels
 from ..backend import get_array_module
-from ..geometry import conv_output_size
 from ..engine import Op
+from ..geometry import conv_output_size
+from ..kernels.dispatch import Forms
 from ..layout import from_channels_last, pixel_rows
 from .validation import pair, require_same_dtype, require_tensor
 
@@ -45,11 +46,7 @@ def im2col(x, kernel, stride, padding):
     """
     if _is_pointwise(kernel, stride, padding):  # the rows are x's pixels: no copy if x is channels-last
         return pixel_rows(x)
-    if kernels.use_numba(x):
-        return kernels.cpu.im2col(x, kernel, stride, padding)
-    if kernels.use_gpu_kernels(x):
-        return kernels.gpu.im2col(x, kernel, stride, padding)
-    return im2col_strided(x, kernel, stride, padding)
+    return im2col_forms(x, kernel, stride, padding)
 
 
 def im2col_strided(x, kernel, stride, padding):
@@ -81,11 +78,7 @@ def col2im(cols, x_shape, kernel, stride, padding):
     if _is_pointwise(kernel, stride, padding):
         n, c, h, w = x_shape
         return from_channels_last(cols.reshape(n, h, w, c))
-    if kernels.use_numba(cols):
-        return kernels.cpu.col2im(cols, x_shape, kernel, stride, padding)
-    if kernels.use_gpu_kernels(cols):
-        return kernels.gpu.col2im(cols, x_shape, kernel, stride, padding)
-    return col2im_strided(cols, x_shape, kernel, stride, padding)
+    return col2im_forms(cols, x_shape, kernel, stride, padding)
 
 
 def col2im_strided(cols, x_shape, kernel, stride, padding):
@@ -101,15 +94,18 @@ def col2im_strided(cols, x_shape, kernel, stride, padding):
     return from_channels_last(xp.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w]))
 
 
-def matrix_product(a, b, bias=None, out=None):
-    """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given; on the CPU split over
-    minicnn's threads."""
-    if kernels.use_numba(a):
-        return kernels.cpu.matrix_product(a, b, bias, out)
+def matrix_product_plain(a, b, bias=None, out=None):
+    """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given."""
     out = get_array_module(a).matmul(a, b, out=out)
     if bias is not None:
         out += bias
     return out
+
+
+im2col_forms = Forms("im2col", plain=im2col_strided, cpu="conv:im2col_numba", gpu="conv:im2col_gather")
+col2im_forms = Forms("col2im", plain=col2im_strided, cpu="conv:col2im_numba", gpu="conv:col2im_gather")
+# On the CPU split over minicnn's threads; a GPU's matmul is one cuBLAS call already.
+matrix_product = Forms("matrix_product", plain=matrix_product_plain, cpu="conv:matrix_product_threads")
 
 
 def _weight_rows(weight):
@@ -185,3 +181,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise ValueError(f"conv2d: bias must have one entry per output channel ({weight.shape[0]}), "
                          f"got shape {bias.shape}")
     return Conv2dFunction(stride, padding, weight.shape[2:])(x, weight, bias)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    for kernel, stride, padding, size, bias in [
+        (1, 1, 0, 5, True),          # pointwise: a plain matrix product, no im2col
+        (1, 2, 0, 7, True),          # 1x1 with stride: through im2col
+        (3, 1, 1, 6, True),
+        (3, 2, 1, 7, True),          # odd size, stride 2
+        (5, 1, 2, 5, False),
+        (7, 2, 3, 9, True),
+        ((3, 2), (2, 1), (1, 0), 6, True),  # rectangular kernel, different strides per axis
+    ]:
+        def _build(inp, kernel=kernel, stride=stride, padding=padding, size=size, bias=bias):
+            kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+            tensors = [inp.normal(2, 3, size, size), inp.normal(4, 3, kh, kw)] + ([inp.normal(4)] if bias else [])
+            return (lambda x, w, b=None: conv2d(x, w, b, stride, padding)), tensors
+        add("conv2d", f"kernel {kernel}, stride {stride}, padding {padding}, {size}x{size}"
+            + ("" if bias else ", no bias"), _build)

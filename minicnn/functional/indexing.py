@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import backend
 from ..engine import Op, Tensor
+from .shape import concat
 
 
 class IndexFunction(Op):
@@ -75,3 +76,18 @@ def index(x, key):
             raise type(error)(f"indexing a tensor of shape {x.shape}: {error}") from None
     parts = tuple(backend.to_device(part, device) if isinstance(part, np.ndarray) else part for part in parts)
     return IndexFunction(parts)(x)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    for config, key in [
+        ("x[1]", 1), ("x[:, 1:3]", (slice(None), slice(1, 3))), ("x[..., ::-2]", (Ellipsis, slice(None, None, -2))),
+        ("x[None, -1]", (None, -1)), ("x[[0, 2, 0]] (a row twice)", [0, 2, 0]),
+        ("x[[0, 2, 0], :, [1, 3, 1]] (a pair twice)", ([0, 2, 0], slice(None), [1, 3, 1])),
+        ("x[x > 0] (boolean mask)", None),
+    ]:
+        add("indexing", config, lambda inp, key=key: (
+            (lambda x: x[x > 0] if key is None else x[key]), [inp.away_from_zero(3, 2, 4)]))
+    add("indexing", "for row in x (rows weighted 1, 2, 3)", lambda inp: (
+        (lambda x: concat([row * (i + 1) for i, row in enumerate(x)])), [inp.normal(3, 4)]))

@@ -54,3 +54,10 @@ def linear(x, weight, bias=None):
     if bias.shape[0] != weight.shape[0]:
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
     return LinearFunction()(x, weight, bias)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    add("linear", "(5, 6) -> 4", lambda inp: (linear, [inp.normal(5, 6), inp.normal(4, 6), inp.normal(4)]))
+    add("linear", "(2, 3, 6) -> 4, no bias", lambda inp: (linear, [inp.normal(2, 3, 6), inp.normal(4, 6)]))

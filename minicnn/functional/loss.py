@@ -1,10 +1,55 @@
-"""Cross-entropy loss for integer class labels, with optional label smoothing."""
+"""Cross-entropy loss for integer class labels, with optional label smoothing.
+
+The fast GPU form (five kernels): :mod:`minicnn.kernels.loss`.
+"""
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend
 from ..backend import get_array_module
 from ..engine import Op, Tensor
+from ..kernels.dispatch import Forms
 from .validation import probability, require_tensor
+
+
+def cross_entropy_forward_plain(logits, labels, smoothing, reduction):
+    """Returns (loss, saved): the loss, and what :func:`cross_entropy_backward_plain` needs.
+
+    ``saved`` = (logits, row max (N, 1), log-sum-exp of the shifted rows (N, 1), labels (N, 1), class
+    indices (C,), 1 - s, s / C, C): the fast GPU form saves the same, so either backward follows either forward.
+    """
+    xp = get_array_module(logits)
+    n, classes = logits.shape
+    row_max = logits.max(axis=1, keepdims=True)
+    shifted = logits - row_max
+    lse = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - lse
+    valid = (labels >= 0) & (labels < classes)  # checked on the host for CPU labels
+    picked = log_probs[xp.arange(n), xp.where(valid, labels, 0)]  # in range even where a label is not
+    losses = -(1 - smoothing) * picked - (smoothing / classes) * log_probs.sum(axis=1)
+    losses = xp.where(valid, losses, losses.dtype.type(np.nan))  # an out-of-range GPU label: NaN loss
+    saved = (logits, row_max, lse, labels[:, None], xp.arange(classes), 1.0 - smoothing, smoothing / classes, classes)
+    if reduction == "none":
+        return losses, saved
+    total = losses.sum()
+    return (total / n if reduction == "mean" else total), saved
+
+
+def cross_entropy_backward_plain(gy, saved, reduction):
+    """dL/dlogits = (softmax - q) * gy (/ N for the mean; gy (N,) for "none")."""
+    logits, row_max, lse, labels, _, on_label, spread, classes = saved
+    xp, n = get_array_module(logits), logits.shape[0]
+    labels = labels[:, 0]
+    grad = xp.exp(logits - row_max - lse) - spread  # softmax - s / C
+    grad[xp.arange(n), xp.where((labels >= 0) & (labels < classes), labels, 0)] -= on_label
+    if reduction == "none":
+        return grad * gy[:, None]
+    return grad * (gy / n if reduction == "mean" else gy)
+
+
+cross_entropy_forward = Forms("cross_entropy", plain=cross_entropy_forward_plain,
+                              gpu="loss:cross_entropy_forward_fused")
+cross_entropy_backward = Forms("cross_entropy_backward", plain=cross_entropy_backward_plain,
+                               gpu="loss:cross_entropy_backward_fused")
 
 
 class CrossEntropyFunction(Op):
@@ -18,34 +63,11 @@ class CrossEntropyFunction(Op):
         self.target, self.smoothing, self.reduction = target, label_smoothing, reduction
 
     def forward(self, logits):
-        if kernels.use_gpu_kernels(logits):  # what backward needs is kept in self.saved
-            loss, self.saved = kernels.gpu_fused.cross_entropy_forward(logits, self.target, self.smoothing,
-                                                                       self.reduction)
-            return loss
-        xp = get_array_module(logits)
-        n, classes = logits.shape
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        self.probs = xp.exp(log_probs)
-        valid = (self.target >= 0) & (self.target < classes)  # checked on the host for CPU labels
-        self.index = xp.arange(n), xp.where(valid, self.target, 0)  # in range even where a label is not
-        picked = log_probs[self.index]
-        losses = -(1 - self.smoothing) * picked - (self.smoothing / classes) * log_probs.sum(axis=1)
-        losses = xp.where(valid, losses, losses.dtype.type(np.nan))  # an out-of-range GPU label: NaN loss
-        if self.reduction == "none":
-            return losses
-        total = losses.sum()
-        return total / n if self.reduction == "mean" else total
+        loss, self.saved = cross_entropy_forward(logits, self.target, self.smoothing, self.reduction)
+        return loss
 
     def backward(self, gy):
-        if kernels.use_gpu_kernels(gy):
-            return kernels.gpu_fused.cross_entropy_backward(gy, self.saved, self.reduction)
-        n, classes = self.probs.shape
-        grad = self.probs - self.smoothing / classes
-        grad[self.index] -= 1 - self.smoothing
-        if self.reduction == "none":
-            return grad * gy[:, None]
-        return grad * (gy / n if self.reduction == "mean" else gy)
+        return cross_entropy_backward(gy, self.saved, self.reduction)
 
 
 def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
@@ -83,3 +105,17 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     # out of range makes its sample's loss NaN instead.
     labels = backend.to_device(labels, logits.device)
     return CrossEntropyFunction(labels, label_smoothing, reduction)(logits)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    def _cross_entropy(smoothing, reduction):
+        def build(inp):
+            target = inp.labels(6, 5)
+            return ((lambda z: cross_entropy(z, target, smoothing, reduction)), [inp.normal(6, 5)])
+        return build
+
+    add("cross_entropy", "mean", _cross_entropy(0.0, "mean"))
+    add("cross_entropy", "label smoothing 0.1, sum", _cross_entropy(0.1, "sum"))
+    add("cross_entropy", "per sample (reduction none)", _cross_entropy(0.0, "none"))

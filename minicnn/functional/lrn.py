@@ -12,10 +12,12 @@ Backward, with g = dL/db:
 
 The second sum runs over the channels whose window contains c: c - (size-1)//2
 ... c + size//2, the window mirrored (the same window when size is odd).
+
+The fast forms: :mod:`minicnn.kernels.lrn`.
 """
-from .. import kernels
 from ..backend import get_array_module
 from ..engine import Op
+from ..kernels.dispatch import Forms
 from .validation import require_tensor
 
 
@@ -52,21 +54,22 @@ def lrn_backward_plain(gy, x, scale, scale_pow, size, alpha, beta):
     return gy * scale_pow - (2.0 * alpha * beta / size) * x * mirrored
 
 
+lrn_forward = Forms("lrn", plain=lrn_forward_plain, cpu="lrn:lrn_forward_numba", gpu="lrn:lrn_forward_fused")
+lrn_backward = Forms("lrn_backward", plain=lrn_backward_plain, cpu="lrn:lrn_backward_numba",
+                     gpu="lrn:lrn_backward_fused")
+
+
 class LocalResponseNormFunction(Op):
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):
-        forward = (kernels.cpu.lrn_forward if kernels.use_numba(x) else
-                   kernels.gpu_fused.lrn_forward if kernels.use_gpu_kernels(x) else lrn_forward_plain)
-        y, self.scale, self.scale_pow = forward(x, self.size, self.alpha, self.beta, self.k)
+        y, self.scale, self.scale_pow = lrn_forward(x, self.size, self.alpha, self.beta, self.k)
         self.x = x
         return y
 
     def backward(self, gy):
-        backward = (kernels.cpu.lrn_backward if kernels.use_numba(gy) else
-                    kernels.gpu_fused.lrn_backward if kernels.use_gpu_kernels(gy) else lrn_backward_plain)
-        return backward(gy, self.x, self.scale, self.scale_pow, self.size, self.alpha, self.beta)
+        return lrn_backward(gy, self.x, self.scale, self.scale_pow, self.size, self.alpha, self.beta)
 
 
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -87,3 +90,13 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
         raise ValueError(f"{op}: needs k > 0 and alpha >= 0 (so the base stays positive), "
                          f"got k={k!r}, alpha={alpha!r}")
     return LocalResponseNormFunction(size, float(alpha), float(beta), float(k))(x)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    for size, alpha, beta, k, channels in [(5, 1e-4, 0.75, 1.0, 7), (5, 0.5, 0.75, 1.0, 7), (4, 0.8, 0.6, 2.0, 6),
+                                           (3, 1.0, 0.75, 1.0, 2), (1, 0.5, 0.75, 1.0, 3)]:
+        add("local_response_norm", f"size {size}, alpha {alpha}, beta {beta}, k {k}, {channels} channels",
+            lambda inp, s=size, a=alpha, b=beta, k=k, c=channels:
+            ((lambda x: local_response_norm(x, s, a, b, k)), [inp.normal(2, c, 3, 3)]))

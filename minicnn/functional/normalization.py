@@ -14,23 +14,47 @@ Synchronised batch norm (``sync=True``, :class:`minicnn.nn.SyncBatchNorm`)
 takes the mean, the variance and those two gradient means over the batches of
 every process of :mod:`minicnn.distributed`, so that N processes with a slice
 each compute what one process computes on the whole batch.
+
+The fast forms (numba on the CPU, fused kernels on a GPU, each with the ReLU
+that follows a batch norm in the same passes): :mod:`minicnn.kernels.normalization`.
 """
+from typing import NamedTuple
+
 import numpy as np
 
-from .. import distributed, kernels
+from .. import distributed
 from ..backend import device_of, get_array_module
 from ..engine import Op, Tensor, device_mismatch
+from ..kernels.dispatch import Forms
 from .activation import relu_gradient, relu_values
 from .validation import require_same_dtype, require_tensor
 
 
-def batch_norm_forward_plain(x, weight, bias, mean, var, eps):
-    """Normalize per channel; the plain twin of the fast kernels.
+class RunningStatistics(NamedTuple):
+    """The running statistics that a batch norm in training updates in place: arrays (C,), and a float."""
+
+    mean: object
+    var: object
+    momentum: float
+
+    def update(self, mean, var, count):
+        """running = (1 - momentum) * running + momentum * statistic, with var made unbiased (as PyTorch keeps it)."""
+        running_mean, running_var = self.mean, self.var  # in place (a tuple's fields cannot be reassigned)
+        running_mean *= 1 - self.momentum
+        running_mean += (self.momentum * mean).astype(running_mean.dtype, copy=False)
+        running_var *= 1 - self.momentum
+        running_var += (self.momentum * var * (count / (count - 1))).astype(running_var.dtype, copy=False)
+
+
+def batch_norm_forward_plain(x, weight, bias, mean, var, eps, running=None, relu=False):
+    """Normalize per channel; the plain twin of the fast forms.
 
     Args:
         x: array (N, C, L) (trailing axes merged into L).
         weight, bias: arrays (C,).
         mean, var: arrays (C,) to normalize with, or None to use the batch's own.
+        running: None, or the :class:`RunningStatistics` to update with the batch's.
+        relu: y = max(normalized, 0).
     Returns:
         y (N, C, L), mean (C,), var (C,) (biased), inv_std (C,).
     """
@@ -40,11 +64,20 @@ def batch_norm_forward_plain(x, weight, bias, mean, var, eps):
         var = (centred * centred).mean(axis=(0, 2))
     inv_std = (1.0 / get_array_module(x).sqrt(var + eps)).astype(x.dtype)
     scale = weight * inv_std  # normalisation and the affine map in one multiply per value
-    return (x - mean[:, None]) * scale[:, None] + bias[:, None], mean, var, inv_std
+    y = (x - mean[:, None]) * scale[:, None] + bias[:, None]
+    if running is not None:
+        running.update(mean, var, x.shape[0] * x.shape[2])
+    return (relu_values(y) if relu else y), mean, var, inv_std
 
 
-def batch_norm_backward_plain(gy, x, mean, weight, inv_std, training):
-    """Returns (gx, gweight, gbias) for dL/dy = gy; x, mean, inv_std as in :func:`batch_norm_forward_plain`."""
+def batch_norm_backward_plain(gy, x, mean, weight, inv_std, training, relu_output=None, into=None):
+    """Returns (gx, gweight, gbias) for dL/dy = gy; x, mean, inv_std as in :func:`batch_norm_forward_plain`.
+
+    relu_output: the forward's output when it applied a ReLU (gy goes through the ReLU first).
+    into: where the parameter gradients may be written (Op.gradient_buffer); not used here.
+    """
+    if relu_output is not None:
+        gy = relu_gradient(gy, relu_output)
     x_hat = (x - mean[:, None]) * inv_std[:, None]
     gweight, gbias = (gy * x_hat).sum(axis=(0, 2)), gy.sum(axis=(0, 2))
     scale = (weight * inv_std)[:, None]
@@ -53,6 +86,13 @@ def batch_norm_backward_plain(gy, x, mean, weight, inv_std, training):
     count = gy.shape[0] * gy.shape[2]
     gx = scale * (gy - gbias[:, None] / count - x_hat * (gweight[:, None] / count))
     return gx, gweight, gbias
+
+
+batch_norm_forward = Forms("batch_norm", plain=batch_norm_forward_plain, cpu="normalization:batch_norm_forward_numba",
+                           gpu="normalization:batch_norm_forward_fused")
+batch_norm_backward = Forms("batch_norm_backward", plain=batch_norm_backward_plain,
+                            cpu="normalization:batch_norm_backward_numba",
+                            gpu="normalization:batch_norm_backward_fused")
 
 
 class BatchNormFunction(Op):
@@ -69,23 +109,6 @@ class BatchNormFunction(Op):
         bias = bias if bias is not None else xp.zeros(channels, x.dtype)
         return x.reshape(x.shape[0], channels, -1), self.weight, bias
 
-    def _update_running_statistics(self, mean, var, count):
-        """running = (1 - momentum) * running + momentum * statistic, with var made unbiased (as PyTorch keeps it)."""
-        if self.running_mean is None:
-            return
-        dtype = self.running_mean.dtype
-        self.running_mean *= 1 - self.momentum
-        self.running_mean += (self.momentum * mean).astype(dtype, copy=False)
-        self.running_var *= 1 - self.momentum
-        self.running_var += (self.momentum * var * (count / (count - 1))).astype(dtype, copy=False)
-
-    def _apply_relu(self, y3):
-        """max(y3, 0) when this batch norm carries a ReLU (kept for backward's mask), else y3."""
-        if not self.relu:
-            return y3
-        self.y3 = relu_values(y3)
-        return self.y3
-
     def _parameter_gradient_destinations(self):
         """(weight's, bias's) views of the optimizer's gradient buffer to write into, or None (see
         Op.gradient_buffer)."""
@@ -96,35 +119,16 @@ class BatchNormFunction(Op):
 
     def _backward(self, gy3, training):
         """(gx, gweight, gbias) for gy3 (through the ReLU first, if any), the statistics live (training) or fixed."""
-        arrays = (self.x3, self.mean, self.weight, self.inv_std, training)
-        if kernels.use_gpu_kernels(gy3):  # the ReLU's mask is applied inside the same kernels
-            return kernels.gpu_fused.batch_norm_backward(gy3, *arrays, relu_output=self.y3,
-                                                         into=self._parameter_gradient_destinations())
-        if kernels.use_numba(gy3):  # here too, in the same passes
-            return kernels.cpu.batch_norm_backward(gy3, *arrays, relu_output=self.y3)
-        if self.y3 is not None:
-            gy3 = relu_gradient(gy3, self.y3)
-        return batch_norm_backward_plain(gy3, *arrays)
+        return batch_norm_backward(gy3, self.x3, self.mean, self.weight, self.inv_std, training, relu_output=self.y3,
+                                   into=self._parameter_gradient_destinations())
 
     def forward(self, x, weight=None, bias=None):
         x3, weight, bias = self._as_arrays(x, weight, bias)
         given = (None, None) if self.training else (self.running_mean, self.running_var)
-        if kernels.use_gpu_kernels(x3):  # the running statistics and the ReLU in the same kernels
-            tracked = self.training and self.running_mean is not None
-            running = (self.running_mean, self.running_var, self.momentum) if tracked else None
-            y, mean, var, self.inv_std = kernels.gpu_fused.batch_norm_forward(x3, weight, bias, *given, self.eps,
-                                                                              running, self.relu)
-            self.y3 = y if self.relu else None
-        else:
-            if kernels.use_numba(x3):  # the ReLU in the normalizing pass
-                y, mean, var, self.inv_std = kernels.cpu.batch_norm_forward(x3, weight, bias, *given, self.eps,
-                                                                            self.relu)
-                self.y3 = y if self.relu else None
-            else:
-                y, mean, var, self.inv_std = batch_norm_forward_plain(x3, weight, bias, *given, self.eps)
-                y = self._apply_relu(y)
-            if self.training:
-                self._update_running_statistics(mean, var, x3.shape[0] * x3.shape[2])
+        tracked = self.training and self.running_mean is not None
+        running = RunningStatistics(self.running_mean, self.running_var, self.momentum) if tracked else None
+        y, mean, var, self.inv_std = batch_norm_forward(x3, weight, bias, *given, self.eps, running, self.relu)
+        self.y3 = y if self.relu else None  # the ReLU's output masks the gradient in backward
         self.x3, self.mean = x3, mean  # x is kept by the graph anyway; x_hat is not stored
         return y.reshape(x.shape)
 
@@ -164,11 +168,13 @@ class SyncBatchNormFunction(BatchNormFunction):
         self.count = sums[-1]  # the whole batch's, a 0-d array (no wait for the GPU here)
         mean = sums[:channels] / self.count
         var = xp.maximum(sums[channels:-1] / self.count - mean * mean, 0)
-        forward = kernels.cpu.batch_norm_forward if kernels.use_numba(x3) else batch_norm_forward_plain
         self.x3, self.mean = x3, mean.astype(x.dtype)
-        y, _, _, self.inv_std = forward(x3, weight, bias, self.mean, var.astype(x.dtype), self.eps)
-        self._update_running_statistics(mean, var, self.count)  # the same on every rank: so are the statistics
-        return self._apply_relu(y).reshape(x.shape)
+        y, _, _, self.inv_std = batch_norm_forward(x3, weight, bias, self.mean, var.astype(x.dtype), self.eps, None,
+                                                   self.relu)
+        self.y3 = y if self.relu else None
+        if self.running_mean is not None:  # the same on every rank: so are the statistics
+            RunningStatistics(self.running_mean, self.running_var, self.momentum).update(mean, var, self.count)
+        return y.reshape(x.shape)
 
     def backward(self, gy):
         gy3 = gy.reshape(self.x3.shape)
@@ -249,3 +255,19 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         return SyncBatchNormFunction(running_mean, running_var, float(momentum), float(eps), bool(relu))(*inputs)
     return BatchNormFunction(running_mean, running_var, bool(training), float(momentum), float(eps),
                              bool(relu))(*inputs)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    def _batch_norm(training, shape):
+        def build(inp):
+            channels = shape[1]
+            mean, var = inp.array(np.zeros(channels)), inp.array(np.ones(channels) * 1.5)
+            return ((lambda x, w, b: batch_norm(x, mean, var, w, b, training=training, eps=1e-3)),
+                   [inp.normal(*shape), inp.normal(channels), inp.normal(channels)])
+        return build
+
+    add("batch_norm", "training, (4, 3, 3, 3)", _batch_norm(True, (4, 3, 3, 3)))
+    add("batch_norm", "training, (6, 4) (1-D features)", _batch_norm(True, (6, 4)))
+    add("batch_norm", "evaluation, running statistics", _batch_norm(False, (4, 3, 3, 3)))

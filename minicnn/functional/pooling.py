@@ -2,8 +2,9 @@
 
 Pooling reads each window directly (one strided view per window offset), not
 through im2col: an im2col buffer for pooling would be kh*kw times the input.
-The GPU's fast path (:mod:`minicnn.kernels.gpu`) pays that transient buffer to
-gather every window in one kernel launch instead of a few per window offset.
+The GPU's fast form (:mod:`minicnn.kernels.pooling`, beside the CPU's) pays
+that transient buffer to gather every window in one kernel launch instead of a
+few per window offset.
 
 Output size follows PyTorch: floor((H + 2p - k) / s) + 1, or with ``ceil_mode``
 ceil(...) + 1, minus one if the last window would start past the input and its
@@ -12,10 +13,10 @@ max pooling no padded cell ever wins (padding counts as -inf).
 """
 import numpy as np
 
-from .. import kernels
 from ..backend import get_array_module
-from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
 from ..engine import Op
+from ..geometry import pool_geometry, pool_output_size  # noqa: F401 (pool_output_size: part of this module's API)
+from ..kernels.dispatch import Forms
 from ..layout import from_channels_last
 from .validation import pair, require_tensor
 
@@ -84,26 +85,23 @@ def avg_pool_divisor(x_shape, kernel, stride, padding, ceil_mode, count_include_
     return xp.asarray(np.outer(counts[0], counts[1]), dtype=dtype)
 
 
+max_pool2d_forward = Forms("max_pool2d", plain=max_pool2d_strided, cpu="pooling:max_pool2d_numba",
+                           gpu="pooling:max_pool2d_gather")
+max_pool2d_backward = Forms("max_pool2d_backward", plain=max_pool2d_backward_strided,
+                            cpu="pooling:max_pool2d_backward_numba", gpu="pooling:max_pool2d_backward_gather")
+
+
 class MaxPool2dFunction(Op):
     def __init__(self, kernel, stride, padding, ceil_mode):
         self.geometry = kernel, stride, padding, ceil_mode
 
     def forward(self, x):
         self.x_shape = x.shape
-        if kernels.use_numba(x):
-            y, self.argmax = kernels.cpu.max_pool2d(x, *self.geometry)
-        elif kernels.use_gpu_kernels(x):
-            y, self.argmax = kernels.gpu.max_pool2d(x, *self.geometry)
-        else:
-            y, self.argmax = max_pool2d_strided(x, *self.geometry)
+        y, self.argmax = max_pool2d_forward(x, *self.geometry)
         return y
 
     def backward(self, gy):
-        if kernels.use_numba(gy):
-            return kernels.cpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
-        if kernels.use_gpu_kernels(gy):
-            return kernels.gpu.max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
-        return max_pool2d_backward_strided(gy, self.argmax, self.x_shape, *self.geometry)
+        return max_pool2d_backward(gy, self.argmax, self.x_shape, *self.geometry)
 
 
 def avg_pool2d_strided(x, divisor, kernel, stride, padding, ceil_mode):
@@ -127,6 +125,12 @@ def avg_pool2d_backward_strided(gy, divisor, x_shape, kernel, stride, padding, c
     return xp.ascontiguousarray(padded[:, :, padding[0]:padding[0] + x_shape[2], padding[1]:padding[1] + x_shape[3]])
 
 
+avg_pool2d_forward = Forms("avg_pool2d", plain=avg_pool2d_strided, cpu="pooling:avg_pool2d_numba",
+                           gpu="pooling:avg_pool2d_gather")
+avg_pool2d_backward = Forms("avg_pool2d_backward", plain=avg_pool2d_backward_strided,
+                            cpu="pooling:avg_pool2d_backward_numba", gpu="pooling:avg_pool2d_backward_gather")
+
+
 class AvgPool2dFunction(Op):
     def __init__(self, kernel, stride, padding, ceil_mode, count_include_pad):
         self.geometry = kernel, stride, padding, ceil_mode
@@ -136,18 +140,10 @@ class AvgPool2dFunction(Op):
         self.x_shape = x.shape
         self.divisor = avg_pool_divisor(x.shape, *self.geometry, self.count_include_pad, get_array_module(x),
                                         x.dtype)
-        if kernels.use_numba(x):
-            return kernels.cpu.avg_pool2d(x, self.divisor, *self.geometry)
-        if kernels.use_gpu_kernels(x):
-            return kernels.gpu.avg_pool2d(x, self.divisor, *self.geometry)
-        return avg_pool2d_strided(x, self.divisor, *self.geometry)
+        return avg_pool2d_forward(x, self.divisor, *self.geometry)
 
     def backward(self, gy):
-        if kernels.use_numba(gy):
-            return kernels.cpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
-        if kernels.use_gpu_kernels(gy):
-            return kernels.gpu.avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
-        return avg_pool2d_backward_strided(gy, self.divisor, self.x_shape, *self.geometry)
+        return avg_pool2d_backward(gy, self.divisor, self.x_shape, *self.geometry)
 
 
 def check_pool_arguments(op, kernel_size, stride, padding):
@@ -254,3 +250,31 @@ def adaptive_avg_pool2d(x, output_size):
     require_tensor(op, "x", x, 4, "(N, C, H, W)")
     size = pair(op, "output_size", output_size, 1)
     return AdaptiveAvgPool2dFunction(size)(x)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    for kernel, stride, padding, ceil, size in [
+        (2, 2, 0, False, 6),
+        (3, 2, 0, True, 8),          # ceil mode (GoogLeNet's 224 stem): 8 -> 4 windows
+        (3, 2, 1, False, 7),         # the CIFAR stem's pad-1 pool
+        (3, 1, 1, False, 5),         # inception pool branch: same size out
+        (3, 3, 1, True, 7),          # ceil mode with padding, odd size
+        ((3, 2), (2, 1), (1, 0), False, 6),
+    ]:
+        geometry = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil)
+        config = f"kernel {kernel}, stride {stride}, padding {padding}, {size}x{size}" + (", ceil" if ceil else "")
+        add("max_pool2d", config, lambda inp, g=geometry, s=size:
+            ((lambda x: max_pool2d(x, **g)), [inp.tie_free(2, 3, s, s)]))
+        add("avg_pool2d", config, lambda inp, g=geometry, s=size:
+            ((lambda x: avg_pool2d(x, **g)), [inp.normal(2, 3, s, s)]))
+    add("avg_pool2d", "kernel 3, stride 2, padding 1, 7x7, ceil, count_include_pad=False",
+        lambda inp: ((lambda x: avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)),
+                     [inp.normal(2, 3, 7, 7)]))
+    add("avg_pool2d", "kernel 5, stride 3 (aux head), 16x16",
+        lambda inp: ((lambda x: avg_pool2d(x, 5, 3)), [inp.normal(1, 2, 16, 16)]))
+    add("adaptive_avg_pool2d", "global (output 1)",
+        lambda inp: ((lambda x: adaptive_avg_pool2d(x, 1)), [inp.normal(2, 3, 5, 5)]))
+    add("adaptive_avg_pool2d", "uneven bins (7x5 -> 3x2)",
+        lambda inp: ((lambda x: adaptive_avg_pool2d(x, (3, 2))), [inp.normal(2, 3, 7, 5)]))

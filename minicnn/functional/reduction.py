@@ -222,3 +222,20 @@ def all(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 
 def any(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 (PyTorch's name)
     """True where some element along ``dim`` is nonzero (a bool tensor; no gradient)."""
     return _logical("any", x, dim, keepdim, axis, keepdims)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    for name in ("max", "min"):
+        add(name, "every element (a 0-d tensor)", lambda inp, n=name: (
+            (lambda x: getattr(x, n)()), [inp.tie_free(3, 4)]))
+        add(name, "dim 1: values", lambda inp, n=name: ((lambda x: getattr(x, n)(1).values), [inp.tie_free(3, 4, 2)]))
+        add(name, "dim -1, keepdim: values", lambda inp, n=name: (
+            (lambda x: getattr(x, n)(dim=-1, keepdim=True).values), [inp.tie_free(3, 4)]))
+    add("reduction", "sum(dim=(0, 2)) and mean(dim=1, keepdim=True)", lambda inp: (
+        (lambda x: x.sum(dim=(0, 2)) * x.mean(dim=1, keepdim=True).sum()), [inp.normal(2, 3, 4)]))
+    add("reduction", "var (unbiased) and var(dim=0, correction=0)", lambda inp: (
+        (lambda x: x.var() + x.var(dim=0, correction=0)), [inp.normal(4, 3)]))
+    add("reduction", "var(dim=(1, 2), keepdim=True)", lambda inp: (
+        (lambda x: x.var(dim=(1, 2), keepdim=True)), [inp.normal(2, 3, 4)]))

@@ -2,15 +2,16 @@
 
 None of these changes a value; each backward puts the gradient back in the
 input's shape (reshape) or axis order (permute). They work on tensors of any
-dtype; concat's default axis is 0, as ``torch.cat``'s.
+dtype; concat's default axis is 0, as ``torch.cat``'s. Concatenation along
+the channels of images has fast forms: :mod:`minicnn.kernels.shape`.
 """
 import numbers
 
 import numpy as np
 
-from .. import kernels
 from ..backend import get_array_module
 from ..engine import Op, Tensor
+from ..kernels.dispatch import Forms
 from .validation import (dim_or_axis, normalize_axis, normalize_dims, require_same_dtype,
                          require_tensor)
 
@@ -40,21 +41,34 @@ class PermuteFunction(Op):
         return gy.transpose(tuple(int(axis) for axis in np.argsort(self.dims)))  # the inverse permutation
 
 
+def concat_channels_plain(*arrays):
+    """concatenate(arrays, axis=1) for arrays (N, C_i, H, W)."""
+    return get_array_module(*arrays).concatenate(arrays, axis=1)
+
+
+def split_channels_plain(x, sizes):
+    """x (N, C, H, W) cut along the channels into pieces of ``sizes`` (views)."""
+    return get_array_module(x).split(x, np.cumsum(sizes)[:-1].tolist(), axis=1)
+
+
+concat_channels = Forms("concat_channels", plain=concat_channels_plain, cpu="shape:concat_channels_numba",
+                        gpu="shape:concat_channels_gpu")
+split_channels = Forms("split_channels", plain=split_channels_plain, cpu="shape:split_channels_numba")
+
+
 class ConcatFunction(Op):
     def __init__(self, axis):
         self.axis = axis
 
     def forward(self, *arrays):
         self.sizes = [a.shape[self.axis] for a in arrays]
-        if self.axis == 1 and arrays[0].ndim == 4 and kernels.use_numba(arrays[0]):
-            return kernels.cpu.concat_channels(arrays)
-        if self.axis == 1 and arrays[0].ndim == 4 and kernels.use_gpu_kernels(arrays[0]):
-            return kernels.gpu.concat_channels(arrays)
+        if self.axis == 1 and arrays[0].ndim == 4:  # images: the channels of each pixel side by side
+            return concat_channels(*arrays)
         return get_array_module(*arrays).concatenate(arrays, axis=self.axis)
 
     def backward(self, gy):
-        if self.axis == 1 and gy.ndim == 4 and kernels.use_numba(gy):
-            pieces = kernels.cpu.split_channels(gy, self.sizes)
+        if self.axis == 1 and gy.ndim == 4:
+            pieces = split_channels(gy, self.sizes)
         else:
             pieces = get_array_module(gy).split(gy, np.cumsum(self.sizes)[:-1].tolist(), axis=self.axis)
         return tuple(piece if need else None for piece, need in zip(pieces, self.needs_input_grad))
@@ -155,3 +169,17 @@ def concat(tensors, dim=None, *, axis=None):
             raise ValueError(f"{op}: tensors[{i}] has shape {t.shape}, which does not match tensors[0]'s "
                              f"{first.shape} on every axis but {dim}")
     return ConcatFunction(dim)(*tensors)
+
+
+def gradcheck_cases(add):
+    """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
+    configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
+    add("concat", "3 tensors, dim 1", lambda inp: ((lambda *ts: concat(ts, dim=1)),
+                                                     [inp.normal(2, 1, 3), inp.normal(2, 4, 3), inp.normal(2, 2, 3)]))
+    add("concat", "dim 0", lambda inp: ((lambda a, b: concat([a, b], dim=0)), [inp.normal(1, 3), inp.normal(2, 3)]))
+    add("flatten", "(2, 3, 4, 5) from axis 1", lambda inp: ((lambda x: flatten(x, 1)), [inp.normal(2, 3, 4, 5)]))
+    add("permute", "x.T (3-D: all axes reversed)", lambda inp: ((lambda x: x.T), [inp.normal(2, 3, 4)]))
+    add("permute", "transpose(0, 2)", lambda inp: ((lambda x: x.transpose(0, 2)), [inp.normal(2, 3, 4)]))
+    add("permute", "permute(2, 0, 1)", lambda inp: ((lambda x: x.permute(2, 0, 1)), [inp.normal(2, 3, 4)]))
+    add("reshape", "view(-1, 4), squeeze, unsqueeze, flatten(0, 1)", lambda inp: (
+        (lambda x: x.view(-1, 4).unsqueeze(1).squeeze().reshape((2, 3, 4)).flatten(0, 1)), [inp.normal(2, 1, 3, 4)]))

@@ -1,24 +1,31 @@
-"""Fast kernels for the hot paths: numba on the CPU (:mod:`.cpu`).
+"""The fast forms of the ops, grouped by op, and the one place that picks among them.
 
-Each op in :mod:`minicnn.functional` has a plain version written once for
-NumPy and CuPy. Where the CPU has a faster kernel for the same job, the op
-chooses explicitly, in code a reader (and a linter) can follow::
+Each op in :mod:`minicnn.functional` has a plain form written once for NumPy
+and CuPy. Where a device has a faster kernel for the same job, the op declares
+it beside the plain one, and :mod:`.dispatch` picks the form from the arrays'
+device::
 
-    if kernels.use_numba(x):
-        return kernels.cpu.im2col(x, kernel, stride, padding)
-    return im2col_strided(x, kernel, stride, padding)
+    col2im_forms = Forms("col2im", plain=col2im_strided, cpu="conv:col2im_numba", gpu="conv:col2im_gather")
 
-On a GPU, :mod:`.gpu_fused` fuses chains of elementwise steps (batch norm,
-LRN, the optimizers' update rules...) into single kernels with ``cupy.fuse``,
-chosen with ``if kernels.use_gpu_kernels(x):`` in the same way.
+The fast forms live here, one module per op family, named as the op's module in
+:mod:`minicnn.functional`: :mod:`.conv` (im2col, col2im, the matrix product),
+:mod:`.pooling`, :mod:`.lrn`, :mod:`.normalization` (batch norm),
+:mod:`.activation` (ReLU, SiLU), :mod:`.shape` (concatenation), :mod:`.arithmetic`,
+:mod:`.dropout`, :mod:`.loss` and :mod:`.optim` (the optimizers' update rules).
+CPU forms are numba kernels (``*_numba``) or NumPy split over threads
+(``*_threads``); GPU forms are gathers (``*_gather``) or ``cupy.fuse`` kernels
+(``*_fused``). What they share: :mod:`.chunks` (the CPU's), :mod:`.gather` and
+:mod:`.fusion` (the GPU's).
 
-Every fast kernel is tested against its plain twin. Set the environment
-variable ``MINICNN_PLAIN_KERNELS=1`` to use only the plain versions (for
+Every fast form is tested against its plain twin. ``with
+minicnn.kernels.dispatch.plain_forms():``, or the environment variable
+``MINICNN_PLAIN_KERNELS=1``, runs only the plain forms (for teaching,
 comparisons and debugging).
 
-``kernels.cpu`` is imported on first use, not with ``import minicnn``
-(importing numba takes a while). The kernels run on minicnn's own thread pool
-(:mod:`.threads`), whose threads start with the first kernel that needs them.
+A module of fast forms is imported on first use, not with ``import minicnn``
+(importing numba takes a while). The CPU forms run on minicnn's own thread
+pool (:mod:`.threads`), whose threads start with the first kernel that needs
+them.
 
 Importing minicnn changes nothing in the process, and its ops leave nothing
 changed behind them: BLAS runs on one thread only while minicnn's own products
@@ -26,33 +33,8 @@ run. :func:`configure_cpu` holds the process-wide settings (the thread count,
 glibc's handling of freed memory); the trainer and the benchmark call it, and a
 library user may.
 """
-import importlib
-import os
-
-import numpy as np
-
-from ..backend import is_gpu_array, keep_freed_host_memory
+from ..backend import keep_freed_host_memory
 from . import threads as _threads
-
-
-def use_numba(array):
-    """True when ``array`` is a NumPy array and the numba kernels are switched on."""
-    return isinstance(array, np.ndarray) and os.environ.get("MINICNN_PLAIN_KERNELS") != "1"
-
-
-def use_gpu_kernels(array):
-    """True when ``array`` is a CuPy array and the GPU's fast paths are switched on."""
-    return is_gpu_array(array) and os.environ.get("MINICNN_PLAIN_KERNELS") != "1"
-
-
-_SUBMODULES = ("cpu", "gpu", "gpu_fused")
-
-
-def __getattr__(name):
-    # `kernels.cpu` (numba) and the GPU modules are loaded the first time an op reaches for them.
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def configure_cpu(threads=None, keep_freed_memory=True):

@@ -207,6 +207,13 @@ class ReLU(Module):
         return F.relu(x)
 
 
+class SiLU(Module):
+    """x * sigmoid(x) elementwise (F.silu)."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
 class Flatten(Module):
     """Merge axes start_dim..end_dim: (N, C, H, W) -> (N, C*H*W) by default."""
 

@@ -1,7 +1,28 @@
 """Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019)."""
-from .. import kernels
 from ..backend import get_array_module
+from ..kernels.dispatch import Forms
 from .optimizer import Optimizer
+
+
+def adam_update_plain(param, grad, m, v, lr, betas, eps, weight_decay, decoupled, step):
+    """One Adam (``decoupled``: AdamW) step on ``param``, ``m`` and ``v`` in place; ``step`` counts from 1."""
+    xp = get_array_module(param)
+    beta1, beta2 = betas
+    if weight_decay and decoupled:
+        param *= 1.0 - lr * weight_decay
+    elif weight_decay:
+        grad = grad + weight_decay * param
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * grad * grad
+    denominator = xp.sqrt(v / (1 - beta2 ** step))
+    denominator += eps
+    param -= (lr / (1 - beta1 ** step)) * m / denominator
+
+
+# The GPU's form: the whole rule in one kernel (minicnn.kernels.optim).
+adam_update = Forms("adam_update", plain=adam_update_plain, gpu="optim:adam_update_fused")
 
 
 class Adam(Optimizer):
@@ -27,23 +48,8 @@ class Adam(Optimizer):
         xp = get_array_module(param)
         if "m" not in state:
             state["m"], state["v"] = xp.zeros_like(param), xp.zeros_like(param)
-        if kernels.use_gpu_kernels(param):  # the whole rule in one kernel
-            kernels.gpu_fused.adam_update(param, grad, state["m"], state["v"], self.lr, self.betas, self.eps,
-                                          self.weight_decay, self.decoupled, self.step_count)
-            return
-        beta1, beta2 = self.betas
-        if self.weight_decay and self.decoupled:
-            param *= 1.0 - self.lr * self.weight_decay
-        elif self.weight_decay:
-            grad = grad + self.weight_decay * param
-        m, v, t = state["m"], state["v"], self.step_count
-        m *= beta1
-        m += (1 - beta1) * grad
-        v *= beta2
-        v += (1 - beta2) * grad * grad
-        denominator = xp.sqrt(v / (1 - beta2 ** t))
-        denominator += self.eps
-        param -= (self.lr / (1 - beta1 ** t)) * m / denominator
+        adam_update(param, grad, state["m"], state["v"], self.lr, self.betas, self.eps, self.weight_decay,
+                    self.decoupled, self.step_count)
 
 
 class AdamW(Adam):

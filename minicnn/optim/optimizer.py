@@ -8,7 +8,7 @@ each parameter's ``.array`` a view into it, and their gradients in a second
 flat buffer: the backward pass writes each gradient into its parameter's view
 of that buffer (an op that can computes it there directly:
 ``Op.gradient_buffer``), and a step runs the update rule once, on the
-whole buffers (on a GPU, one fused kernel: :mod:`minicnn.kernels.gpu_fused`).
+whole buffers (on a GPU, one fused kernel: :mod:`minicnn.kernels.optim`).
 (Distributed training all-reduces that same gradient buffer in one call.)
 
 Build the optimizer after moving the model (``model.to("gpu")``), as in

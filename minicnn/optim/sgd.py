@@ -1,7 +1,22 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay (PyTorch's rule)."""
-from .. import kernels
 from ..backend import get_array_module
+from ..kernels.dispatch import Forms
 from .optimizer import Optimizer
+
+
+def sgd_update_plain(param, grad, buffer, lr, momentum, weight_decay, nesterov):
+    """One SGD step on ``param`` in place (``buffer``: the momentum buffer, None without momentum)."""
+    if weight_decay:
+        grad = grad + weight_decay * param
+    if momentum:
+        buffer *= momentum
+        buffer += grad
+        grad = grad + momentum * buffer if nesterov else buffer
+    param -= lr * grad
+
+
+# The GPU's form: the whole rule in one kernel (minicnn.kernels.optim).
+sgd_update = Forms("sgd_update", plain=sgd_update_plain, gpu="optim:sgd_update_fused")
 
 
 class SGD(Optimizer):
@@ -25,15 +40,4 @@ class SGD(Optimizer):
         if self.momentum and "momentum_buffer" not in state:
             # zeros: the first step then makes b = g, as PyTorch's copy does
             state["momentum_buffer"] = get_array_module(param).zeros_like(param)
-        if kernels.use_gpu_kernels(param):  # the whole rule in one kernel
-            kernels.gpu_fused.sgd_update(param, grad, state.get("momentum_buffer"), self.lr, self.momentum,
-                                         self.weight_decay, self.nesterov)
-            return
-        if self.weight_decay:
-            grad = grad + self.weight_decay * param
-        if self.momentum:
-            buffer = state["momentum_buffer"]
-            buffer *= self.momentum
-            buffer += grad
-            grad = grad + self.momentum * buffer if self.nesterov else buffer
-        param -= self.lr * grad
+        sgd_update(param, grad, state.get("momentum_buffer"), self.lr, self.momentum, self.weight_decay, self.nesterov)

@@ -1,4 +1,4 @@
-"""The GPU's data movement in a few kernel launches: im2col, col2im and pooling as gathers.
+"""The GPU's data movement in a few kernel launches: the gathers behind im2col, col2im and pooling.
 
 On a GPU every array operation is at least one kernel launch, and a launch
 costs microseconds whatever its size. The plain versions in
@@ -32,8 +32,9 @@ image, and a row carries all channels), so it is small: a few hundred KB for
 the largest of GoogLeNet's layers. It is built once on the host with NumPy,
 copied to the device once, and kept in a small cache per geometry and device.
 
-The functions run on NumPy arrays too: the tests hold them to the plain
-versions on both, bit for bit (the sums add in the same order).
+The convolution's forms (:mod:`.conv`) and pooling's (:mod:`.pooling`) are
+built from these. They run on NumPy arrays too: the tests hold them to the
+plain versions on both, bit for bit (the sums add in the same order).
 """
 import functools
 from typing import NamedTuple
@@ -41,7 +42,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import device_of, get_array_module, to_device
-from ..geometry import conv_output_size, pool_geometry
 from ..layout import from_channels_last
 
 CACHED_GEOMETRIES = 64  # GoogLeNet has about 20 distinct ones (conv and pooling, forward and backward)
@@ -140,23 +140,23 @@ def clear_cache():
 
 
 # -- gathers ------------------------------------------------------------------------------------
-def _planes(x):
+def planes(x):
     """x (N, C, H, W) -> (N, H*W, C): a view when x is stored channels-last, else one copy."""
     n, c, h, w = x.shape
     return x.transpose(0, 2, 3, 1).reshape(n, h * w, c)
 
 
-def _gather_windows(x, out_size, kernel, stride, padding, pad_value, taps_first=False):
+def gather_windows(x, out_size, kernel, stride, padding, pad_value, taps_first=False):
     """(N, OH*OW*K, C): every window of x, tap by tap (``taps_first``: (N, K*OH*OW, C), every window
     for each tap), with ``pad_value`` outside the image. 1-2 launches."""
     plan = windows(x, out_size, kernel, stride, padding, taps_first)
-    gathered = _planes(x).take(plan.pixel, axis=1)
+    gathered = planes(x).take(plan.pixel, axis=1)
     if plan.outside is not None:
         get_array_module(x).copyto(gathered, pad_value, where=plan.outside)  # in place: no second buffer
     return gathered
 
 
-def _sum_coverage(rows, index, outside, x_shape, kernel):
+def sum_coverage(rows, index, outside, x_shape, kernel):
     """(N, H*W, C): for each input pixel, the sum over the taps of ``rows`` (N, L, C) at ``index`` (K*H*W,),
     leaving out the slots where ``outside`` is True; in tap order. 3 launches."""
     gathered = rows.take(index, axis=1)
@@ -165,85 +165,7 @@ def _sum_coverage(rows, index, outside, x_shape, kernel):
     return gathered.reshape(n, kernel[0] * kernel[1], h * w, c).sum(axis=1)
 
 
-def _as_images(pixels, n, h, w):
+def as_images(pixels, n, h, w):
     """(N, H*W, C) -> (N, C, H, W) stored channels-last."""
     return from_channels_last(pixels.reshape(n, h, w, -1))
 
-
-# -- convolution --------------------------------------------------------------------------------
-def im2col(x, kernel, stride, padding):
-    """x (N, C, H, W) -> rows (N*OH*OW, kh*kw*C), as functional.conv.im2col_strided. 1-2 launches (+1
-    copy if x is not channels-last)."""
-    n, c, h, w = x.shape
-    out = conv_output_size(h, kernel[0], stride[0], padding[0]), conv_output_size(w, kernel[1], stride[1], padding[1])
-    return _gather_windows(x, out, kernel, stride, padding, 0).reshape(n * out[0] * out[1], -1)
-
-
-def col2im(cols, x_shape, kernel, stride, padding):
-    """rows (N*OH*OW, kh*kw*C) -> (N, C, H, W) stored channels-last, adding overlaps in tap order, as
-    functional.conv.col2im_strided. 3 launches."""
-    n, c, h, w = x_shape
-    out = conv_output_size(h, kernel[0], stride[0], padding[0]), conv_output_size(w, kernel[1], stride[1], padding[1])
-    plan = coverage(x_shape, cols, out, kernel, stride, padding)
-    return _as_images(_sum_coverage(cols.reshape(n, -1, c), plan.row, plan.outside, x_shape, kernel), n, h, w)
-
-
-# -- pooling ------------------------------------------------------------------------------------
-def _argmax_type(kernel):
-    return np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
-
-
-def max_pool2d(x, kernel, stride, padding, ceil_mode):
-    """(y, argmax) as functional.pooling.max_pool2d_strided, both stored channels-last. 5 launches.
-
-    ``argmax`` is the first maximum in tap order, the plain version's tie rule.
-    (A NaN wins its window here, as in PyTorch; the plain version skips NaNs after the first tap.)
-    """
-    (n, c, _, _), (out, _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
-    taps = _gather_windows(x, out, kernel, stride, padding, -np.inf, taps_first=True).reshape(n, -1, out[0] * out[1], c)
-    y = taps.max(axis=1)
-    argmax = taps.argmax(axis=1).astype(_argmax_type(kernel))  # int64 first: CuPy's argmax makes no other type
-    return _as_images(y, n, *out), _as_images(argmax, n, *out)
-
-
-def max_pool2d_backward(gy, argmax, x_shape, kernel, stride, padding, ceil_mode):
-    """Route each output gradient to its window's winner, as max_pool2d_backward_strided. 5 launches."""
-    xp, (n, c, h, w), out = get_array_module(gy), x_shape, gy.shape[2:]
-    plan = coverage(x_shape, gy, out, kernel, stride, padding)
-    grads = _planes(gy).take(plan.window, axis=1)       # (N, K*H*W, C): the gradient of the window...
-    winners = _planes(argmax).take(plan.window, axis=1)  # ...and the tap that won it
-    xp.copyto(grads, 0, where=winners != plan.tap)      # kept where this tap won (tap -1, no window: never)
-    return _as_images(grads.reshape(n, -1, h * w, c).sum(axis=1), n, h, w)
-
-
-def avg_pool2d(x, divisor, kernel, stride, padding, ceil_mode):
-    """Window sums (zero padding) over ``divisor`` (OH, OW), as avg_pool2d_strided; channels-last. 4 launches."""
-    (n, c, _, _), (out, _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
-    taps = _gather_windows(x, out, kernel, stride, padding, 0, taps_first=True)
-    total = taps.reshape(n, -1, out[0] * out[1], c).sum(axis=1)  # (N, OH*OW, C), adding the taps in order
-    return _as_images(total / divisor.reshape(-1, 1), n, *out)
-
-
-def avg_pool2d_backward(gy, divisor, x_shape, kernel, stride, padding, ceil_mode):
-    """Give every cell of each window an equal share of its gradient, as avg_pool2d_backward_strided. 4 launches."""
-    (n, _, h, w), out = x_shape, gy.shape[2:]
-    plan = coverage(x_shape, gy, out, kernel, stride, padding)
-    share = _planes(gy) / divisor.reshape(-1, 1)  # (N, OH*OW, C)
-    return _as_images(_sum_coverage(share, plan.window, plan.outside, x_shape, kernel), n, h, w)
-
-
-# -- concatenation along channels -----------------------------------------------------------------
-def concat_channels(arrays):
-    """concatenate(arrays, axis=1) for arrays (N, C_i, H, W), stored channels-last. One copy per array.
-
-    As many launches as ``cupy.concatenate``, whose result is channels-first; this
-    one lies as convolutions want their input, so the ops after it (1x1
-    convolutions read it as pixel rows) need no copy of their own.
-    """
-    n, _, h, w = arrays[0].shape
-    out = get_array_module(*arrays).empty((n, h, w, sum(a.shape[1] for a in arrays)), dtype=arrays[0].dtype)
-    start = 0
-    for a in arrays:
-        out[..., start:start + a.shape[1]] = a.transpose(0, 2, 3, 1)
-        start += a.shape[1]
-    return from_channels_last(out)

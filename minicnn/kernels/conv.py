@@ -1,0 +1,153 @@
+"""The convolution's fast forms: im2col, col2im and the matrix product (plain twins: functional/conv.py).
+
+CPU: numba loops that read each input value once per tap that uses it, with
+no padded copy, on minicnn's threads (:mod:`.chunks`), and the matrix product
+in blocks on the same threads. GPU: im2col and col2im as one gather each
+(:mod:`.gather`).
+"""
+import numpy as np
+
+from . import host_memory
+from ..geometry import conv_output_size
+from ..layout import channels_last, from_channels_last
+from .chunks import jit, rows_per_chunk, run_chunks
+from .gather import as_images, coverage, gather_windows, sum_coverage
+from .threads import blas_on_one_thread, chunk_bounds, parallel_for, split_matmuls
+
+# -- matrix products (CPU) ---------------------------------------------------------------------
+_BLOCK = 128             # rows or columns of the result per chunk, at least
+_INNER_BLOCK = 4096      # a product whose result is small is split along its inner dimension, in blocks this long
+
+
+def _product_into(a, b, out, bias=None):
+    """out = a @ b (+ bias). Silent about NaN and inf, as BLAS's own threads are (NumPy checks only its own thread)."""
+    with np.errstate(all="ignore"):
+        np.matmul(a, b, out=out)
+        if bias is not None:
+            out += bias
+
+
+def matrix_product_threads(a, b, bias=None, out=None):
+    """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given, in blocks on minicnn's threads.
+
+    BLAS runs on one thread meanwhile (:func:`.threads.blas_on_one_thread`),
+    and on as many as before afterwards: NumPy's own products elsewhere keep
+    their threads. Where BLAS's thread count cannot be set (another BLAS than
+    OpenBLAS), or the pool has one thread, it is one BLAS call
+    (:func:`.threads.split_matmuls`).
+
+    A tall result is split into blocks of rows, a wide one into blocks of
+    columns (each block reads the other operand whole, so the longer side is
+    split). A small result with a
+    long inner dimension (a weight gradient, summed over every pixel) is the
+    sum of partial products over fixed blocks of that dimension, added up in
+    order: the same result whatever the thread count.
+    """
+    if out is None:
+        out = host_memory.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    if not split_matmuls():
+        _product_into(a, b, out, bias)
+        return out
+    with blas_on_one_thread():  # each block a one-thread BLAS call; BLAS's own threads would spin beside the pool's
+        _split_product(a, b, out, bias)
+    return out
+
+
+def _split_product(a, b, out, bias):
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
+        _product_into(a, b, out, bias)
+        return
+    if rows >= max(cols, 2 * _BLOCK):
+        blocks = [slice(*chunk) for chunk in chunk_bounds(rows, _BLOCK)]
+        parallel_for(len(blocks), lambda i: _product_into(a[blocks[i]], b, out[blocks[i]], bias))
+    elif cols >= 2 * _BLOCK:
+        blocks = [slice(*chunk) for chunk in chunk_bounds(cols, _BLOCK)]
+        parallel_for(len(blocks), lambda i: _product_into(a, b[:, blocks[i]], out[:, blocks[i]],
+                                                          None if bias is None else bias[blocks[i]]))
+    else:
+        blocks = [slice(start, start + _INNER_BLOCK) for start in range(0, inner, _INNER_BLOCK)]
+        partial = host_memory.empty((len(blocks), rows, cols), dtype=out.dtype)
+        parallel_for(len(blocks), lambda i: _product_into(a[:, blocks[i]], b[blocks[i]], partial[i]))
+        np.sum(partial, axis=0, out=out)
+        if bias is not None:
+            out += bias
+
+
+# -- im2col and col2im (CPU) ---------------------------------------------------------------------
+@jit
+def _im2col(x, kh, kw, sh, sw, ph, pw, cols, start, stop):
+    n, h, w, c = x.shape
+    oh, ow = cols.shape[1], cols.shape[2]
+    for row in range(start, stop):  # one row of output pixels: image b, output row y
+        b, y = row // oh, row % oh
+        for q in range(ow):
+            for i in range(kh):
+                r = y * sh - ph + i
+                for j in range(kw):
+                    s = q * sw - pw + j
+                    if 0 <= r < h and 0 <= s < w:
+                        for ch in range(c):
+                            cols[b, y, q, i, j, ch] = x[b, r, s, ch]
+                    else:
+                        for ch in range(c):
+                            cols[b, y, q, i, j, ch] = 0
+
+
+def im2col_numba(x, kernel, stride, padding):
+    """x (N, C, H, W) -> rows (N*OH*OW, kh*kw*C); see functional.conv.im2col."""
+    (n, c, h, w), (kh, kw) = x.shape, kernel
+    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
+    cols = host_memory.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    run_chunks(n * oh, rows_per_chunk(ow * kh * kw * c), _im2col, channels_last(x), kh, kw, *stride, *padding,
+                cols)
+    return cols.reshape(n * oh * ow, kh * kw * c)
+
+
+@jit
+def _col2im(cols, kh, kw, sh, sw, ph, pw, gx, start, stop):
+    n, h, w, c = gx.shape
+    oh, ow = cols.shape[1], cols.shape[2]
+    for b in range(start, stop):  # each image owns its plane of gx: no two threads add to one pixel
+        gx[b] = 0
+        for i in range(kh):
+            for j in range(kw):  # taps in the plain version's order
+                for y in range(oh):
+                    r = y * sh - ph + i
+                    if r < 0 or r >= h:
+                        continue
+                    for q in range(ow):
+                        s = q * sw - pw + j
+                        if 0 <= s < w:
+                            for ch in range(c):
+                                gx[b, r, s, ch] += cols[b, y, q, i, j, ch]
+
+
+def col2im_numba(cols, x_shape, kernel, stride, padding):
+    """rows (N*OH*OW, kh*kw*C) -> (N, C, H, W) stored channels-last, adding overlaps; see functional.conv.col2im."""
+    (n, c, h, w), (kh, kw) = x_shape, kernel
+    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
+    gx = host_memory.empty((n, h, w, c), dtype=cols.dtype)
+    run_chunks(n, 1, _col2im, np.ascontiguousarray(cols).reshape(n, oh, ow, kh, kw, c), kh, kw, *stride,
+                *padding, gx)
+    return from_channels_last(gx)
+
+
+# -- im2col and col2im (GPU) ---------------------------------------------------------------------
+def im2col_gather(x, kernel, stride, padding):
+    """x (N, C, H, W) -> rows (N*OH*OW, kh*kw*C), as functional.conv.im2col_strided. 1-2 launches (+1
+    copy if x is not channels-last)."""
+    n, c, h, w = x.shape
+    out = conv_output_size(h, kernel[0], stride[0], padding[0]), conv_output_size(w, kernel[1], stride[1], padding[1])
+    return gather_windows(x, out, kernel, stride, padding, 0).reshape(n * out[0] * out[1], -1)
+
+
+def col2im_gather(cols, x_shape, kernel, stride, padding):
+    """rows (N*OH*OW, kh*kw*C) -> (N, C, H, W) stored channels-last, adding overlaps in tap order, as
+    functional.conv.col2im_strided. 3 launches."""
+    n, c, h, w = x_shape
+    out = conv_output_size(h, kernel[0], stride[0], padding[0]), conv_output_size(w, kernel[1], stride[1], padding[1])
+    plan = coverage(x_shape, cols, out, kernel, stride, padding)
+    return as_images(sum_coverage(cols.reshape(n, -1, c), plan.row, plan.outside, x_shape, kernel), n, h, w)
+
