@@ -7,8 +7,10 @@ that a busy machine slows each of them alike:
 
 - ``default``: nothing configured, as in a user's script;
 - ``configured``: ``minicnn.configure_cpu()`` first, as the trainer and the
-  benchmark do (minicnn's threads, glibc keeping freed memory);
-- ``threads-only``: ``configure_cpu(keep_freed_memory=False)``.
+  benchmark do;
+- ``glibc-keeps-memory``: also glibc asked to keep freed memory for reuse
+  (``mallopt``, a process-wide change for good: what ``configure_cpu`` did
+  before minicnn's kernels reused their own arrays), to show it no longer pays.
 
 Each process runs one warm-up step and then --steps timed ones, and reports
 its median step. The table gives, per setting, the median over --rounds
@@ -26,7 +28,8 @@ import sys
 SETTINGS = {
     "default": "",
     "configured": "minicnn.configure_cpu()",
-    "threads-only": "minicnn.configure_cpu(keep_freed_memory=False)",
+    "glibc-keeps-memory": "minicnn.configure_cpu(); import ctypes; mallopt = ctypes.CDLL('libc.so.6').mallopt; "
+                          "mallopt(-3, 2**31 - 1); mallopt(-1, 2**31 - 1)",  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
 }
 
 # One process: build, warm up, time --steps steps; print the median step and BLAS's threads before and after.
@@ -82,7 +85,7 @@ def main(argv=None):
         for setting in args.settings:
             results[setting].append(run_once(setting, args))
             r = results[setting][-1]
-            print(f"round {round_ + 1}: {setting:<13}{r['step_s']:.3f} s/step, CPU {r['cpu_s']:.3f} s "
+            print(f"round {round_ + 1}: {setting:<19}{r['step_s']:.3f} s/step, CPU {r['cpu_s']:.3f} s "
                   f"(system {r['system_s']:.3f} s)", flush=True)
     medians = {s: statistics.median(r["step_s"] for r in runs) for s, runs in results.items()}
     reference = medians.get("configured")
@@ -92,7 +95,7 @@ def main(argv=None):
         steps, cpu = [r["step_s"] for r in runs], [r["cpu_s"] for r in runs]
         ratio = f"{medians[setting] / reference:.3f}x configured" if reference else ""
         blas = sorted({(r["blas_before"], r["blas_after"]) for r in runs})
-        print(f"  {setting:<13}{medians[setting]:.3f} s ({min(steps):.3f}-{max(steps):.3f}) {ratio:<20} CPU "
+        print(f"  {setting:<19}{medians[setting]:.3f} s ({min(steps):.3f}-{max(steps):.3f}) {ratio:<20} CPU "
               f"{statistics.median(cpu):.3f} s (system {statistics.median(r['system_s'] for r in runs):.3f} s)  "
               f"BLAS threads before -> after: {', '.join(f'{a} -> {b}' for a, b in blas)}")
     return results

@@ -29,16 +29,14 @@ them.
 
 Importing minicnn changes nothing in the process, and its ops leave nothing
 changed behind them: BLAS runs on one thread only while minicnn's own products
-run. :func:`configure_cpu` holds the process-wide settings (the thread count,
-glibc's handling of freed memory); the trainer and the benchmark call it, and a
-library user may.
+run. :func:`configure_cpu` sets minicnn's thread count (the trainer gives each
+MPI rank its share); nothing else needs configuring.
 """
-from ..backend import keep_freed_host_memory
 from . import threads as _threads
 
 
-def configure_cpu(threads=None, keep_freed_memory=True):
-    """Opt in to the process-wide settings of CPU training. Returns what was applied.
+def configure_cpu(threads=None):
+    """Set how many threads minicnn's CPU work uses. Returns what was applied.
 
     minicnn is fast without it: its kernels and matrix products run on its own
     thread pool, one thread per core this process may use, and NumPy's BLAS
@@ -46,22 +44,16 @@ def configure_cpu(threads=None, keep_freed_memory=True):
     on that pool (BLAS's own threads cut each product into one equal share per
     thread and spin while they wait for the slowest: beside another busy
     program a training step got 16 times slower). NumPy's other products keep
-    their threads.
+    their threads, and the kernels' big arrays are reused from step to step
+    (:mod:`.host_memory`), so nothing process-wide is left changed.
 
     Args:
         threads: how many threads minicnn's CPU work uses (default: every core
-            this process may run on).
-        keep_freed_memory: ask glibc to keep freed memory for reuse
-            (:func:`minicnn.backend.keep_freed_host_memory`), for the whole
-            process and for good: big arrays are then not handed back to the
-            system and faulted in again at every step, at the cost of the
-            process keeping its peak memory.
+            this process may run on; the trainer gives each MPI rank its share).
     Returns:
-        dict with "threads" (minicnn's thread count), "split_matmuls" (True
+        dict with "threads" (minicnn's thread count) and "split_matmuls" (True
         when minicnn runs its products on its threads; with another BLAS than
-        OpenBLAS they are left to it) and "keep_freed_memory" (True if glibc
-        accepted it).
+        OpenBLAS they are left to it).
     """
     _threads.set_thread_count(_threads.available_cores() if threads is None else threads)
-    return {"threads": _threads.thread_count(), "split_matmuls": _threads.split_matmuls(),
-            "keep_freed_memory": bool(keep_freed_memory) and keep_freed_host_memory()}
+    return {"threads": _threads.thread_count(), "split_matmuls": _threads.split_matmuls()}
