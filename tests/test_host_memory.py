@@ -6,10 +6,11 @@ from minicnn.kernels import host_memory
 
 
 @pytest.fixture(autouse=True)
-def empty_cache():
-    host_memory.release()
-    yield
-    host_memory.release()
+def empty_cache(monkeypatch):
+    """A fresh cache for each test (arrays that earlier tests keep alive hold buffers of the real one)."""
+    monkeypatch.setattr(host_memory, "_buffers", {})
+    monkeypatch.setattr(host_memory, "_sizes", [])
+    monkeypatch.setattr(host_memory, "_peak_in_use", 0)
 
 
 def _address(a):

@@ -36,6 +36,7 @@ _buffers = {}                 # rounded byte count -> list of uint8 buffers of t
 _sizes = []                   # the keys of _buffers, sorted
 _peak_in_use = 0              # the most bytes the cache's arrays ever held at once
 SLACK = 0.25                  # the cache may hold this much more than its peak in use (sizes never match exactly)
+FIT = 2.0                     # a request may take a free buffer up to this many times its size
 
 
 def _is_free(buffers, i):
@@ -77,7 +78,7 @@ def empty_like(a):
 def _take_free(size):
     """The smallest buffer of ``size`` to 2 x ``size`` bytes that no array uses, moved to the end of its
     list (the last used is the last dropped); None if there is none."""
-    for held in _sizes[bisect.bisect_left(_sizes, size):bisect.bisect_right(_sizes, 2 * size)]:
+    for held in _sizes[bisect.bisect_left(_sizes, size):bisect.bisect_right(_sizes, int(FIT * size))]:
         candidates = _buffers[held]
         for i in range(len(candidates)):
             if _is_free(candidates, i):
