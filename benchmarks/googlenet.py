@@ -1,7 +1,15 @@
 """python -m benchmarks.googlenet [--device auto|cpu|gpu] [--batch-size N ...] [--norm lrn bn] [--load matmul|spin]
 
 Times GoogLeNet (CIFAR stem, aux heads on) in minicnn, and in PyTorch when it
-happens to be installed (the same network, same batches, same process):
+happens to be installed (the same network and batches), PyTorch at its best:
+both in its default NCHW layout and in channels-last (model and input
+``.to(memory_format=torch.channels_last)``, PyTorch's own advice for CNNs on
+the CPU), inference under ``torch.inference_mode()``. Each engine runs alone:
+minicnn in this process (configured as the trainer configures it), each
+PyTorch layout in a fresh process of its own (``--engine``), started with this
+process's environment untouched, so PyTorch runs with its own defaults. The
+report gives minicnn's ratio to the faster PyTorch layout, and its peak memory
+to PyTorch's smaller peak.
 
 - training images/s: forward, loss with the aux heads, backward, SGD step;
 - inference images/s: eval mode, no graph;
@@ -11,7 +19,7 @@ happens to be installed (the same network, same batches, same process):
 - peak memory: on a GPU the memory pool's high-water mark (CuPy's pool or
   PyTorch's allocator); on the CPU the process's peak resident memory during
   a training step (Linux), after handing freed memory back to the system so
-  that one engine's kept memory does not count against the other;
+  that memory kept from an earlier variant does not count;
 - with --load, training images/s again while another busy process runs on the
   same cores (NumPy matrix products, or a pure-Python loop), and the slowdown;
 - where minicnn's training step goes at one batch size: per layer type,
@@ -45,6 +53,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 DEFAULT_BATCHES = {"cpu": [8, 32, 64], "gpu": [128]}
+# The engines raced: minicnn, and PyTorch in each of its two memory formats.
+TORCH_LAYOUTS = {"pytorch-nchw": "contiguous_format", "pytorch-channels-last": "channels_last"}
+ENGINES = ("minicnn", *TORCH_LAYOUTS)
+ENGINE_NAMES = {"minicnn": "minicnn", "pytorch-nchw": "PyTorch NCHW", "pytorch-channels-last": "PyTorch channels-last"}
 PROFILED_BATCH = {"cpu": 32, "gpu": 128}  # the breakdown runs at this batch if it is timed, else at the largest
 # The competing processes of --load: what a laptop also runs.
 LOADS = {
@@ -68,6 +80,8 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--no-tf32", action="store_true", help="GPU: full float32 matrix products (TF32 is on by default)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--engine", choices=ENGINES, help="time only this engine, in this process (the benchmark "
+                        "runs each PyTorch layout this way, in a process of its own)")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer-type breakdown")
     parser.add_argument("--load", choices=sorted(LOADS), help="also time training while a competing busy process "
                         "runs: matmul (NumPy matrix products) or spin (a pure-Python loop)")
@@ -235,7 +249,10 @@ def minicnn_steps(norm, device, batch, width):
 
 def bench_minicnn(args, norm, device, batch, steps, profile):
     from minicnn import backend
+    from minicnn.kernels import host_memory
     from benchmarks.op_timer import time_ops
+
+    host_memory.release()  # the CPU kernels' arrays kept from an earlier variant or batch do not count
 
     net = minicnn_steps(norm, device, batch, args.width)
     sync = lambda: backend.synchronize(device)  # noqa: E731
@@ -274,16 +291,18 @@ def bench_minicnn(args, norm, device, batch, steps, profile):
 
 
 # -- PyTorch (optional) ----------------------------------------------------------------------
-def bench_torch(args, norm, device, batch, steps):
+def bench_torch(args, norm, device, batch, steps, engine):
+    """PyTorch's numbers for one variant and batch, in ``engine``'s memory format (see TORCH_LAYOUTS)."""
     import torch
     import torch.nn.functional as TF
     from benchmarks.torch_googlenet import TorchGoogLeNet
 
     torch.manual_seed(0)
     target = torch.device("cpu" if device.kind == "cpu" else f"cuda:{device.index}")
-    model = TorchGoogLeNet(10, norm, args.width).to(target)
+    memory_format = getattr(torch, TORCH_LAYOUTS[engine])
+    model = TorchGoogLeNet(10, norm, args.width).to(target).to(memory_format=memory_format)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    x = torch.randn(batch, 3, 32, 32, device=target)
+    x = torch.randn(batch, 3, 32, 32, device=target).to(memory_format=memory_format)
     y = torch.randint(0, 10, (batch,), device=target)
     sync = (lambda: torch.cuda.synchronize(target)) if device.kind == "gpu" else (lambda: None)
 
@@ -295,7 +314,7 @@ def bench_torch(args, norm, device, batch, steps):
         opt.step()
 
     def infer_step():
-        with torch.no_grad():
+        with torch.inference_mode():
             model(x)
 
     def peak_memory(step):
@@ -308,17 +327,34 @@ def bench_torch(args, norm, device, batch, steps):
     return measure(train_step, infer_step, model.train, sync, peak_memory, args, batch, steps)
 
 
-def torch_has_cuda():
-    import torch
-    return torch.cuda.is_available()
+def torch_in_own_process(args, engine, norm, batch, steps):
+    """Run this benchmark for one PyTorch layout, variant and batch in a fresh process; returns its run.
+
+    The process gets this one's environment as it is (PyTorch's own defaults:
+    nothing here changes its threads or its OpenMP waits) and shares nothing
+    with minicnn: no libraries loaded, no memory kept, no idle threads.
+    """
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "run.json")
+        command = [sys.executable, "-m", "benchmarks.googlenet", "--engine", engine, "--device", args.device,
+                   "--norm", norm, "--batch-size", str(batch), "--width", str(args.width), "--steps", str(steps),
+                   "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--no-profile", "--json", path,
+                   *(["--no-tf32"] if args.no_tf32 else []), *(["--load", args.load] if args.load else [])]
+        done = subprocess.run(command, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"error: PyTorch ({engine}) failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        with open(path) as f:
+            payload = json.load(f)
+    runs = payload["runs"]
+    return (runs[0] if runs else None), payload["meta"]
 
 
-def torch_version():
-    try:
-        import torch
-        return torch.__version__
-    except ImportError:
-        return None
+def torch_installed():
+    """True when PyTorch can be imported (checked without importing it into this process)."""
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
 
 
 # -- report --------------------------------------------------------------------------------
@@ -330,28 +366,51 @@ def _ratio(value, reference):
     return f"{value / reference:.2f}x" if value and reference else ""
 
 
+def versus_pytorch(runs):
+    """minicnn's ratio to PyTorch's best layout, per variant and batch: the faster layout's images/s
+    (train and inference each), and the smaller peak memory. Empty where PyTorch did not run."""
+    ratios = []
+    for r in runs:
+        if r["engine"] != "minicnn":
+            continue
+        rivals = [t for t in runs if t["engine"] in TORCH_LAYOUTS and (t["variant"], t["batch"]) == (r["variant"], r["batch"])]
+        if not rivals:
+            continue
+        best = lambda key: max(t[key] for t in rivals)  # noqa: E731
+        peaks = [t["peak_memory_bytes"] for t in rivals if t["peak_memory_bytes"]]
+        ratios.append({"variant": r["variant"], "batch": r["batch"],
+                       "train": r["train_images_per_s"] / best("train_images_per_s"),
+                       "inference": r["inference_images_per_s"] / best("inference_images_per_s"),
+                       "peak_memory": r["peak_memory_bytes"] / min(peaks) if peaks and r["peak_memory_bytes"] else None})
+    return ratios
+
+
 def print_report(meta, runs, breakdowns):
     print(f"\nGoogLeNet, CIFAR stem, aux heads, float32{' (TF32 products)' if meta['tf32'] else ''} "
           f"on {meta['device_name']}")
-    header = (f"{'variant':<8}{'engine':<9}{'batch':>6}{'train img/s':>13}{'infer img/s':>13}{'train GFLOP/s':>15}"
-              f"{'peak memory':>13}{'train vs torch':>16}{'infer vs torch':>16}")
+    header = (f"{'variant':<8}{'batch':>6}  {'engine':<25}{'train img/s':>12}{'infer img/s':>13}{'train GFLOP/s':>15}"
+              f"{'peak memory':>13}")
     print(header)
     print("-" * len(header))
-    torch_runs = {(r["variant"], r["batch"]): r for r in runs if r["engine"] == "pytorch"}
-    for r in runs:
-        torch_run = torch_runs.get((r["variant"], r["batch"]), {}) if r["engine"] == "minicnn" else {}
-        print(f"{r['variant']:<8}{r['engine']:<9}{r['batch']:>6}{r['train_images_per_s']:>13.1f}"
-              f"{r['inference_images_per_s']:>13.1f}{r['train_gflops']:>15.0f}{_mib(r['peak_memory_bytes']):>13}"
-              f"{_ratio(r['train_images_per_s'], torch_run.get('train_images_per_s')):>16}"
-              f"{_ratio(r['inference_images_per_s'], torch_run.get('inference_images_per_s')):>16}")
+    ratios = {(q["variant"], q["batch"]): q for q in versus_pytorch(runs)}
+    keys = [(r["variant"], r["batch"]) for r in runs]
+    for i, (r, key) in enumerate(zip(runs, keys)):
+        label = f"{r['variant']:<8}{r['batch']:>6}" if key not in keys[:i] else " " * 14
+        print(f"{label}  {ENGINE_NAMES[r['engine']]:<25}{r['train_images_per_s']:>12.1f}"
+              f"{r['inference_images_per_s']:>13.1f}{r['train_gflops']:>15.0f}{_mib(r['peak_memory_bytes']):>13}")
+        if key not in keys[i + 1:] and key in ratios:  # after the last engine of this variant and batch
+            q = ratios[key]
+            memory = "" if q["peak_memory"] is None else f"{q['peak_memory']:.2f}x"
+            print(f"{'':14}  {'minicnn / PyTorch best':<25}{q['train']:>11.2f}x{q['inference']:>12.2f}x{'':>15}"
+                  f"{memory:>13}")
     if meta["load"]:
         print(f"\ntraining while a competing process runs ({meta['load']}: {LOAD_NAMES[meta['load']]})")
-        header = f"{'variant':<8}{'engine':<9}{'batch':>6}{'alone img/s':>13}{'loaded img/s':>14}{'slowdown':>10}"
+        header = f"{'variant':<8}{'batch':>6}  {'engine':<25}{'alone img/s':>12}{'loaded img/s':>14}{'slowdown':>10}"
         print(header)
         print("-" * len(header))
         for r in runs:
             alone, loaded = r["train_images_per_s"], r["train_images_per_s_under_load"]
-            print(f"{r['variant']:<8}{r['engine']:<9}{r['batch']:>6}{alone:>13.1f}{loaded:>14.1f}"
+            print(f"{r['variant']:<8}{r['batch']:>6}  {ENGINE_NAMES[r['engine']]:<25}{alone:>12.1f}{loaded:>14.1f}"
                   f"{alone / loaded:>9.1f}x")
     for norm, profile in breakdowns.items():
         total = profile["step_ms"]
@@ -378,25 +437,17 @@ def write_json(path, payload):
         json.dump(payload, f, indent=2)
 
 
-def passive_openmp_waits():
-    """Ask the OpenMP runtime that PyTorch loads to let idle threads sleep, unless the user chose a policy.
-
-    Both engines share this process and its cores. By default GNU OpenMP's threads spin for a
-    while after each parallel region, and on a small machine that spinning takes the cores from
-    whatever runs next: minicnn's step, or PyTorch's own next operator. On the quiet 2-core
-    machine, batch 32, passive waits made minicnn train 7-13% faster and left PyTorch as fast or
-    faster (LRN 15.1 -> 16.2 img/s, BN 15.0 -> 14.9). Must run before torch is imported; returns
-    the policy in force.
-    """
-    return os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+def engines_to_time(args, device):
+    """The engines this run times: --engine's one, or minicnn and (unless --no-torch, or PyTorch is
+    missing) both PyTorch layouts."""
+    if args.engine:
+        return [args.engine]
+    return ["minicnn"] + ([] if args.no_torch or not torch_installed() else list(TORCH_LAYOUTS))
 
 
 def main(argv=None):
     args = parse_args(argv)
-    openmp_waits = passive_openmp_waits()
-    import minicnn
     from minicnn import backend
-    cpu_settings = minicnn.configure_cpu()  # as the trainer does: minicnn's threads, glibc keeping freed memory
     try:
         device, why = backend.choose_device(args.device)
         if device.kind == "gpu":
@@ -405,50 +456,74 @@ def main(argv=None):
             cp = backend.require_gpu(device.index)
     except (ValueError, backend.DeviceUnavailableError) as error:
         sys.exit(f"error: {error}")
+    engines = engines_to_time(args, device)
+    here = [e for e in engines if e == "minicnn" or e == args.engine]  # timed in this process
+    cpu_settings = None
+    if "minicnn" in here:
+        import minicnn
+        cpu_settings = minicnn.configure_cpu()  # as the trainer does (a user's script runs the same without it)
+    torch_meta = {}
+    if args.engine in TORCH_LAYOUTS:
+        import torch
+        torch_meta = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "pid": os.getpid(),
+                      "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
+        if device.kind == "gpu" and not torch.cuda.is_available():
+            sys.exit("error: this PyTorch sees no GPU")
+        if device.kind == "gpu" and not args.no_tf32:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     batches = args.batch_size or DEFAULT_BATCHES[device.kind]
     profiled = PROFILED_BATCH[device.kind] if PROFILED_BATCH[device.kind] in batches else max(batches)
     steps = args.steps or (10 if device.kind == "gpu" else 2)
-    compare = not args.no_torch and torch_version() is not None and (device.kind == "cpu" or torch_has_cuda())
     if device.kind == "gpu":
         name = cp.cuda.runtime.getDeviceProperties(device.index)["name"].decode()
-        if compare and not args.no_tf32:
-            import torch
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     else:
-        name = (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
-                f"{cpu_settings['threads']} minicnn threads")
-        if compare:
-            import torch
-            name += f", {torch.get_num_threads()} PyTorch threads (OMP_WAIT_POLICY={openmp_waits})"
-    print(f"device: {device} ({why}): {name}; PyTorch "
-          f"{'comparison on (' + torch_version() + ')' if compare else 'comparison skipped'}")
-    runs, breakdowns = [], {}
+        name = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+        if cpu_settings:
+            name += f", {cpu_settings['threads']} minicnn threads"
+    compared = [e for e in engines if e in TORCH_LAYOUTS]
+    if args.engine in TORCH_LAYOUTS:
+        note = f"{ENGINE_NAMES[args.engine]} alone in this process"
+    elif compared:
+        note = "PyTorch NCHW and channels-last, each in a process of its own"
+    else:
+        note = "PyTorch comparison skipped"
+    print(f"device: {device} ({why}): {name}; {note}")
+    runs, breakdowns, torch_processes = [], {}, []
     for norm in args.norm:
         flop_per_image = training_flop_per_image(norm, args.width)
         for batch in batches:
-            engines = [("minicnn", lambda: bench_minicnn(args, norm, device, batch, steps,
-                                                         profile=not args.no_profile and batch == profiled))]
-            if compare:
-                engines.append(("pytorch", lambda: bench_torch(args, norm, device, batch, steps)))
-            for engine, bench in engines:
-                print(f"timing {norm}, batch {batch}: {engine} ...", flush=True)
-                with backend.running_on(device):  # what is made without naming a device lands beside the model
-                    result = bench()
+            for engine in engines:
+                print(f"timing {norm}, batch {batch}: {ENGINE_NAMES[engine]} ...", flush=True)
+                if engine == "minicnn":
+                    with backend.running_on(device):  # what is made without naming a device lands beside the model
+                        result = bench_minicnn(args, norm, device, batch, steps,
+                                               profile=not args.no_profile and batch == profiled)
+                elif engine == args.engine:
+                    result = bench_torch(args, norm, device, batch, steps, engine)
+                else:
+                    result, child = torch_in_own_process(args, engine, norm, batch, steps)
+                    torch_processes.append({"engine": engine, **child["pytorch"]})
                 if "breakdown_ms" in result:
                     breakdowns[norm] = {"batch": batch, "step_ms": result.pop("profiled_step_ms"),
                                         "ms": result.pop("breakdown_ms")}
                 result["train_gflops"] = result["train_images_per_s"] * flop_per_image / 1e9
                 runs.append({"variant": norm, "engine": engine, "batch": batch, **result})
+    if torch_processes:
+        first = torch_processes[0]
+        name += (f"; PyTorch {first['torch']}, {first['torch_threads']} threads, OMP_WAIT_POLICY "
+                 f"{first['OMP_WAIT_POLICY'] or 'unset'}")
     meta = {"device": str(device), "device_name": name, "batch_sizes": batches, "steps": steps,
             "repeats": args.repeats, "warmup": args.warmup, "width": args.width, "load": args.load,
             "tf32": device.kind == "gpu" and not args.no_tf32, "cpu_settings": cpu_settings,
-            "torch": torch_version() if compare else None, "time": datetime.now().isoformat(timespec="seconds"),
+            "torch": torch_processes[0]["torch"] if torch_processes else torch_meta.get("torch"),
+            "pytorch": torch_meta, "pytorch_processes": torch_processes,
+            "time": datetime.now().isoformat(timespec="seconds"),
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
             "python": platform.python_version(), "numpy": np.__version__}
     print_report(meta, runs, breakdowns)
     path = args.json or os.path.join(os.path.dirname(__file__), "results",
                                      f"googlenet-{device.kind}-{datetime.now():%Y%m%d-%H%M%S}.json")
-    write_json(path, {"meta": meta, "runs": runs, "breakdowns": breakdowns})
+    write_json(path, {"meta": meta, "runs": runs, "breakdowns": breakdowns, "versus_pytorch": versus_pytorch(runs)})
     print(f"\nresults written to {path}")
 
 

@@ -11,8 +11,6 @@ and ``"gpu:N"``. CuPy runs every kernel, and creates every array, on its
 (:func:`running_on`), so a model works on whichever GPU the user names.
 """
 import contextlib
-import ctypes
-import os
 import sys
 from typing import NamedTuple
 
@@ -242,28 +240,6 @@ def synchronize(device=None):
     cp = sys.modules.get("cupy")
     if cp is not None and gpu_count() > 0:
         cp.cuda.Device(device.index if device else cp.cuda.runtime.getDevice()).synchronize()
-
-
-def keep_freed_host_memory():
-    """Ask glibc to keep freed memory for reuse instead of returning big blocks to the OS.
-
-    By default glibc unmaps every freed block over 32 MB, so the next array of
-    that size page-faults and is zero-filled by the kernel all over again; a
-    training step allocates and frees many such arrays (im2col columns are
-    ~100 MB at batch 32), and this cost 15% of a CPU training step. With this,
-    the process keeps up to its peak memory for reuse, as CuPy's memory pool
-    does on a GPU. Linux with glibc only; left alone when MALLOC_MMAP_THRESHOLD_
-    is set (the user's own malloc tuning). Returns True if applied.
-    """
-    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    largest = 2**31 - 1  # mallopt takes an int
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, largest)) and bool(mallopt(m_trim_threshold, largest))
 
 
 # -- counting device work ----------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The benchmark script runs end to end and writes its JSON (a smoke test: no timing is asserted)."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -99,11 +101,42 @@ def test_choose_device_auto_and_named(monkeypatch):
         backend.choose_device("gpu:1")
 
 
-def test_openmp_threads_are_asked_to_wait_passively_unless_the_user_chose(monkeypatch):
-    """PyTorch's OpenMP threads, spinning after each parallel region, would take the cores from minicnn's timed
-    step in the same process; the benchmark asks for passive waits before torch is imported, never over a
-    policy the user set."""
+def test_pytorch_runs_in_both_layouts_each_in_its_own_process_with_its_own_defaults(tmp_path, capsys, monkeypatch):
+    """Each PyTorch layout is timed in a fresh process that inherits the environment untouched (no OpenMP
+    wait policy set for it), and minicnn is compared with the faster layout and the smaller peak memory."""
+    pytest.importorskip("torch")
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert bench.passive_openmp_waits() == "PASSIVE" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert bench.passive_openmp_waits() == "ACTIVE" and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    out = tmp_path / "result.json"
+    bench.main(["--device", "cpu", "--width", "0.0625", "--batch-size", "2", "--steps", "1", "--repeats", "1",
+                "--warmup", "1", "--norm", "bn", "--no-profile", "--json", str(out)])
+    result = json.loads(out.read_text())
+    runs = {run["engine"]: run for run in result["runs"]}
+    assert list(runs) == ["minicnn", "pytorch-nchw", "pytorch-channels-last"]
+    processes = result["meta"]["pytorch_processes"]
+    assert [p["engine"] for p in processes] == ["pytorch-nchw", "pytorch-channels-last"]
+    pids = {p["pid"] for p in processes}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert all(p["OMP_WAIT_POLICY"] is None for p in processes) and "OMP_WAIT_POLICY" not in os.environ
+    [ratio] = result["versus_pytorch"]
+    torch_runs = [runs["pytorch-nchw"], runs["pytorch-channels-last"]]
+    for key, name in (("train_images_per_s", "train"), ("inference_images_per_s", "inference")):
+        assert ratio[name] == pytest.approx(runs["minicnn"][key] / max(run[key] for run in torch_runs))
+    assert ratio["peak_memory"] == pytest.approx(runs["minicnn"]["peak_memory_bytes"]
+                                                 / min(run["peak_memory_bytes"] for run in torch_runs))
+    printed = capsys.readouterr().out
+    assert "PyTorch channels-last" in printed and "minicnn / PyTorch best" in printed
+
+
+def test_one_engine_alone_leaves_minicnn_unconfigured(tmp_path):
+    """--engine pytorch-... (what the benchmark's PyTorch processes run) times PyTorch only and never calls
+    minicnn.configure_cpu: glibc's memory settings and BLAS's threads stay PyTorch's."""
+    pytest.importorskip("torch")
+    out = tmp_path / "result.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.googlenet", "--engine", "pytorch-channels-last", "--device", "cpu",
+                           "--width", "0.0625", "--batch-size", "2", "--steps", "1", "--repeats", "1", "--warmup",
+                           "0", "--norm", "lrn", "--no-profile", "--json", str(out)],
+                          capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert [run["engine"] for run in result["runs"]] == ["pytorch-channels-last"]
+    assert result["meta"]["cpu_settings"] is None and result["meta"]["pytorch"]["pid"] != os.getpid()

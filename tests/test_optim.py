@@ -287,3 +287,29 @@ def test_a_gradient_buffer_is_offered_only_where_writing_there_is_safe():
     p.grad = None
     p.register_hook(lambda grad: grad)  # hooks see the summed gradient first
     assert op.gradient_buffer(0) is None
+
+
+@pytest.mark.parametrize("momentum, weight_decay, nesterov", [(0.9, 5e-4, True), (0.9, 5e-4, False), (0.0, 1e-2, False),
+                                                              (0.9, 0.0, True)])
+def test_sgd_cpu_form_agrees_bit_for_bit_with_the_plain_rule(momentum, weight_decay, nesterov):
+    """The numba form (one pass, no temporaries) against the plain rule's NumPy expressions, over three steps."""
+    from minicnn.kernels.optim import sgd_update_numba
+    from minicnn.optim.sgd import sgd_update_plain
+    rng = np.random.default_rng(0)
+    size = 300_001  # several chunks, and one left over
+    param = rng.standard_normal(size).astype(np.float32)
+    buffer = np.zeros(size, np.float32) if momentum else None
+    twin_param, twin_buffer = param.copy(), None if buffer is None else buffer.copy()
+    for _ in range(3):
+        grad = rng.standard_normal(size).astype(np.float32)
+        sgd_update_plain(param, grad, buffer, 0.05, momentum, weight_decay, nesterov)
+        sgd_update_numba(twin_param, grad, twin_buffer, 0.05, momentum, weight_decay, nesterov)
+        np.testing.assert_array_equal(twin_param, param)
+        if buffer is not None:
+            np.testing.assert_array_equal(twin_buffer, buffer)
+
+
+def test_sgd_cpu_form_takes_flat_buffers_only():
+    from minicnn.kernels.optim import sgd_update_numba
+    with pytest.raises(ValueError, match="flat 1-D buffers, got param of shape \\(2, 2\\)"):
+        sgd_update_numba(np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32), None, 0.1, 0.0, 0.0, False)

@@ -726,8 +726,7 @@ def main(argv=None):
 def _command(parser, argv):
     args = parser.parse_args(argv)
     threads = data_parallel.cpu_threads_per_rank()
-    # this rank's share of the cores for minicnn's own threads, BLAS on one thread, glibc keeping freed
-    # memory (see configure_cpu's docs)
+    # this rank's share of the cores for minicnn's own threads (see configure_cpu's docs)
     minicnn.configure_cpu(threads=threads)
     if args.evaluate and args.resume:
         parser.error("--evaluate and --resume do not go together")

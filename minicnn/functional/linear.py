@@ -1,25 +1,28 @@
 """Fully connected layer: y = x @ weight.T + bias."""
-from ..backend import get_array_module
 from ..engine import Op
+from .conv import matrix_product
 from .validation import require_same_dtype, require_tensor
 
 
+def _rows(a):
+    """(..., features) -> (M, features): the leading axes as rows."""
+    return a.reshape(-1, a.shape[-1])
+
+
 class LinearFunction(Op):
+    # The products go through conv's matrix_product: on the CPU on minicnn's threads, BLAS on one
+    # thread meanwhile (BLAS's own threads would wake, then spin beside minicnn's).
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
-        y = x @ weight.T
-        if bias is not None:
-            y += bias
-        return y
+        return matrix_product(_rows(x), weight.T, bias).reshape(*x.shape[:-1], weight.shape[0])
 
     def backward(self, gy):
         needs = self.needs_input_grad
-        gx = gy @ self.weight if needs[0] else None
-        gy_rows = gy.reshape(-1, gy.shape[-1])  # (M, out): the leading axes as rows, summed over below
+        gy_rows = _rows(gy)  # (M, out): the leading axes as rows, summed over below
+        gx = matrix_product(gy_rows, self.weight).reshape(self.x.shape) if needs[0] else None
         gw = gb = None
         if needs[1]:  # (out, M) @ (M, in), written into the optimizer's buffer where there is one
-            xp = get_array_module(gy)
-            gw = xp.matmul(gy_rows.T, self.x.reshape(-1, self.x.shape[-1]), out=self.gradient_buffer(1))
+            gw = matrix_product(gy_rows.T, _rows(self.x), out=self.gradient_buffer(1))
         if len(needs) == 2:  # no bias
             return gx, gw
         if needs[2]:

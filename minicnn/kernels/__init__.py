@@ -27,37 +27,33 @@ A module of fast forms is imported on first use, not with ``import minicnn``
 pool (:mod:`.threads`), whose threads start with the first kernel that needs
 them.
 
-Importing minicnn changes nothing in the process. :func:`configure_cpu` holds
-the process-wide settings that make CPU training faster; the trainer and the
-benchmark call it, and a library user may.
+Importing minicnn changes nothing in the process, and its ops leave nothing
+changed behind them: BLAS runs on one thread only while minicnn's own products
+run. :func:`configure_cpu` sets minicnn's thread count (the trainer gives each
+MPI rank its share); nothing else needs configuring.
 """
-from ..backend import keep_freed_host_memory
 from . import threads as _threads
 
 
-def configure_cpu(threads=None, keep_freed_memory=True):
-    """Opt in to the process-wide settings that make CPU training faster. Returns what was applied.
+def configure_cpu(threads=None):
+    """Set how many threads minicnn's CPU work uses. Returns what was applied.
+
+    minicnn is fast without it: its kernels and matrix products run on its own
+    thread pool, one thread per core this process may use, and NumPy's BLAS
+    (OpenBLAS) runs on one thread only while minicnn's products run, as blocks
+    on that pool (BLAS's own threads cut each product into one equal share per
+    thread and spin while they wait for the slowest: beside another busy
+    program a training step got 16 times slower). NumPy's other products keep
+    their threads, and the kernels' big arrays are reused from step to step
+    (:mod:`.host_memory`), so nothing process-wide is left changed.
 
     Args:
         threads: how many threads minicnn's CPU work uses (default: every core
-            this process may run on). minicnn then runs its matrix products
-            itself, as blocks of columns on its own thread pool, and asks
-            NumPy's BLAS (OpenBLAS) to use one thread per product. BLAS's own
-            threads cut each product into one equal share per thread and spin
-            while they wait for the slowest: on a machine where other programs
-            run too, a training step got 16 times slower. minicnn's threads take
-            blocks as they come free and sleep when idle. The cost: every other
-            NumPy matrix product in this process runs on one thread from then on.
-        keep_freed_memory: ask glibc to keep freed memory for reuse
-            (:func:`minicnn.backend.keep_freed_host_memory`): -15% time per training
-            step, at the cost of the process keeping its peak memory.
+            this process may run on; the trainer gives each MPI rank its share).
     Returns:
-        dict with "threads" (minicnn's thread count), "blas_single_threaded"
-        (True if BLAS could be set to one thread; with another BLAS than
-        OpenBLAS it is left alone and splits products itself) and
-        "keep_freed_memory" (True if glibc accepted it).
+        dict with "threads" (minicnn's thread count) and "split_matmuls" (True
+        when minicnn runs its products on its threads; with another BLAS than
+        OpenBLAS they are left to it).
     """
     _threads.set_thread_count(_threads.available_cores() if threads is None else threads)
-    return {"threads": _threads.thread_count(),
-            "blas_single_threaded": _threads.make_blas_single_threaded(),
-            "keep_freed_memory": bool(keep_freed_memory) and keep_freed_host_memory()}
+    return {"threads": _threads.thread_count(), "split_matmuls": _threads.split_matmuls()}

@@ -7,6 +7,7 @@ convolution).
 """
 import numpy as np
 
+from . import host_memory
 from .chunks import flat_memory, jit, over_images, run_chunks
 from .fusion import cp, fused, in_memory_order
 
@@ -14,7 +15,7 @@ from .fusion import cp, fused, in_memory_order
 # -- ReLU: CPU --------------------------------------------------------------------------------
 def relu_threads(x):
     """max(x, 0), as functional.activation's plain version; keeps x's layout."""
-    return over_images(lambda x, out: np.maximum(x, x.dtype.type(0), out=out), np.empty_like(x), x)
+    return over_images(lambda x, out: np.maximum(x, x.dtype.type(0), out=out), host_memory.empty_like(x), x)
 
 
 @jit
@@ -25,7 +26,7 @@ def _relu_backward_loop(gy, y, gx, start, stop):
 
 def relu_backward_numba(gy, y):
     """gy * (y > 0), as functional.activation's plain version, in one pass where gy and y lie alike."""
-    gx = np.empty_like(y)
+    gx = host_memory.empty_like(y)
     flat = [flat_memory(a) for a in (gy, y, gx)]
     if gy.strides != y.strides or any(f is None for f in flat):
         return over_images(lambda gy, y, out: np.multiply(gy, y > 0, out=out), gx, gy, y)
@@ -74,7 +75,7 @@ def _silu_backward_loop(gy, x, gx, start, stop):
 
 def _laid_out_as(like, a):
     """``a`` in an array of ``like``'s memory layout (a copy), so that both are read in one order."""
-    out = np.empty_like(like)
+    out = host_memory.empty_like(like)
     out[...] = a
     return out
 
@@ -82,7 +83,7 @@ def _laid_out_as(like, a):
 def silu_numba(x):
     """x * sigmoid(x), as functional.activation.silu_plain: one pass on minicnn's threads, in x's layout."""
     x = x if flat_memory(x) is not None else np.ascontiguousarray(x)  # a slice: its values, without gaps
-    y = np.empty_like(x)
+    y = host_memory.empty_like(x)
     run_chunks(x.size, 16384, _silu_loop, flat_memory(x), flat_memory(y))
     return y
 
@@ -91,7 +92,7 @@ def silu_backward_numba(gy, x):
     """gy * silu'(x), as functional.activation.silu_backward_plain: one pass, laid out as x."""
     x = x if flat_memory(x) is not None else np.ascontiguousarray(x)
     gy = gy if gy.strides == x.strides else _laid_out_as(x, gy)
-    gx = np.empty_like(x)
+    gx = host_memory.empty_like(x)
     run_chunks(x.size, 16384, _silu_backward_loop, flat_memory(gy), flat_memory(x), flat_memory(gx))
     return gx
 

@@ -7,11 +7,12 @@ in blocks on the same threads. GPU: im2col and col2im as one gather each
 """
 import numpy as np
 
+from . import host_memory
 from ..geometry import conv_output_size
 from ..layout import channels_last, from_channels_last
 from .chunks import jit, rows_per_chunk, run_chunks
 from .gather import as_images, coverage, gather_windows, sum_coverage
-from .threads import chunk_bounds, parallel_for, split_matmuls
+from .threads import blas_on_one_thread, chunk_bounds, parallel_for, split_matmuls
 
 # -- matrix products (CPU) ---------------------------------------------------------------------
 _BLOCK = 128             # rows or columns of the result per chunk, at least
@@ -29,8 +30,12 @@ def _product_into(a, b, out, bias=None):
 def matrix_product_threads(a, b, bias=None, out=None):
     """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given, in blocks on minicnn's threads.
 
-    Used when :func:`minicnn.configure_cpu` has made BLAS single-threaded
-    (see :func:`.threads.split_matmuls`); otherwise BLAS splits it itself.
+    BLAS runs on one thread meanwhile (:func:`.threads.blas_on_one_thread`),
+    and on as many as before afterwards: NumPy's own products elsewhere keep
+    their threads. Where BLAS's thread count cannot be set (another BLAS than
+    OpenBLAS), or the pool has one thread, it is one BLAS call
+    (:func:`.threads.split_matmuls`).
+
     A tall result is split into blocks of rows, a wide one into blocks of
     columns (each block reads the other operand whole, so the longer side is
     split). A small result with a
@@ -38,20 +43,22 @@ def matrix_product_threads(a, b, bias=None, out=None):
     sum of partial products over fixed blocks of that dimension, added up in
     order: the same result whatever the thread count.
     """
-    product = _split_product(a, b, bias)
     if out is None:
-        return product
-    out[...] = product
+        out = host_memory.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    if not split_matmuls():
+        _product_into(a, b, out, bias)
+        return out
+    with blas_on_one_thread():  # each block a one-thread BLAS call; BLAS's own threads would spin beside the pool's
+        _split_product(a, b, out, bias)
     return out
 
 
-def _split_product(a, b, bias):
+def _split_product(a, b, out, bias):
     rows, inner = a.shape
     cols = b.shape[1]
-    out = np.empty((rows, cols), dtype=np.result_type(a, b))
-    if not split_matmuls() or max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
+    if max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
         _product_into(a, b, out, bias)
-        return out
+        return
     if rows >= max(cols, 2 * _BLOCK):
         blocks = [slice(*chunk) for chunk in chunk_bounds(rows, _BLOCK)]
         parallel_for(len(blocks), lambda i: _product_into(a[blocks[i]], b, out[blocks[i]], bias))
@@ -61,12 +68,11 @@ def _split_product(a, b, bias):
                                                           None if bias is None else bias[blocks[i]]))
     else:
         blocks = [slice(start, start + _INNER_BLOCK) for start in range(0, inner, _INNER_BLOCK)]
-        partial = np.empty((len(blocks), rows, cols), dtype=out.dtype)
+        partial = host_memory.empty((len(blocks), rows, cols), dtype=out.dtype)
         parallel_for(len(blocks), lambda i: _product_into(a[:, blocks[i]], b[blocks[i]], partial[i]))
         np.sum(partial, axis=0, out=out)
         if bias is not None:
             out += bias
-    return out
 
 
 # -- im2col and col2im (CPU) ---------------------------------------------------------------------
@@ -93,7 +99,7 @@ def im2col_numba(x, kernel, stride, padding):
     """x (N, C, H, W) -> rows (N*OH*OW, kh*kw*C); see functional.conv.im2col."""
     (n, c, h, w), (kh, kw) = x.shape, kernel
     oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    cols = host_memory.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
     run_chunks(n * oh, rows_per_chunk(ow * kh * kw * c), _im2col, channels_last(x), kh, kw, *stride, *padding,
                 cols)
     return cols.reshape(n * oh * ow, kh * kw * c)
@@ -122,7 +128,7 @@ def col2im_numba(cols, x_shape, kernel, stride, padding):
     """rows (N*OH*OW, kh*kw*C) -> (N, C, H, W) stored channels-last, adding overlaps; see functional.conv.col2im."""
     (n, c, h, w), (kh, kw) = x_shape, kernel
     oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    gx = np.empty((n, h, w, c), dtype=cols.dtype)
+    gx = host_memory.empty((n, h, w, c), dtype=cols.dtype)
     run_chunks(n, 1, _col2im, np.ascontiguousarray(cols).reshape(n, oh, ow, kh, kw, c), kh, kw, *stride,
                 *padding, gx)
     return from_channels_last(gx)

@@ -6,6 +6,7 @@ zero-padded copy, added up inside one fused kernel (:mod:`.fusion`).
 """
 import numpy as np
 
+from . import host_memory
 from .chunks import as_rows, from_rows, jit, rows_per_chunk, run_chunks
 from .fusion import cp, fused, in_memory_order, memory_axes
 
@@ -38,7 +39,7 @@ def _lrn_forward_loop(x, size, alpha, beta, k, y, scale, scale_pow, start, stop)
 def lrn_forward_numba(x, size, alpha, beta, k):
     """Returns (y, scale, scale ** -beta) as functional.lrn.lrn_forward_plain does, stored channels-last."""
     rows = as_rows(x)
-    y, scale, scale_pow = (np.empty_like(rows) for _ in range(3))
+    y, scale, scale_pow = (host_memory.empty_like(rows) for _ in range(3))
     run_chunks(rows.shape[0], rows_per_chunk(rows.shape[1] * size), _lrn_forward_loop, rows, size, alpha, beta, k,
                 y, scale, scale_pow)
     return tuple(from_rows(a, x.shape) for a in (y, scale, scale_pow))
@@ -63,7 +64,7 @@ def _lrn_backward_loop(gy, x, scale, scale_pow, size, alpha, beta, gx, start, st
 def lrn_backward_numba(gy, x, scale, scale_pow, size, alpha, beta):
     """dL/dx as functional.lrn.lrn_backward_plain computes it, stored channels-last."""
     rows = [as_rows(a) for a in (gy, x, scale, scale_pow)]
-    gx = np.empty_like(rows[0])
+    gx = host_memory.empty_like(rows[0])
     run_chunks(rows[0].shape[0], rows_per_chunk(rows[0].shape[1] * size), _lrn_backward_loop, *rows, size, alpha,
                 beta, gx)
     return from_rows(gx, x.shape)

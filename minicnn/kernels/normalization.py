@@ -10,6 +10,7 @@ minicnn's threads. GPU: three fused kernels forward in training, two backward.
 """
 import numpy as np
 
+from . import host_memory
 from .chunks import as_rows, from_rows, jit, rows_per_chunk, run_chunks
 from .fusion import cp, fused
 
@@ -51,7 +52,7 @@ def _channel_sums(x, other, mean, inv_std, kind, mask=None):
     """The two per-channel float64 sums of :func:`_block_sums` over all rows of x (rows, C)."""
     rows, channels = x.shape
     blocks = -(-rows // _BLOCK_ROWS)
-    sums = np.empty((blocks, 2, channels))
+    sums = host_memory.empty((blocks, 2, channels))
     run_chunks(blocks, 1, _block_sums, x, other, other if mask is None else mask, mean, inv_std, kind, sums)
     return sums.sum(axis=0)
 
@@ -83,7 +84,7 @@ def batch_norm_forward_numba(x, weight, bias, mean, var, eps, running=None, relu
         mean = (shift + offset).astype(x.dtype)
         var = np.maximum(squares / pixels - offset * offset, 0.0).astype(x.dtype)
     inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
-    y = np.empty_like(rows)
+    y = host_memory.empty_like(rows)
     run_chunks(pixels, rows_per_chunk(channels), _normalize_rows, rows, mean, weight * inv_std, bias, relu, y)
     if running is not None:
         running.update(mean, var, pixels)
@@ -115,7 +116,7 @@ def batch_norm_backward_numba(gy, x, mean, weight, inv_std, training, relu_outpu
         mean_g, mean_g_xhat = (sum_g / pixels).astype(gy.dtype), (sum_g_xhat / pixels).astype(gy.dtype)
     else:  # the statistics are constants
         mean_g = mean_g_xhat = np.zeros(channels, gy.dtype)
-    gx = np.empty_like(grad_rows)
+    gx = host_memory.empty_like(grad_rows)
     run_chunks(pixels, rows_per_chunk(channels), _batch_norm_grad_input, grad_rows, mask, relu_output is not None,
                 rows, mean, inv_std, weight * inv_std, mean_g, mean_g_xhat, gx)
     return from_rows(gx, gy.shape), sum_g_xhat.astype(gy.dtype), sum_g.astype(gy.dtype)

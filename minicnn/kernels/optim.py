@@ -1,5 +1,11 @@
-"""The optimizers' fast GPU forms: each update rule once over the flat buffers, in place, in one kernel
+"""The optimizers' fast forms: each update rule once over the flat buffers, in place, in one kernel
 (plain twins: the ``update`` methods' array code in minicnn/optim/sgd.py and adam.py).
+
+SGD also has a CPU form: the plain rule's NumPy expressions each make a
+temporary as big as all the parameters (41 MB for GoogLeNet, five a step),
+which glibc maps and the kernel zero-fills anew every step; one numba pass on
+minicnn's threads makes none, with the same float32 operations in the same
+order, so the results agree bit for bit.
 """
 from .fusion import cp, fused
 
@@ -54,3 +60,35 @@ def adam_update_fused(param, grad, m, v, lr, betas, eps, weight_decay, decoupled
     _adam(param, grad, m, v, keep, beta1, beta2, 1 - beta1, 1 - beta2, lr / (1 - beta1 ** step), 1 - beta2 ** step,
           eps, weight_decay)
 
+
+
+def _sgd_loop(param, grad, buffer, lr, momentum, weight_decay, nesterov, start, stop):
+    for i in range(start, stop):
+        g = grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * param[i]
+        if momentum != 0:
+            b = buffer[i] * momentum + g
+            buffer[i] = b
+            g = g + momentum * b if nesterov else b
+        param[i] -= lr * g
+
+
+_sgd_numba = None
+
+
+def sgd_update_numba(param, grad, buffer, lr, momentum, weight_decay, nesterov):
+    """Twin of ``SGD.update`` on the CPU: one pass over the flat buffers (1-D, as the optimizer keeps its
+    groups), in place, on minicnn's threads; ``buffer`` None without momentum."""
+    global _sgd_numba
+    from .chunks import jit, run_chunks  # numba, only when a CPU step needs it
+    if buffer is None:
+        buffer = param[:0]  # numba wants an array; without momentum the loop never reads it
+    if param.ndim != 1 or grad.shape != param.shape:
+        raise ValueError(f"sgd_update_numba: takes the optimizer's flat 1-D buffers, got param of shape "
+                         f"{param.shape} and grad of shape {grad.shape}")
+    if _sgd_numba is None:
+        _sgd_numba = jit(_sgd_loop)
+    scalar = param.dtype.type  # the plain rule computes in the parameters' dtype (NumPy's scalars are weak)
+    run_chunks(param.size, 65536, _sgd_numba, param, grad, buffer, scalar(lr), scalar(momentum),
+               scalar(weight_decay), bool(nesterov))

@@ -8,6 +8,7 @@ every window in one gather (:mod:`.gather`), then a reduction over the taps.
 import numpy as np
 from numba import njit
 
+from . import host_memory
 from ..backend import get_array_module
 from ..geometry import pool_geometry
 from ..layout import channels_last, from_channels_last
@@ -48,8 +49,8 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax, start, stop):
 def max_pool2d_numba(x, kernel, stride, padding, ceil_mode):
     """Returns (y, argmax) with the values of functional.pooling.max_pool2d_strided, stored channels-last."""
     (n, c, _, _), ((oh, ow), _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
-    y = np.empty((n, oh, ow, c), dtype=x.dtype)
-    argmax = np.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
+    y = host_memory.empty((n, oh, ow, c), dtype=x.dtype)
+    argmax = host_memory.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
     run_chunks(n * oh, rows_per_chunk(ow * c * kernel[0] * kernel[1]), _max_pool, channels_last(x), *kernel,
                 *stride, *padding, y, argmax)
     return from_channels_last(y), from_channels_last(argmax)
@@ -97,7 +98,7 @@ def _pool_backward(gy, average, argmax, divisor, kh, kw, sh, sw, ph, pw, gx, sta
 def _pool_backward_rows(gy, argmax, divisor, x_shape, kernel, stride, padding):
     """Runs _pool_backward; one of argmax (channels-last) and divisor is None."""
     n, c, h, w = x_shape
-    gx = np.empty((n, h, w, c), dtype=gy.dtype)
+    gx = host_memory.empty((n, h, w, c), dtype=gy.dtype)
     average = argmax is None
     argmax = np.zeros((1, 1, 1, 1), np.uint8) if average else argmax  # numba wants arrays in both roles
     divisor = divisor if average else np.ones((1, 1), gy.dtype)
@@ -136,7 +137,7 @@ def _avg_pool(x, kh, kw, sh, sw, ph, pw, divisor, y, start, stop):
 def avg_pool2d_numba(x, divisor, kernel, stride, padding, ceil_mode):
     """Window sums over ``divisor`` (OH, OW), as functional.pooling.avg_pool2d_strided; stored channels-last."""
     (n, c, _, _), ((oh, ow), _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
-    y = np.empty((n, oh, ow, c), dtype=x.dtype)
+    y = host_memory.empty((n, oh, ow, c), dtype=x.dtype)
     run_chunks(n * oh, rows_per_chunk(ow * c * kernel[0] * kernel[1]), _avg_pool, channels_last(x), *kernel,
                 *stride, *padding, divisor, y)
     return from_channels_last(y)

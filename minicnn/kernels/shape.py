@@ -6,6 +6,7 @@ pixel rows without a copy.
 """
 import numpy as np
 
+from . import host_memory
 from ..backend import get_array_module
 from ..layout import from_channels_last, pixel_rows
 from .chunks import jit, rows_per_chunk, run_chunks
@@ -26,7 +27,7 @@ def concat_channels_numba(*arrays):
     n, _, h, w = arrays[0].shape
     rows = tuple(pixel_rows(a) for a in arrays)  # views of inputs stored channels-last
     widths = [r.shape[1] for r in rows]
-    out = np.empty((n * h * w, sum(widths)), dtype=arrays[0].dtype)
+    out = host_memory.empty((n * h * w, sum(widths)), dtype=arrays[0].dtype)
     run_chunks(out.shape[0], rows_per_chunk(out.shape[1]), _concat_rows, rows, np.cumsum([0] + widths[:-1]), out)
     return from_channels_last(out.reshape(n, h, w, -1))
 
@@ -47,7 +48,7 @@ def split_channels_numba(x, sizes):
     but let every op after them (ReLU's backward first) read plain rows.
     """
     n, _, h, w = x.shape
-    parts = tuple(np.empty((n * h * w, size), dtype=x.dtype) for size in sizes)
+    parts = tuple(host_memory.empty((n * h * w, size), dtype=x.dtype) for size in sizes)
     rows = pixel_rows(x)
     run_chunks(rows.shape[0], rows_per_chunk(rows.shape[1]), _split_rows, rows, np.cumsum([0] + list(sizes[:-1])),
                 parts)

@@ -13,8 +13,10 @@ never spin). The chunks run compiled code that releases the GIL (numba kernels
 with ``nogil=True``, BLAS calls), so the threads really run side by side.
 
 The pool starts its threads the first time a job has more than one chunk, not
-on import. :func:`minicnn.configure_cpu` sets its size.
+on import. Its size is the number of cores this process may use;
+:func:`minicnn.configure_cpu` changes it.
 """
+import contextlib
 import ctypes
 import itertools
 import os
@@ -126,9 +128,17 @@ def chunk_bounds(total, min_size):
 
 
 # -- the BLAS library's own threads ----------------------------------------------------------
-_BLAS_SET_THREADS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                     "openblas_set_num_threads")
-_blas_single_threaded = False
+# minicnn runs its matrix products itself, as blocks on its pool, each block a BLAS call on one
+# thread. OpenBLAS's thread count is process-wide, so it is set to one only while minicnn's
+# products run, and put back after: NumPy's own products elsewhere in the program keep their
+# threads. Setting it costs ~0.15 microseconds (one store in OpenBLAS), against milliseconds per product.
+_BLAS_THREAD_FUNCTIONS = (("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+                          ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+                          ("openblas_set_num_threads", "openblas_get_num_threads"))
+_blas = None          # (set, get) of the loaded OpenBLAS, () when there is none; found on first use
+_blas_lock = threading.Lock()
+_blas_holders = 0     # how many callers are inside blas_on_one_thread right now
+_blas_saved = None    # BLAS's thread count when the first of them came in
 
 
 def _loaded_openblas():
@@ -146,25 +156,56 @@ def _loaded_openblas():
     return None
 
 
-def make_blas_single_threaded():
-    """Ask NumPy's OpenBLAS to run each matrix product on one thread; True if it could be done.
+def _blas_functions():
+    """(set_num_threads, get_num_threads) of NumPy's OpenBLAS, or () when it has none."""
+    global _blas
+    if _blas is None:
+        import numpy  # noqa: F401 (NumPy must have loaded its BLAS)
+        library = _loaded_openblas()
+        found = [(getattr(library, s), getattr(library, g)) for s, g in _BLAS_THREAD_FUNCTIONS
+                 if library is not None and hasattr(library, s) and hasattr(library, g)]
+        _blas = found[0] if found else ()
+    return _blas
 
-    minicnn's products then run in blocks on its own pool (see
-    :func:`split_matmuls`). Every other NumPy product in the process also runs
-    on one thread from then on.
+
+def blas_thread_count():
+    """How many threads NumPy's OpenBLAS uses per product now; None with another BLAS."""
+    functions = _blas_functions()
+    return functions[1]() if functions else None
+
+
+@contextlib.contextmanager
+def blas_on_one_thread():
+    """Within the block, NumPy's OpenBLAS runs each product on one thread; after it, as many as before.
+
+    Nested and concurrent blocks share one setting: the first caller in saves
+    the count, the last one out restores it. With another BLAS nothing changes.
     """
-    global _blas_single_threaded
-    import numpy  # noqa: F401 (NumPy must have loaded its BLAS)
-    library = _loaded_openblas()
-    for name in _BLAS_SET_THREADS if library is not None else ():
-        setter = getattr(library, name, None)
-        if setter is not None:
-            setter(1)
-            _blas_single_threaded = True
-            return True
-    return False
+    global _blas_holders, _blas_saved
+    functions = _blas_functions()
+    if not functions:
+        yield
+        return
+    set_threads, get_threads = functions
+    with _blas_lock:
+        if _blas_holders == 0:
+            _blas_saved = get_threads()
+            if _blas_saved != 1:
+                set_threads(1)
+        _blas_holders += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_holders -= 1
+            if _blas_holders == 0 and _blas_saved != 1:
+                set_threads(_blas_saved)
 
 
 def split_matmuls():
-    """True when minicnn should split its matrix products over its own threads (BLAS runs on one)."""
-    return _blas_single_threaded and _pool.threads > 1
+    """True when minicnn splits its matrix products over its own threads (BLAS on one thread meanwhile).
+
+    That needs more than one thread in the pool, and an OpenBLAS whose thread
+    count can be set; with another BLAS, its own threads split the products.
+    """
+    return _pool.threads > 1 and bool(_blas_functions())

@@ -15,8 +15,8 @@ def sgd_update_plain(param, grad, buffer, lr, momentum, weight_decay, nesterov):
     param -= lr * grad
 
 
-# The GPU's form: the whole rule in one kernel (minicnn.kernels.optim).
-sgd_update = Forms("sgd_update", plain=sgd_update_plain, gpu="optim:sgd_update_fused")
+# The fast forms: the whole rule in one kernel (minicnn.kernels.optim).
+sgd_update = Forms("sgd_update", plain=sgd_update_plain, cpu="optim:sgd_update_numba", gpu="optim:sgd_update_fused")
 
 
 class SGD(Optimizer):
