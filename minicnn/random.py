@@ -53,6 +53,14 @@ def uniform(shape, dtype, like):
         return _gpu_generator(xp).random_sample(shape, dtype=dtype)
 
 
+def uniform_values(shape, dtype, xp=np):
+    """Uniform [0, 1) samples of ``shape`` and float ``dtype`` from ``xp``'s stream (numpy: the CPU's,
+    cupy: the current GPU's); float16 is drawn as float32 and converted."""
+    drawn = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float32
+    generator = _cpu_generator.random if xp is np else _gpu_generator(xp).random_sample
+    return generator(shape, dtype=drawn).astype(dtype, copy=False)
+
+
 def standard_normal(shape, dtype, xp=np):
     """Normal(0, 1) samples of ``shape`` and float ``dtype`` from ``xp``'s stream.
 

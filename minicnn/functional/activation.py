@@ -84,3 +84,36 @@ def softmax(x, dim=None, *, axis=None):
 def log_softmax(x, dim=None, *, axis=None):
     """log(softmax(x)) along ``dim`` (or ``axis``), computed without overflow or log(0)."""
     return LogSoftmaxFunction(_softmax_dim("log_softmax", x, dim, axis))(x)
+
+
+class TanhFunction(Op):
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+
+class SigmoidFunction(Op):
+    def forward(self, x):
+        xp = get_array_module(x)
+        # 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below: neither exponent can overflow
+        e = xp.exp(-xp.abs(x))
+        self.y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)
+
+
+def tanh(x):
+    """The hyperbolic tangent, elementwise; its gradient is 1 - tanh(x)**2."""
+    require_tensor("tanh", "x", x)
+    return TanhFunction()(x)
+
+
+def sigmoid(x):
+    """The logistic function 1 / (1 + exp(-x)) elementwise, without overflow; its gradient is y (1 - y)."""
+    require_tensor("sigmoid", "x", x)
+    return SigmoidFunction()(x)

@@ -155,3 +155,19 @@ def concat(tensors, dim=None, *, axis=None):
             raise ValueError(f"{op}: tensors[{i}] has shape {t.shape}, which does not match tensors[0]'s "
                              f"{first.shape} on every axis but {dim}")
     return ConcatFunction(dim)(*tensors)
+
+
+def stack(tensors, dim=0):
+    """Join floating-point tensors of one shape along a new axis ``dim`` (``torch.stack``): k tensors (a, b) -> (k, a, b)
+    for dim=0. The gradient of each input is its slice of the output's."""
+    op = "stack"
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (tuple, list)) or not tensors:
+        raise TypeError(f"{op}: tensors must be a non-empty list or tuple of Tensors")
+    first = require_tensor(op, "tensors[0]", tensors[0])
+    for i, t in enumerate(tensors[1:], start=1):
+        require_tensor(op, f"tensors[{i}]", t)
+        if t.shape != first.shape:
+            raise ValueError(f"{op}: every tensor must have one shape; tensors[{i}] has {t.shape}, "
+                             f"tensors[0] {first.shape}")
+    axis = normalize_axis(op, dim, first.ndim + 1)
+    return concat([unsqueeze(t, axis) for t in tensors], axis)

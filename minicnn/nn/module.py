@@ -156,6 +156,17 @@ class Module:
                 tensor.grad = backend.to_device(tensor.grad, target, tensor.dtype)
         return self
 
+    def cpu(self):
+        """Move every parameter and buffer to the CPU (in place); returns self."""
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """Move every parameter and buffer to a GPU (in place): ``device`` (an index, "cuda:N" or a
+        minicnn.device), else GPU 0; returns self."""
+        if isinstance(device, int) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        return self.to("cuda" if device is None else device)
+
     def zero_grad(self):
         """Forget every parameter's gradient (set ``.grad`` to None)."""
         for p in self.parameters():

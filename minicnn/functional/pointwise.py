@@ -1,0 +1,135 @@
+"""Elementwise sine and cosine, ``where`` (pick from one tensor or another by a condition), ``clone``
+and ``norm``.
+
+Each is an Op with its own backward: d sin(x)/dx = cos(x), d cos(x)/dx = -sin(x),
+``where`` sends each gradient entry to the operand its value came from, and a
+clone passes its gradient through; ``norm`` is composed of the ops of arithmetic
+and reduction.
+"""
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..engine import Op, Tensor
+from . import arithmetic, reduction
+from .arithmetic import _operands, unbroadcast
+from .validation import require_tensor
+
+
+class SinFunction(Op):
+    def forward(self, a):
+        self.a = a
+        return backend.get_array_module(a).sin(a)
+
+    def backward(self, gy):
+        return gy * backend.get_array_module(gy).cos(self.a)
+
+
+class CosFunction(Op):
+    def forward(self, a):
+        self.a = a
+        return backend.get_array_module(a).cos(a)
+
+    def backward(self, gy):
+        return -gy * backend.get_array_module(gy).sin(self.a)
+
+
+class WhereFunction(Op):
+    """``condition ? a : b`` elementwise, broadcasting all three; ``condition`` is a constant."""
+
+    def __init__(self, condition):
+        self.condition = condition
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return backend.get_array_module(a).where(self.condition, a, b)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        zero = gy.dtype.type(0)
+        ga = unbroadcast(xp.where(self.condition, gy, zero), self.shapes[0]) if self.needs_input_grad[0] else None
+        gb = unbroadcast(xp.where(self.condition, zero, gy), self.shapes[1]) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def sin(a):
+    """Elementwise sine of a floating-point tensor (radians)."""
+    require_tensor("sin", "a", a)
+    return SinFunction()(a)
+
+
+def cos(a):
+    """Elementwise cosine of a floating-point tensor (radians)."""
+    require_tensor("cos", "a", a)
+    return CosFunction()(a)
+
+
+def where(condition, input, other):  # noqa: A002 (PyTorch's argument names)
+    """``input`` where ``condition`` is True, else ``other``, elementwise (``torch.where``).
+
+    Args:
+        condition: a bool Tensor; it, ``input`` and ``other`` broadcast to one shape.
+        input, other: Tensors, or numbers (which take the other operand's dtype when they fit).
+    Returns:
+        Tensor of the broadcast shape; gradients flow to ``input`` where ``condition`` holds
+        and to ``other`` elsewhere.
+    """
+    if not isinstance(condition, Tensor) or condition.dtype != np.bool_:
+        got = f"dtype {condition.dtype}" if isinstance(condition, Tensor) else type(condition).__name__
+        raise TypeError(f"where: condition must be a bool Tensor (e.g. x > 0), got {got}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("where: input or other must be a Tensor (the other may be a number)")
+    a, b = _operands(input, other)
+    if a.dtype != b.dtype:  # as PyTorch, the result has the promoted dtype
+        dtype = np.result_type(a.dtype, b.dtype)
+        a, b = a.to(dtype=dtype), b.to(dtype=dtype)
+    mask = backend.to_device(condition.array, backend.device_of(a.array))
+    try:
+        np.broadcast_shapes(mask.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"where: condition {condition.shape}, input {a.shape} and other {b.shape} do not "
+                         "broadcast to one shape") from None
+    return WhereFunction(mask)(a, b)
+
+
+class CloneFunction(Op):
+    """A copy of the values; the gradient passes through unchanged."""
+
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+def clone(a):
+    """A new tensor with a copy of ``a``'s values (any shape, any dtype), recorded in the graph."""
+    require_tensor("clone", "a", a, floating=False)
+    return CloneFunction()(a)
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """The p-norm of ``x`` over ``dim`` (every element if None): ``(sum |x|**p) ** (1/p)``.
+
+    Args:
+        x: a floating-point Tensor of any shape.
+        p: 2 or "fro" (the Euclidean/Frobenius norm), 1, float("inf") (the largest |x|), or another
+            positive number.
+        dim, keepdim: as in :func:`minicnn.functional.sum`.
+    Returns:
+        Tensor of x's shape without the ``dim`` axes. Composed of differentiable ops (at x = 0 the
+        2-norm's gradient is NaN, where PyTorch takes 0).
+    """
+    require_tensor("norm", "x", x)
+    if p == "fro":
+        p = 2
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or p <= 0:
+        raise ValueError(f"norm: p must be a positive number, 'fro' or float('inf'), got {p!r}")
+    if p == float("inf"):
+        return reduction.max(arithmetic.abs(x), dim, keepdim) if dim is not None else arithmetic.abs(x).max()
+    if p == 2:
+        return arithmetic.sqrt(reduction.sum(arithmetic.mul(x, x), dim, keepdim))
+    if p == 1:
+        return reduction.sum(arithmetic.abs(x), dim, keepdim)
+    return arithmetic.power(reduction.sum(arithmetic.power(arithmetic.abs(x), p), dim, keepdim), 1 / p)
