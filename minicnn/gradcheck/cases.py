@@ -206,3 +206,25 @@ _add("elementwise", "a ** b (tensor exponent), 2 ** b", lambda inp: (
     (lambda a, b: a ** b + 2 ** b), [inp.positive(3, 4), inp.normal(3, 4)]))
 _add("elementwise", "a ** b broadcasting (3, 1) by (4,)", lambda inp: (
     (lambda a, b: a.pow(b)), [inp.positive(3, 1), inp.normal(4)]))
+
+# -- PyTorch's pointwise functions, losses and joins (issue 17) ------------------------------------------
+_add("elementwise", "sin, cos", lambda inp: ((lambda a: a.sin() * 2 + F.cos(a)), [inp.normal(3, 4)]))
+_add("elementwise", "tanh, sigmoid (large |x| too)", lambda inp: (
+    (lambda a, b: F.tanh(a).sum() + F.sigmoid(b).sum()),
+    [inp.normal(3, 4), inp._tensor(np.array([-30.0, -3.0, 0.2, 4.0, 30.0]))]))
+_add("where", "broadcasting (3, 1) and (4,)", lambda inp: (
+    (lambda a, b: F.where(a > 0, a, b)), [inp.away_from_zero(3, 1), inp.normal(4)]))
+_add("where", "a number for other", lambda inp: ((lambda a: F.where(a > 0, a * 3, 0.5)), [inp.away_from_zero(3, 4)]))
+_add("stack", "3 tensors, dim 1", lambda inp: ((lambda *ts: F.stack(ts, dim=1)),
+                                                [inp.normal(2, 3), inp.normal(2, 3), inp.normal(2, 3)]))
+_add("clone", "x.clone() * x", lambda inp: ((lambda x: x.clone() * x), [inp.normal(3, 4)]))
+_add("norm", "2-norm, 1-norm over dim 1, p=3", lambda inp: (
+    (lambda x: x.norm() + x.norm(1, dim=1).sum() + x.norm(3)), [inp.away_from_zero(3, 4)]))
+for reduction in ("mean", "sum", "none"):
+    _add("mse_loss", reduction, lambda inp, r=reduction: (
+        (lambda a, b: F.mse_loss(a, b, reduction=r)), [inp.normal(3, 4), inp.normal(3, 4)]))
+
+    def _nll(inp, r=reduction):
+        target = inp.labels(6, 5)
+        return (lambda z: F.nll_loss(z, target, reduction=r)), [inp.normal(6, 5)]
+    _add("nll_loss", reduction, _nll)
