@@ -505,6 +505,20 @@ class Tensor:
         """self != other elementwise: a bool tensor."""
         return _compare.compare("ne", self, other)
 
+    def __and__(self, other): return _compare.bitwise("and", self, other)
+    def __rand__(self, other): return _compare.bitwise("and", self, other)
+    def __or__(self, other): return _compare.bitwise("or", self, other)
+    def __ror__(self, other): return _compare.bitwise("or", self, other)
+    def __xor__(self, other): return _compare.bitwise("xor", self, other)
+    def __rxor__(self, other): return _compare.bitwise("xor", self, other)
+
+    def __invert__(self):
+        """``~mask``: logical not of a bool tensor, bitwise not of an integer one (never recorded)."""
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~ needs a bool or integer tensor, got dtype {self.dtype}")
+        with backend.on_device_of(self.array):
+            return Tensor._wrap(~self.array, False)
+
     def norm(self, p=2, dim=None, keepdim=False):
         """The p-norm over ``dim`` (all elements if None): p = 2 ("fro"), 1, or float("inf")."""
         return _pointwise.norm(self, p, dim, keepdim)

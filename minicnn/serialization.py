@@ -104,17 +104,22 @@ def _decode(data, archive, map_location):
     return Tensor(backend.to_device(array, device), requires_grad=data["requires_grad"])
 
 
-def load(f, map_location=None):
+def load(f, map_location=None, weights_only=True):
     """Read what :func:`save` wrote.
 
     Args:
         f: a path, or a binary file object open for reading.
         map_location: where to put the tensors ("cpu", "cuda:0", a minicnn.device); by default the
             device each was saved from (a GPU one needs that GPU: pass map_location="cpu" without it).
+        weights_only: PyTorch's switch to refuse arbitrary pickled objects; minicnn never loads
+            them, so only True (the default) is accepted.
     Returns:
         the saved object: dicts, lists, tuples, numbers, strings, None; Tensors (keeping
         requires_grad) and NumPy arrays where they were saved.
     """
+    if weights_only is not True:
+        raise ValueError(f"load: weights_only must be True (minicnn loads only data, never pickled objects), "
+                         f"got {weights_only!r}")
     if map_location is not None:
         backend.parse_device(map_location)  # a wrong name is reported before anything is read
     try:

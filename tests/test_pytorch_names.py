@@ -534,3 +534,29 @@ def test_collating_a_custom_dataset_as_pytorch_does():
 def test_bad_data_arguments_are_named(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_masks_combine_with_and_or_xor_not_as_in_pytorch():
+    values = [[-1.0, 0.5, 2.0], [3.0, -0.2, 0.0]]
+    x, t = minicnn.tensor(values), torch.tensor(values)
+    for combine in (lambda v: (v > 0) & (v < 2.5), lambda v: (v > 0) | (v == 0), lambda v: (v > 0) ^ (v > 1),
+                    lambda v: ~(v > 0), lambda v: (v > 0) & True, lambda v: v.long() & 1, lambda v: ~v.long()):
+        ours, theirs = combine(x), combine(t)
+        assert ours.tolist() == theirs.tolist() and ours.dtype == np.dtype(str(theirs.dtype).removeprefix("torch."))
+    with pytest.raises(TypeError, match="unsupported operand"):
+        x & x
+    with pytest.raises(TypeError, match="~ needs a bool or integer tensor, got dtype float32"):
+        ~x
+
+
+def test_a_parameter_made_from_a_tensor_shares_its_values():
+    t = minicnn.tensor([1.0, 2.0])
+    p = nn.Parameter(t)
+    assert p.array is t.array and p.requires_grad and not nn.Parameter(t, requires_grad=False).requires_grad
+
+
+def test_load_takes_pytorchs_weights_only_and_refuses_to_unpickle(tmp_path):
+    minicnn.save({"a": 1}, tmp_path / "f.pt")
+    assert minicnn.load(tmp_path / "f.pt", weights_only=True) == {"a": 1}
+    with pytest.raises(ValueError, match="load: weights_only must be True"):
+        minicnn.load(tmp_path / "f.pt", weights_only=False)

@@ -16,10 +16,14 @@ from ..engine import Tensor
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module trains (requires_grad=True)."""
+    """A Tensor that a Module trains (requires_grad=True unless told otherwise).
 
-    def __init__(self, data):
-        super().__init__(data, requires_grad=True)
+    ``data`` is an array, or a Tensor whose array the parameter then shares, as
+    ``torch.nn.Parameter(torch.randn(()))`` does.
+    """
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data.array if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter" + super().__repr__()[len("Tensor"):]
