@@ -560,3 +560,12 @@ def test_load_takes_pytorchs_weights_only_and_refuses_to_unpickle(tmp_path):
     assert minicnn.load(tmp_path / "f.pt", weights_only=True) == {"a": 1}
     with pytest.raises(ValueError, match="load: weights_only must be True"):
         minicnn.load(tmp_path / "f.pt", weights_only=False)
+
+
+def test_the_2_norm_of_a_zero_vector_has_pytorchs_zero_gradient(rng):
+    values = np.zeros((2, 3))
+    values[1] = rng.standard_normal(3)
+    _against_torch(lambda p: p.norm(dim=1), lambda p: p.norm(dim=1), values, rng=rng)
+    _against_torch(lambda p: p.norm(dim=(0, 1), keepdim=True), lambda p: p.norm(dim=(0, 1), keepdim=True), values,
+                   rng=rng)
+    _against_torch(lambda p: p.norm(), lambda p: p.norm(), np.zeros(4), rng=rng)

@@ -2,9 +2,8 @@
 and ``norm``.
 
 Each is an Op with its own backward: d sin(x)/dx = cos(x), d cos(x)/dx = -sin(x),
-``where`` sends each gradient entry to the operand its value came from, and a
-clone passes its gradient through; ``norm`` is composed of the ops of arithmetic
-and reduction.
+``where`` sends each gradient entry to the operand its value came from, a
+clone passes its gradient through, and the 2-norm's is x / norm.
 """
 import numbers
 
@@ -14,7 +13,7 @@ from .. import backend
 from ..engine import Op, Tensor
 from . import arithmetic, reduction
 from .arithmetic import _operands, unbroadcast
-from .validation import require_tensor
+from .validation import normalize_dims, require_tensor
 
 
 class SinFunction(Op):
@@ -109,6 +108,30 @@ def clone(a):
     return CloneFunction()(a)
 
 
+class EuclideanNormFunction(Op):
+    """sqrt(sum x**2) over ``dims`` (None: every axis); the gradient x / norm, 0 where the norm is 0
+    (PyTorch's choice: the norm has no derivative at a zero vector)."""
+
+    def __init__(self, dims, keepdim):
+        self.dims, self.keepdim = dims, keepdim
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.x = x
+        self.y = xp.sqrt((x * x).sum(axis=self.dims, keepdims=True))
+        return self.y if self.keepdim else self.y.reshape(_reduced_shape(x.shape, self.dims))
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        gy = gy.reshape(self.y.shape)  # the reduced axes back, as size 1, to broadcast over x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.where(self.y == 0, gy.dtype.type(0), gy * self.x / self.y)
+
+
+def _reduced_shape(shape, dims):
+    return tuple(n for axis, n in enumerate(shape) if dims is not None and axis not in dims)
+
+
 def norm(x, p=2, dim=None, keepdim=False):
     """The p-norm of ``x`` over ``dim`` (every element if None): ``(sum |x|**p) ** (1/p)``.
 
@@ -118,8 +141,8 @@ def norm(x, p=2, dim=None, keepdim=False):
             positive number.
         dim, keepdim: as in :func:`minicnn.functional.sum`.
     Returns:
-        Tensor of x's shape without the ``dim`` axes. Composed of differentiable ops (at x = 0 the
-        2-norm's gradient is NaN, where PyTorch takes 0).
+        Tensor of x's shape without the ``dim`` axes. The 2-norm is one op (its gradient at a zero
+        vector is 0, as in PyTorch); the others are composed of the ops of arithmetic and reduction.
     """
     require_tensor("norm", "x", x)
     if p == "fro":
@@ -129,7 +152,7 @@ def norm(x, p=2, dim=None, keepdim=False):
     if p == float("inf"):
         return reduction.max(arithmetic.abs(x), dim, keepdim) if dim is not None else arithmetic.abs(x).max()
     if p == 2:
-        return arithmetic.sqrt(reduction.sum(arithmetic.mul(x, x), dim, keepdim))
+        return EuclideanNormFunction(normalize_dims("norm", dim, x.ndim), keepdim)(x)
     if p == 1:
         return reduction.sum(arithmetic.abs(x), dim, keepdim)
     return arithmetic.power(reduction.sum(arithmetic.power(arithmetic.abs(x), p), dim, keepdim), 1 / p)

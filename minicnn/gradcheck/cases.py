@@ -220,6 +220,8 @@ _add("stack", "3 tensors, dim 1", lambda inp: ((lambda *ts: F.stack(ts, dim=1)),
 _add("clone", "x.clone() * x", lambda inp: ((lambda x: x.clone() * x), [inp.normal(3, 4)]))
 _add("norm", "2-norm, 1-norm over dim 1, p=3", lambda inp: (
     (lambda x: x.norm() + x.norm(1, dim=1).sum() + x.norm(3)), [inp.away_from_zero(3, 4)]))
+_add("norm", "2-norm over dim (0, 2), keepdim", lambda inp: (
+    (lambda x: x.norm(dim=(0, 2), keepdim=True)), [inp.normal(2, 3, 4)]))
 for reduction in ("mean", "sum", "none"):
     _add("mse_loss", reduction, lambda inp, r=reduction: (
         (lambda a, b: F.mse_loss(a, b, reduction=r)), [inp.normal(3, 4), inp.normal(3, 4)]))
