@@ -98,7 +98,7 @@ def compare_with_cpu(factory, kwargs, device, batch):
         classes = (outputs[0] if isinstance(outputs, tuple) else outputs).shape[-1]
         loss = training_loss(outputs, backend.to_device(rng.integers(0, classes, batch), where))
         loss.backward()
-        results.append([backend.as_numpy(loss.array)] + [backend.as_numpy(p.grad) for p in model.parameters()])
+        results.append([backend.as_numpy(loss.array)] + [p.grad.numpy() for p in model.parameters()])
     return max(float(np.abs(g - c).max() / max(np.abs(c).max(), 1e-30)) for c, g in zip(*results))
 
 

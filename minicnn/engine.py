@@ -1,8 +1,9 @@
 """Tensor and the autograd tape.
 
 A :class:`Tensor` wraps an array (``.array``: a NumPy or CuPy array, never a
-copy; ``.data`` is PyTorch's detached Tensor over the same array) and, once ``backward`` has run, its gradient (``.grad``: a raw array of
-the same backend and shape).
+copy; ``.data`` is PyTorch's detached Tensor over the same array) and, once
+``backward`` has run, its gradient (``.grad``: a Tensor of the same backend and
+shape; inside the engine the raw array ``._grad``).
 
 Every differentiable op is an :class:`Op`. ``forward`` maps input arrays to
 an output array and keeps what ``backward`` will need; ``backward`` maps the
@@ -11,12 +12,19 @@ each input. When grad mode is on and some input requires grad, calling
 an Op records it as the ``creator`` of its output. Those records form the
 graph (define-by-run: the graph is whatever the Python code did this time), and
 :meth:`Tensor.backward` walks it from the output back to the leaves.
+
+In-place ops (``+=``, ``add_``, ``x[i] = v``, ...) write into ``.array`` and
+follow PyTorch's rules. Each array has a version counter, shared by the
+tensors that ``detach()`` makes of it, that every in-place op bumps. An Op
+notes the versions of the inputs its backward reads (``Op.saved_inputs``) and,
+if ``Op.saves_output``, of its output; backward refuses to run on values that
+changed since, which would give a silently wrong gradient.
 """
 import contextlib
 
 import numpy as np
 
-from . import backend
+from . import backend, grad_buffers
 
 _grad_enabled = True
 
@@ -121,15 +129,17 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # `ndarray + Tensor` calls Tensor.__radd__
-    _grad_buffer = None  # a parameter's view of its optimizer's flat gradient buffer (see minicnn.optim)
+    _grad_buffer = None  # a parameter's view of its optimizer's flat gradient buffer (minicnn.grad_buffers)
     _grad_hooks = None  # {handle id: hook} once register_hook is called (see minicnn.hooks)
+    _grad_tensor = None  # the Tensor that .grad last returned, over the array ._grad
+    _version_box = None  # [version], made at the first in-place op or detach(); None means version 0
 
     def __init__(self, data, requires_grad=False):
         data = _as_array(data)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"requires_grad=True needs a floating-point array, got dtype {data.dtype}")
         self.array = data
-        self.grad = None
+        self._grad = None  # the gradient's raw array (what .grad wraps)
         self.requires_grad = bool(requires_grad)
         self.creator = None  # the Op that computed this tensor, if recorded
 
@@ -137,8 +147,73 @@ class Tensor:
     def _wrap(cls, data, requires_grad):
         """Fast constructor for op outputs: ``data`` is known to be a valid array."""
         tensor = cls.__new__(cls)
-        tensor.array, tensor.grad, tensor.requires_grad, tensor.creator = data, None, requires_grad, None
+        tensor.array, tensor._grad, tensor.requires_grad, tensor.creator = data, None, requires_grad, None
         return tensor
+
+    @property
+    def grad(self):
+        """The gradient that ``backward`` left here (a Tensor of this tensor's shape), or None.
+
+        Filled for leaves that require grad, and for other tensors after
+        :meth:`retain_grad`. Gradients add up over backward passes until set to
+        None (``optimizer.zero_grad()``) or zeroed (``w.grad.zero_()``). For a
+        parameter an optimizer holds, it shares the optimizer's flat gradient
+        buffer (see :mod:`minicnn.grad_buffers`).
+        """
+        array = self._grad
+        if array is None:
+            return None
+        wrapper = self._grad_tensor
+        if wrapper is None or wrapper.array is not array:
+            wrapper = self._grad_tensor = Tensor._wrap(array, False)
+        return wrapper
+
+    @grad.setter
+    def grad(self, value):
+        if value is None:
+            self._grad = self._grad_tensor = None
+            return
+        if not isinstance(value, Tensor):
+            raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                            f"{type(value).__name__}")
+        if value.shape != self.shape or value.dtype != self.dtype or value.device != self.device:
+            raise RuntimeError(f"assigned grad has {value.dtype} of shape {value.shape} on {value.device}, "
+                               f"but the tensor is {self.dtype} of shape {self.shape} on {self.device}")
+        self._grad, self._grad_tensor = value.array, value
+
+    grad_fn = property(lambda self: self.creator,
+                       doc="The Op that computed this tensor (None for a leaf), PyTorch's name for ``creator``.")
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in ``.grad`` when backward passes through it
+        (a leaf that requires grad keeps its own anyway)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.creator is not None:
+            self.creator._retained = self
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place (leaves only, floating-point only); returns self."""
+        if self.creator is not None and not requires_grad:
+            raise RuntimeError("requires_grad_(False): you can only change requires_grad flags of leaf "
+                               "variables; use tensor.detach() for a copy cut from the graph")
+        if requires_grad and self.array.dtype.kind != "f":
+            raise RuntimeError(f"requires_grad_(): only tensors of floating point dtype can require "
+                               f"gradients, got {self.dtype}")
+        self.requires_grad = bool(requires_grad) or self.requires_grad
+        return self
+
+    # -- versions: what in-place ops changed ------------------------------------------
+    @property
+    def _version(self):
+        """How many in-place ops changed this tensor's array (PyTorch's ``t._version``)."""
+        box = self._version_box
+        return 0 if box is None else box[0]
+
+    def _shared_version_box(self):
+        if self._version_box is None:
+            self._version_box = [0]
+        return self._version_box
 
     @property
     def data(self):
@@ -161,7 +236,6 @@ class Tensor:
     shape = property(lambda self: self.array.shape, doc="Tuple of dimensions.")
     dtype = property(lambda self: self.array.dtype, doc="NumPy dtype of the data.")
     ndim = property(lambda self: self.array.ndim, doc="Number of dimensions.")
-    size = property(lambda self: self.array.size, doc="Number of elements.")
     is_leaf = property(lambda self: self.creator is None,
                        doc="True if no recorded op made this tensor (inputs, parameters).")
 
@@ -169,6 +243,20 @@ class Tensor:
     def device(self):
         """"cpu" or "gpu:N"."""
         return str(backend.device_of(self.array))
+
+    def size(self, dim=None):
+        """The shape (a tuple), or with ``dim`` the length of that axis, as in PyTorch."""
+        if dim is None:
+            return self.array.shape
+        return self.array.shape[_validation.normalize_axis("size", dim, self.array.ndim)]
+
+    def numel(self):
+        """Number of elements."""
+        return self.array.size
+
+    def dim(self):
+        """Number of dimensions (PyTorch's name for ``ndim``)."""
+        return self.array.ndim
 
     def __len__(self):
         if self.ndim == 0:
@@ -223,8 +311,13 @@ class Tensor:
         return np.array(values, dtype=dtype, copy=copy)
 
     def detach(self):
-        """A new tensor sharing ``.array``, cut from the graph (requires_grad=False)."""
-        return Tensor._wrap(self.array, False)
+        """A new tensor sharing ``.array`` and its version counter, cut from the graph (requires_grad=False).
+
+        An in-place op on it counts as one on this tensor (PyTorch's rule; ``.data`` does not share the counter).
+        """
+        tensor = Tensor._wrap(self.array, False)
+        tensor._version_box = self._shared_version_box()
+        return tensor
 
     def to(self, *args, device=None, dtype=None):
         """This tensor on a device ("cpu", "gpu", "gpu:N") and/or as a dtype, as in PyTorch.
@@ -267,14 +360,14 @@ class Tensor:
                                      f"got {grad.shape}")
                 grad = grad.astype(self.dtype, copy=False)
             if self.creator is None:
-                _accumulate_leaf(self, _hooks.run_grad_hooks(self._grad_hooks, grad) if self._grad_hooks else grad)
+                grad_buffers.accumulate(self, _hooks.run_grad_hooks(self._grad_hooks, grad) if self._grad_hooks else grad)
             else:
                 _run_backward(self.creator, grad)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` each time backward computes this tensor's gradient (PyTorch's name).
 
-        ``grad`` is a raw array of this tensor's shape (what ``.grad`` holds). The
+        ``grad`` is a raw array of this tensor's shape (what ``.grad.array`` holds). The
         hook returns None, or an array of that shape and dtype to use instead: for
         a leaf, what is added to ``.grad``; for any other tensor, what flows on to
         the ops that made it. A leaf's hooks run once per backward pass, on the sum
@@ -323,6 +416,95 @@ class Tensor:
         return _arith.clamp(self, min, max)
 
     clip = clamp
+
+    # -- in-place ops: write into .array (views and an optimizer's flat buffers see it) --
+    def __iadd__(self, other): return self._in_place("+=", _arith.add, other)
+    def __isub__(self, other): return self._in_place("-=", _arith.sub, other)
+    def __imul__(self, other): return self._in_place("*=", _arith.mul, other)
+    def __itruediv__(self, other): return self._in_place("/=", _arith.div, other)
+
+    def add_(self, other, *, alpha=1):
+        """self += alpha * other, in place; returns self."""
+        return self._in_place("add_", _arith.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, *, alpha=1):
+        """self -= alpha * other, in place; returns self."""
+        return self._in_place("sub_", _arith.sub, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        """self *= other, in place; returns self."""
+        return self._in_place("mul_", _arith.mul, other)
+
+    def div_(self, other):
+        """self /= other, in place; returns self."""
+        return self._in_place("div_", _arith.div, other)
+
+    def clamp_(self, min=None, max=None):  # noqa: A002 (PyTorch's argument names)
+        """Each element limited to [min, max], in place; returns self."""
+        return self._in_place("clamp_", lambda a, bounds: _arith.clamp(a, *bounds), (min, max))
+
+    def fill_(self, value):
+        """Every element set to ``value`` (a number or a one-element tensor); returns self."""
+        self._check_in_place("fill_", value)
+        if isinstance(value, Tensor):
+            value = value._one_value("fill_(value)")
+        return self._write("fill_", value)
+
+    def zero_(self):
+        """Every element set to 0; returns self."""
+        return self.fill_(0)
+
+    def copy_(self, src):
+        """The values of ``src`` (a Tensor or array, broadcast to this shape, from any device or dtype)
+        copied into this tensor; returns self."""
+        self._check_in_place("copy_", src)
+        array = src.array if isinstance(src, Tensor) else _as_array(src)
+        return self._write("copy_", backend.to_device(array, backend.device_of(self.array), self.dtype))
+
+    def __setitem__(self, key, value):
+        """``x[key] = value``: the selected elements set, in place (NumPy's and PyTorch's indexing rules)."""
+        self._check_in_place("x[key] = value", value)
+        if isinstance(value, Tensor):
+            value = backend.to_device(value.array, backend.device_of(self.array))
+        with backend.on_device_of(self.array):
+            self.array[_indexing.checked_key(self, key)] = value
+        self._shared_version_box()[0] += 1
+
+    def _check_in_place(self, name, operand):
+        """Refuse an in-place op that the autograd could not follow (PyTorch's rules, under grad mode)."""
+        if not _grad_enabled:
+            return
+        if self.requires_grad and self.creator is None:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                               "operation. (Update parameters inside `with minicnn.no_grad():`.)")
+        if self.requires_grad or (isinstance(operand, Tensor) and operand.requires_grad):
+            raise RuntimeError(f"{name}: an in-place operation on a tensor that is part of the graph (it "
+                               "requires grad, or the operand does) is not supported by minicnn; write "
+                               "the out-of-place form (x = x + y instead of x += y)")
+
+    def _in_place(self, name, function, other):
+        """``function(self, other)`` (an out-of-place op) written back into this tensor."""
+        self._check_in_place(name, other)
+        with no_grad():
+            result = function(self, other)
+        if result.shape != self.shape:
+            raise RuntimeError(f"{name}: output with shape {self.shape} doesn't match the broadcast "
+                               f"shape {result.shape}")
+        if not np.can_cast(result.dtype, self.dtype, "same_kind"):
+            raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired output "
+                               f"type {self.dtype}")
+        return self._write(name, result.array)
+
+    def _write(self, name, values):
+        """``values`` (an array broadcastable to this shape, or a number) stored into ``.array``; the
+        version counter bumped. Returns self."""
+        with backend.on_device_of(self.array):
+            try:
+                self.array[...] = values
+            except ValueError as error:
+                raise RuntimeError(f"{name}: cannot write into this tensor of shape {self.shape}: {error}") from None
+        self._shared_version_box()[0] += 1
+        return self
 
     # -- comparisons: bool tensors, never recorded (minicnn.functional.comparison)
     def __eq__(self, other): return _compare.compare("eq", self, other)
@@ -564,9 +746,20 @@ class Op:
     arguments go to ``__call__``. ``forward(*arrays)`` returns one array;
     ``backward(grad_output)`` returns one gradient (or None) per input, in order.
     ``self.needs_input_grad[i]`` tells ``backward`` which gradients anyone wants.
+
+    Two class attributes say what ``backward`` reads, for the version check
+    (an in-place op on such a tensor before backward makes backward refuse):
+    ``saved_inputs``, the indices of the inputs whose arrays it reads (None:
+    all of them; ``()`` for an op such as addition), and ``saves_output``, True
+    if it reads its own output (exp, ReLU).
     """
 
+    saved_inputs = None  # indices of the inputs backward reads; None: all
+    saves_output = False  # True if backward reads the output array
     _grad_hooks = None  # the hooks of this Op's output tensor (Tensor.register_hook)
+    _retained = None  # the output tensor, once its retain_grad() was called
+    _versions = ()  # the inputs' versions when recorded
+    _output_version = None  # [version] of the output, if saves_output
 
     def __call__(self, *inputs):
         arrays = [tensor.array for tensor in inputs]
@@ -577,8 +770,7 @@ class Op:
             data = self.forward(*arrays) if not _watchers else _run_watched(self, "forward", self.forward, arrays)
         output = Tensor._wrap(data, record)
         if record:
-            self.inputs = inputs
-            output.creator = self
+            _record(self, inputs, output)
         return output
 
     def forward(self, *arrays):
@@ -588,22 +780,37 @@ class Op:
         raise NotImplementedError
 
     def gradient_buffer(self, index):
-        """Where ``backward`` may write the gradient of input ``index`` itself, or None.
+        """Where ``backward`` may write the gradient of input ``index`` itself, or None
+        (see :func:`minicnn.grad_buffers.destination`)."""
+        return grad_buffers.destination(self.inputs, index)
 
-        A parameter that an optimizer holds keeps its gradient in the optimizer's
-        flat buffer (see :mod:`minicnn.optim`), and the engine copies the first
-        gradient of each backward pass there. A backward that makes the
-        gradient with an ``out=`` (of its matrix product or sum) straight into
-        this array, and returns that very array, saves the copy: on a GPU, one
-        kernel per parameter and step. Only for ``backward``; None unless the
-        input is a leaf with such a buffer, without a gradient yet in this pass,
-        without hooks, and not also another input of this Op.
-        """
-        tensor = self.inputs[index]
-        if (tensor.creator is not None or tensor.grad is not None or tensor._grad_hooks
-                or sum(other is tensor for other in self.inputs) > 1):
-            return None
-        return tensor._grad_buffer
+
+def _record(function, inputs, output):
+    """Make ``function`` the creator of ``output``, noting the versions its backward will check."""
+    function.inputs = inputs
+    output.creator = function
+    function._versions = [0 if tensor._version_box is None else tensor._version_box[0] for tensor in inputs]
+    if function.saves_output:
+        function._output_version = output._version_box = [0]
+
+
+def _check_versions(function):
+    """Refuse to run ``function.backward`` if an array it reads was changed in place since the forward pass."""
+    saved = function.saved_inputs
+    for index in range(len(function.inputs)) if saved is None else saved:
+        tensor = function.inputs[index]
+        if tensor._version != function._versions[index]:
+            _refuse_modified(function, f"input {index}", tensor, tensor._version, function._versions[index])
+    if function._output_version is not None and function._output_version[0] != 0:
+        _refuse_modified(function, "output", None, function._output_version[0], 0)
+
+
+def _refuse_modified(function, which, tensor, version, expected):
+    what = "" if tensor is None else f"[{tensor.dtype} {tensor.shape}] "
+    raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an inplace "
+                       f"operation: {what}is at version {version}; expected version {expected} instead "
+                       f"(the {which} of {type(function).__name__}). Change the in-place op (x += y) into an "
+                       "out-of-place one (x = x + y), or clone the tensor before changing it")
 
 
 def _one_device(op_name, arrays):
@@ -618,24 +825,6 @@ def device_mismatch(op_name, names, devices):
     """The error message for arrays of one op on several devices."""
     where = ", ".join(f"{name} on {device}" for name, device in zip(names, devices))
     return f"{op_name}: all tensors must be on one device, got {where}; move them with .to(device)"
-
-
-def _accumulate_leaf(tensor, grad):
-    buffer = tensor._grad_buffer  # where an optimizer keeps this gradient (see minicnn.optim), or None
-    if tensor.grad is None and buffer is not None:
-        if grad is not buffer:  # else backward wrote it there itself (Op.gradient_buffer)
-            buffer[...] = grad
-        tensor.grad = buffer
-    elif tensor.grad is None:
-        # A leaf gets an array of its own, laid out in memory as the leaf is (PyTorch's rule): `grad`
-        # may be a read-only broadcast view, a view of another gradient in another order, the very
-        # array another leaf receives, or a NumPy scalar.
-        tensor.grad = backend.get_array_module(tensor.array).empty_like(tensor.array)
-        tensor.grad[...] = grad
-    elif tensor.grad is buffer:
-        tensor.grad += grad  # the optimizer's buffer, owned by no one else: add in place
-    else:
-        tensor.grad = tensor.grad + grad  # out of place, for the same reasons
 
 
 def _topological_order(root):
@@ -701,6 +890,11 @@ def _check_gradients(function, input_grads):
                            "match its input in shape, dtype and device")
 
 
+def _retain(tensor, grad):
+    """Keep ``grad`` as non-leaf ``tensor``'s ``.grad`` (Tensor.retain_grad), added to one kept before."""
+    tensor._grad = grad.copy() if tensor._grad is None else tensor._grad + grad
+
+
 def _run_backward(root, grad):
     grads = {root: grad}  # gradient of each Op's output, summed over its consumers
     hooked_leaves = {}  # id -> [leaf, gradient summed over this pass], for leaves with hooks
@@ -710,6 +904,9 @@ def _run_backward(root, grad):
             with backend.on_device_of(grad_output):
                 if function._grad_hooks:
                     grad_output = _hooks.run_grad_hooks(function._grad_hooks, grad_output)
+                if function._retained is not None:
+                    _retain(function._retained, grad_output)
+                _check_versions(function)
                 if _watchers:
                     input_grads = _run_watched(function, "backward", function.backward, (grad_output,))
                 else:
@@ -724,7 +921,7 @@ def _run_backward(root, grad):
                     if tensor.creator is None and tensor._grad_hooks:
                         _hooks.hold_leaf_gradient(hooked_leaves, tensor, input_grad)
                     elif tensor.creator is None:
-                        _accumulate_leaf(tensor, input_grad)
+                        grad_buffers.accumulate(tensor, input_grad)
                     elif tensor.creator in grads:
                         grads[tensor.creator] = _arith.add_arrays(grads[tensor.creator], input_grad)
                     else:
@@ -732,7 +929,7 @@ def _run_backward(root, grad):
         function.__dict__.clear()  # free saved arrays and the links to inputs
     for leaf, leaf_grad in hooked_leaves.values():
         with backend.on_device_of(leaf_grad):
-            _accumulate_leaf(leaf, _hooks.run_grad_hooks(leaf._grad_hooks, leaf_grad))
+            grad_buffers.accumulate(leaf, _hooks.run_grad_hooks(leaf._grad_hooks, leaf_grad))
 
 
 # The ops behind Tensor's methods, and the hooks; they need Tensor and Op above.
@@ -740,3 +937,4 @@ from . import hooks as _hooks  # noqa: E402
 from .functional import arithmetic as _arith, comparison as _compare  # noqa: E402
 from .functional import indexing as _indexing, reduction as _reduce, shape as _shape  # noqa: E402
 from .functional import activation as _activation, pointwise as _pointwise  # noqa: E402
+from .functional import validation as _validation  # noqa: E402

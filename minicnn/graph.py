@@ -168,7 +168,7 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
         collapsed[keys[output.creator]][2].add(_shape(output.shape))
     types = trace.module_types if trace is not None else {}
     for key, (group, count, shapes_out) in collapsed.items():
-        values = sum(tensor.size for name, tensor in named if name.startswith(group + "."))
+        values = sum(tensor.numel() for name, tensor in named if name.startswith(group + "."))
         size = f"{count} op{'s' if count != 1 else ''}" + (f", {values:,} parameters" if values else "")
         lines = [f"{group} ({types.get(group, 'module')})", size, *sorted(shapes_out)]
         _, kind, cluster = drawing.nodes[key]
@@ -182,7 +182,7 @@ def _leaf_label(tensor, name):
     constant shows its value."""
     if name is not None or tensor.requires_grad:
         return f"{name or 'requires grad'}\n{_shape(tensor.shape)}", "parameter"
-    if tensor.size == 1:
+    if tensor.numel() == 1:
         return f"{backend.as_numpy(tensor.array).item():g}", "leaf"
     return f"constant\n{_shape(tensor.shape)}", "leaf"
 

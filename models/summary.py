@@ -97,14 +97,14 @@ class Row:
 def layer_mult_adds(module, output):
     """Weight-times-input products of one layer call (0 for layers without weights)."""
     if isinstance(module, nn.Conv2d):  # each output value: in_channels * kh * kw products
-        return output.size * module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+        return output.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1]
     if isinstance(module, nn.Linear):
-        return output.size * module.in_features
+        return output.numel() * module.in_features
     return 0
 
 
 def _row(depth, record):
-    leaves = [r for _, r in flatten_records([record]) if not r.module.children()]
+    leaves = [r for _, r in flatten_records([record]) if next(r.module.children(), None) is None]
     shape = tuple(record.output.shape) if hasattr(record.output, "shape") else ()
     return Row(record.name, type(record.module).__name__, depth, shape,
                nn.count_parameters(record.module), sum(layer_mult_adds(r.module, r.output) for r in leaves))
@@ -120,7 +120,7 @@ def _every_path_deterministic(model):
     """
     modes = [(module, module.training) for module in model.modules()]
     for module in model.modules():
-        module.training = bool(module.children())
+        module.training = next(module.children(), None) is not None
     try:
         yield
     finally:
@@ -135,7 +135,7 @@ def summarize(model, input_shape):
     training (its auxiliary heads, say) but deterministic layers, and leaves
     the model as it was.
     """
-    first = model.parameters()[0]
+    first = next(model.parameters())
     x = minicnn.Tensor(backend.to_device(np.zeros(input_shape, first.dtype), backend.device_of(first.array)))
     with minicnn.no_grad(), _every_path_deterministic(model), record_outputs(model) as records:
         model(x)
@@ -154,11 +154,11 @@ def format_summary(model, rows, title):
     for name, shape, row in zip(names, shapes, rows):
         lines.append(f"{name:<{name_width}}{shape:<{shape_width}}{row.params:>12,}{row.mult_adds:>17,}")
     top = [row for row in rows if row.depth == 0]  # every layer call lies inside exactly one of these
-    aux_params = sum(p.size for name, p in model.named_parameters() if "aux" in name)
+    aux_params = sum(p.numel() for name, p in model.named_parameters() if "aux" in name)
     aux_mult_adds = sum(row.mult_adds for row in top if "aux" in row.name)
     total_params = nn.count_parameters(model)
     total_mult_adds = sum(row.mult_adds for row in top)
-    buffers = sum(b.size for b in model.buffers())
+    buffers = sum(b.numel() for b in model.buffers())
     lines += [rule,
               f"Total params: {total_params:,}"
               + (f" ({total_params - aux_params:,} without the auxiliary heads)" if aux_params else ""),

@@ -95,7 +95,7 @@ def test_optimizers(rng, ours, theirs):
     opt, opt_ref = ours([p]), theirs([p_ref])
     for _ in range(5):
         g = rng.standard_normal((4, 3))
-        p.grad, p_ref.grad = g.copy(), torch.tensor(g)
+        p.grad, p_ref.grad = Tensor(g.copy()), torch.tensor(g)
         opt.step()
         opt_ref.step()
     np.testing.assert_allclose(p.array, p_ref.detach().numpy(), rtol=1e-12, atol=1e-14)

@@ -11,14 +11,16 @@ from minicnn import Tensor, backend
 from helpers import tensor
 
 
-def test_data_is_the_array_itself_and_grad_a_raw_array():
+def test_data_is_the_array_itself_and_grad_a_tensor_over_a_raw_array():
     array = np.ones((2, 3), np.float32)
     x = Tensor(array, requires_grad=True)
     assert x.array is array
     x.array[0, 0] = 5.0  # writing into .array changes the tensor
     assert array[0, 0] == 5.0
     (x * 2).sum().backward()
-    assert type(x.grad) is np.ndarray and x.grad.shape == (2, 3) and x.grad.dtype == np.float32
+    assert type(x.grad) is Tensor and type(x.grad.array) is np.ndarray
+    assert x.grad.shape == (2, 3) and x.grad.dtype == np.float32 and not x.grad.requires_grad
+    assert x.grad is x.grad  # one Tensor, as in PyTorch
     assert x.shape == (2, 3) and x.dtype == np.float32 and x.device == "cpu"
 
 
@@ -150,7 +152,7 @@ def test_tensor_moves_to_the_gpu_and_back(rng):
     g = x.to("gpu")
     assert g.device == "gpu:0" and backend.is_gpu_array(g.array)
     (g * 3).sum().backward()
-    assert isinstance(x.grad, np.ndarray)
+    assert isinstance(x.grad, Tensor) and x.grad.device == "cpu"
     np.testing.assert_array_equal(x.grad, np.full((2, 3), 3.0))
     np.testing.assert_array_equal(g.numpy(), x.numpy())
 
@@ -172,4 +174,4 @@ def test_a_leaf_owns_its_gradient_array():
     np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
     s = Tensor(np.array(2.0), requires_grad=True)
     (s * 3).backward()
-    assert isinstance(s.grad, np.ndarray) and s.grad.shape == () and s.grad == 3.0
+    assert isinstance(s.grad, Tensor) and s.grad.shape == () and s.grad == 3.0

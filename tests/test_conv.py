@@ -92,7 +92,7 @@ def test_conv2d_weight_gradient_is_laid_out_as_the_weight(device, rng):
     x = tensor(rng.standard_normal((2, 3, 6, 6)), device)
     w = tensor(rng.standard_normal((4, 3, 3, 3)), device, requires_grad=True)
     F.conv2d(x, w, padding=1).sum().backward()
-    assert w.grad.flags.c_contiguous and w.grad.shape == w.shape
+    assert w.grad.array.flags.c_contiguous and w.grad.shape == w.shape
     expected = reference.conv2d_backward(x.numpy(), w.numpy(), np.ones((2, 4, 6, 6)), (1, 1), (1, 1))[1]
     np.testing.assert_allclose(backend.as_numpy(w.grad), expected, rtol=1e-10)
 

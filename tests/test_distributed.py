@@ -13,7 +13,7 @@ import pytest
 
 import minicnn
 import minicnn.functional as F
-from minicnn import backend, distributed, gradcheck, nn, optim
+from minicnn import Tensor, backend, distributed, gradcheck, nn, optim
 from minicnn.distributed import world
 from minicnn.functional.normalization import SyncBatchNormFunction
 from helpers import launch_mpi, on_cupy_standin, tensor
@@ -211,34 +211,34 @@ def test_an_optimizers_gradient_buffer_is_reduced_in_place_in_one_call(twin_worl
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     backward_once(model, device)
     model[3].bias.grad = None  # no gradient: its part of the buffer (last step's values) must become 0
-    model[3].weight.grad = model[3].weight.grad.copy()  # set by hand: moved into the buffer
+    model[3].weight.grad = Tensor(model[3].weight.grad.array.copy())  # set by hand: moved into the buffer
     before = [backend.as_numpy(p.grad).copy() if p.grad is not None else np.zeros(p.shape) for p in model.parameters()]
     optimizer.groups[0].grad[-3:] = 5  # stale values where bias's gradient would be
     distributed.all_reduce_gradients(model)
     assert len(twin_world.reduced) == 1 and twin_world.reduced[0] is optimizer.groups[0].grad
     for p, old in zip(model.parameters(), before):
-        assert p.grad is p._grad_buffer
+        assert p.grad.array is p._grad_buffer
         assert np.array_equal(backend.as_numpy(p.grad), old)
 
 
 def test_gradients_are_packed_when_no_optimizer_buffer_holds_exactly_the_model(twin_world):
     model = small_model()
     distributed.broadcast_parameters(model)
-    optimizer = optim.SGD(model.parameters()[::-1], lr=0.1)  # the buffer holds them, but in another order
+    optimizer = optim.SGD(list(model.parameters())[::-1], lr=0.1)  # the buffer holds them, but in another order
     backward_once(model)
-    before = [p.grad.copy() for p in model.parameters()]
+    before = [p.grad.array.copy() for p in model.parameters()]
     distributed.all_reduce_gradients(model)
     assert len(twin_world.reduced) == 1 and twin_world.reduced[0] is not optimizer.groups[0].grad
-    assert twin_world.reduced[0].size == sum(p.size for p in model.parameters())
+    assert twin_world.reduced[0].size == sum(p.numel() for p in model.parameters())
     for p, old in zip(model.parameters(), before):
-        assert p.grad is p._grad_buffer and np.array_equal(p.grad, old)  # back in the optimizer's buffer
+        assert p.grad.array is p._grad_buffer and np.array_equal(p.grad, old)  # back in the optimizer's buffer
 
 
 def test_one_collective_per_device_and_dtype(twin_world):
     model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2).to(dtype=np.float64), nn.Linear(2, 1))
     distributed.broadcast_parameters(model)
     for p in model.parameters():
-        p.grad = np.ones(p.shape, p.dtype)
+        p.grad = Tensor(np.ones(p.shape, p.dtype))
     distributed.all_reduce_gradients(model)
     assert [(str(array.dtype), array.size) for array in twin_world.reduced] == [("float32", 11), ("float64", 6)]
 

@@ -145,7 +145,7 @@ def test_parameter_counts_match_the_issue(kwargs, expected):
 
 def test_aux_parameters_are_named_aux_and_are_the_difference():
     model = GoogLeNet()
-    aux = {name: p.size for name, p in model.named_parameters() if "aux" in name}
+    aux = {name: p.numel() for name, p in model.named_parameters() if "aux" in name}
     assert all(name.startswith(("aux1.", "aux2.")) for name in aux)
     assert sum(aux.values()) == 13_378_280 - 6_998_552
     assert {name.split(".")[0] for name in aux} == {"aux1", "aux2"}
@@ -154,7 +154,7 @@ def test_aux_parameters_are_named_aux_and_are_the_difference():
 @pytest.mark.parametrize("norm", NORMS)
 def test_layers_are_the_papers(norm):
     model = GoogLeNet(norm=norm, width=0.25)
-    modules = model.modules()
+    modules = list(model.modules())
     convs = [m for m in modules if isinstance(m, nn.Conv2d)]
     units = [m for m in modules if isinstance(m, (ConvReLU, ConvBNReLU))]
     assert len(convs) == len(units) == 3 + 9 * 6 + 2  # every conv is followed by ReLU
@@ -282,7 +282,7 @@ def test_without_aux_heads_training_returns_logits_alone(rng):
 def test_state_dict_round_trip_gives_identical_outputs(rng, tiny_model):
     x = images(rng, 2, 32)
     tiny_model(x)  # moves the running statistics away from their initial values
-    state = {name: array.copy() for name, array in tiny_model.state_dict().items()}
+    state = {name: value.array.copy() for name, value in tiny_model.state_dict().items()}
     assert "aux1.fc1.weight" in state and "inception3a.branch1.bn.running_mean" in state
     minicnn.manual_seed(1)
     fresh = GoogLeNet(num_classes=6, stem="cifar", norm="bn", width=TINY)
@@ -453,7 +453,7 @@ def test_summary_cli_bn_width_and_depth(capsys):
     model = GoogLeNet(num_classes=10, stem="cifar", norm="bn", width=0.25)
     assert f"Total params: {nn.count_parameters(model):,}" in text
     assert "inception3a (Inception)" in text and "inception3a.branch1" not in text
-    assert f"Buffers (saved, not trained): {sum(b.size for b in model.buffers()):,}" in text
+    assert f"Buffers (saved, not trained): {sum(b.numel() for b in model.buffers()):,}" in text
 
 
 def test_summary_runs_as_a_module():
@@ -499,7 +499,7 @@ def test_summary_leaves_the_model_as_it_was(rng, tiny_model):
     tiny_model.eval()
     tiny_model.aux1.train()  # a mixed state, to be restored exactly
     modes = [m.training for m in tiny_model.modules()]
-    state = {name: array.copy() for name, array in tiny_model.state_dict().items()}
+    state = {name: value.array.copy() for name, value in tiny_model.state_dict().items()}
     minicnn.manual_seed(11)
     rows = summarize(tiny_model, (1, 3, 32, 32))
     draw_after_summary = minicnn.random.cpu_generator().random()

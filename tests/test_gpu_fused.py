@@ -47,7 +47,7 @@ def forward_backward(op, inputs, seed=1):
     out = op(*tensors)
     gy = np.random.default_rng(seed).standard_normal(out.shape)
     out.backward(tensor(gy, "gpu").array)
-    return (out.numpy(), *(t.grad.get() for t in tensors))
+    return (out.numpy(), *(t.grad.array.get() for t in tensors))
 
 
 def kernels_of(step):
@@ -111,7 +111,7 @@ def test_batch_norm_keeps_channels_last_and_float32_and_launches_few_kernels(rng
         optim.SGD(bn.parameters(), lr=0.1).zero_grad()  # the weight's and bias's gradients: into its buffer
         y = bn(x, relu=True)
         assert kernels_of(lambda: y.backward(gy)) == 3 + 1  # one kernel stores both; x's gradient is copied
-        assert bn.weight.grad is bn.weight._grad_buffer and bn.weight.grad.dtype == np.float32
+        assert bn.weight.grad.array is bn.weight._grad_buffer and bn.weight.grad.dtype == np.float32
 
 
 def test_batch_norm_without_running_statistics_matches_the_plain_twin(monkeypatch, rng):
@@ -185,7 +185,7 @@ def test_optimizer_steps_match_the_plain_twin_in_one_kernel(monkeypatch, rng, ma
         opt = make(params)
         for step in range(3):
             for p, g in zip(params, grads):
-                p.grad = tensor(g * (step + 1), "gpu").array
+                p.grad = tensor(g * (step + 1), "gpu")
             opt.step()
         return tuple(p.numpy() for p in params)
 
@@ -195,7 +195,7 @@ def test_optimizer_steps_match_the_plain_twin_in_one_kernel(monkeypatch, rng, ma
         params = [tensor(v.astype(np.float32), "gpu", requires_grad=True) for v in values]
         opt = make(params)
         for p, g in zip(params, grads):
-            p.grad = tensor(g.astype(np.float32), "gpu").array
+            p.grad = tensor(g.astype(np.float32), "gpu")
         opt.step()  # the first step makes the state
         assert kernels_of(opt.step) == 1 and params[0].dtype == np.float32
 

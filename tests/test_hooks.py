@@ -202,7 +202,7 @@ def test_backward_hooks_do_not_change_any_gradient_when_they_return_none(rng):
     for module in block.modules():
         module.register_full_backward_hook(lambda m, gi, go: counts.append(m))
     hooked = gradients()
-    assert len(counts) == len(block.modules())  # every module's hook ran once
+    assert len(counts) == len(list(block.modules()))  # every module's hook ran once
     for a, b in zip(plain, hooked):
         np.testing.assert_array_equal(a, b)
 

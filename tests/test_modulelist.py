@@ -51,7 +51,7 @@ def test_state_dict_round_trip_and_a_training_step_update_contained_parameters(r
     minicnn.manual_seed(0)
     tower, twin = Tower(), Tower()
     x = minicnn.tensor(rng.standard_normal((2, 2, 4, 4)).astype(np.float32))
-    twin.load_state_dict({k: v.copy() for k, v in tower.state_dict().items()})
+    twin.load_state_dict({k: v.array.copy() for k, v in tower.state_dict().items()})
     outputs, twin_outputs = tower(x), twin(x)
     np.testing.assert_array_equal(outputs["main"].numpy(), twin_outputs["main"].numpy())
     optimizer = minicnn.optim.SGD(tower.parameters(), lr=0.1)

@@ -31,7 +31,7 @@ def test_state_dict_round_trip_restores_outputs(rng):
     a.eval()
     b = Block().eval()
     assert not np.allclose(a(x).numpy(), b(x).numpy())
-    state = {k: v.copy() for k, v in a.state_dict().items()}
+    state = {k: v.array.copy() for k, v in a.state_dict().items()}
     b.load_state_dict(state)
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
 

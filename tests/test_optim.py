@@ -11,7 +11,7 @@ def _run(optimizer_factory, grads, p0):
     p = nn.Parameter(p0.copy())
     opt = optimizer_factory([p])
     for g in grads:
-        p.grad = g.copy()
+        p.grad = Tensor(g.copy())
         opt.step()
     return p.array
 
@@ -56,7 +56,7 @@ def test_adam_and_adamw(rng, decoupled):
 def test_parameters_without_gradients_are_left_alone():
     a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2))
     opt = optim.SGD([a, b], 0.1)
-    a.grad = np.ones(2)
+    a.grad = Tensor(np.ones(2))
     opt.step()
     np.testing.assert_array_equal(b.array, [1.0, 1.0])
     opt.zero_grad()
@@ -66,13 +66,13 @@ def test_parameters_without_gradients_are_left_alone():
 def test_optimizer_state_round_trip(rng):
     p = nn.Parameter(rng.standard_normal(3))
     opt = optim.SGD([p], 0.1, momentum=0.9)
-    p.grad = np.ones(3)
+    p.grad = Tensor(np.ones(3))
     opt.step()
     q = nn.Parameter(p.array.copy())
     other = optim.SGD([q], 0.1, momentum=0.9)
     other.load_state_dict(opt.state_dict())
     for o, param in ((opt, p), (other, q)):
-        param.grad = np.ones(3)
+        param.grad = Tensor(np.ones(3))
         o.step()
     np.testing.assert_array_equal(p.array, q.array)
 
@@ -155,7 +155,7 @@ def test_parameters_live_in_one_flat_buffer_per_device_and_dtype(rng):
     before = [p.array.copy() for p in net.parameters()]
     opt = optim.SGD(net.parameters(), lr=0.1)
     (group,) = opt.groups
-    assert group.array.size == sum(p.size for p in net.parameters())
+    assert group.array.size == sum(p.numel() for p in net.parameters())
     for p, value in zip(net.parameters(), before):
         assert p.array.base is group.array  # a view, not a copy
         np.testing.assert_array_equal(p.array, value)
@@ -163,7 +163,7 @@ def test_parameters_live_in_one_flat_buffer_per_device_and_dtype(rng):
     net(x).sum().backward()
     twin(x).sum().backward()  # no optimizer: each gradient an array of its own
     for p, q in zip(net.parameters(), twin.parameters()):
-        assert p.grad.base is group.grad  # the backward pass wrote into the gradient buffer
+        assert p.grad.array.base is group.grad  # the backward pass wrote into the gradient buffer
         np.testing.assert_allclose(p.grad, q.grad, rtol=1e-6, atol=1e-6)
 
 
@@ -175,7 +175,7 @@ def test_flat_steps_equal_steps_parameter_by_parameter(rng):
     opt = optim.SGD(params, 0.1, momentum=0.9, weight_decay=1e-2, nesterov=True)
     for step in grads:
         for p, g in zip(params, step):
-            p.grad = g.copy()
+            p.grad = Tensor(g.copy())
         opt.step()
     for index, (p, start) in enumerate(zip(params, starts)):
         expected = _sgd_by_hand(start, [step[index] for step in grads])
@@ -190,8 +190,8 @@ def test_a_parameter_without_a_gradient_keeps_its_value_and_state(rng):
     gb = [rng.standard_normal(2), None, rng.standard_normal(2)]  # b gets no gradient in step 2
     for g_a, g_b in zip(ga, gb):
         opt.zero_grad()
-        a.grad = g_a.copy()
-        b.grad = None if g_b is None else g_b.copy()
+        a.grad = Tensor(g_a.copy())
+        b.grad = None if g_b is None else Tensor(g_b.copy())
         opt.step()
     np.testing.assert_allclose(a.array, _sgd_by_hand(a0, ga), rtol=1e-12)
     np.testing.assert_allclose(b.array, _sgd_by_hand(b0, gb), rtol=1e-12)
@@ -203,7 +203,7 @@ def test_mixed_dtypes_make_two_groups_and_the_state_dict_keeps_parameter_order(r
     opt = optim.SGD(params, 0.1, momentum=0.9)
     assert sorted(g.array.dtype.name for g in opt.groups) == ["float32", "float64"]
     for p in params:
-        p.grad = np.ones(p.shape, p.dtype)
+        p.grad = Tensor(np.ones(p.shape, p.dtype))
     opt.step()
     state = opt.state_dict()["state"]
     assert [s["momentum_buffer"].shape for s in state] == [(2,), (3,), (4,)]
@@ -215,7 +215,7 @@ def test_moving_the_model_after_building_the_optimizer_is_refused():
     opt = optim.SGD(net.parameters(), lr=0.1)
     net.to(dtype=np.float64)
     for p in net.parameters():
-        p.grad = np.zeros(p.shape)
+        p.grad = Tensor(np.zeros(p.shape))
     with pytest.raises(RuntimeError, match=r"SGD: parameter 0 \(shape \(2, 3\)\) no longer lives in the "
                                            r"optimizer's buffer.*Build the optimizer after moving the model"):
         opt.step()
@@ -235,7 +235,7 @@ def test_gradients_written_straight_into_the_optimizers_buffer_equal_the_engines
     import os
 
     import minicnn.functional as F
-    from minicnn import backend, engine
+    from minicnn import backend, grad_buffers
     from helpers import on_cupy_standin, tensor
 
     def run(with_optimizer):
@@ -255,14 +255,14 @@ def test_gradients_written_straight_into_the_optimizers_buffer_equal_the_engines
             from tests import standin
             with standin.counting() as counter:
                 (y * y).sum().backward()
-            lines, first = inspect.getsourcelines(engine._accumulate_leaf)
+            lines, first = inspect.getsourcelines(grad_buffers.accumulate)
             copies = sum(n for (path, line), n in counter.sites("device_ops").items()
-                         if path == os.path.abspath(engine.__file__) and first <= line < first + len(lines))
+                         if path == os.path.abspath(grad_buffers.__file__) and first <= line < first + len(lines))
         else:
             (y * y).sum().backward()
             copies = None
         for p in (weight, bias, gamma, beta):
-            assert (p.grad is p._grad_buffer) == with_optimizer
+            assert (p.grad.array is p._grad_buffer) == with_optimizer
         return [backend.as_numpy(p.grad) for p in (weight, bias, gamma, beta)], copies
 
     (direct, copies), (copied, _) = run(True), run(False)
@@ -282,7 +282,7 @@ def test_a_gradient_buffer_is_offered_only_where_writing_there_is_safe():
     op.inputs = (p, p)  # one input's gradient written there would be overwritten by the other's copy
     assert op.gradient_buffer(0) is None
     op.inputs = (p, q)
-    p.grad = p._grad_buffer  # a gradient already there this pass: it must be added to, not overwritten
+    p.grad = Tensor(p._grad_buffer)  # a gradient already there this pass: it must be added to, not overwritten
     assert op.gradient_buffer(0) is None
     p.grad = None
     p.register_hook(lambda grad: grad)  # hooks see the summed gradient first

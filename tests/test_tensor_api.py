@@ -322,7 +322,7 @@ def test_to_gpu_with_a_dtype_in_one_call():
     g = x.to("gpu", np.float64)
     assert g.device == "gpu:0" and g.dtype == np.float64
     (g * 2).sum().backward()
-    assert isinstance(x.grad, np.ndarray) and x.grad.dtype == np.float32 and x.grad.tolist() == [2.0, 2.0]
+    assert isinstance(x.grad, Tensor) and x.grad.device == "cpu" and x.grad.dtype == np.float32 and x.grad.tolist() == [2.0, 2.0]
 
 
 def test_numpy_warnings_are_not_raised_by_a_well_defined_op():

@@ -13,7 +13,7 @@ so this module needs nothing above :mod:`minicnn.backend`.
 """
 import weakref
 
-from .. import backend
+from .. import backend, grad_buffers
 from .world import _check_root, current_world
 
 
@@ -87,8 +87,8 @@ def _packed(tensors, arrays):
     """
     slices, start = [], 0
     for tensor in tensors:
-        slices.append(slice(start, start + tensor.size))
-        start += tensor.size
+        slices.append(slice(start, start + tensor.numel()))
+        start += tensor.numel()
     flat = backend.get_array_module(tensors[0].array).zeros(start, tensors[0].dtype)
     for array, where in zip(arrays, slices):
         if array is not None:
@@ -118,7 +118,7 @@ def broadcast_parameters(module, root=0):
             world.broadcast(flat, root)
             for tensor, where in zip(group, slices):
                 tensor.array[...] = flat[where].reshape(tensor.shape)  # in place: an optimizer's views stay valid
-    _broadcasts[module] = _Broadcast(module.parameters())
+    _broadcasts[module] = _Broadcast(list(module.parameters()))
 
 
 def _checked_broadcast(module):
@@ -128,10 +128,10 @@ def _checked_broadcast(module):
         raise RuntimeError("all_reduce_gradients: this model was never passed to broadcast_parameters() in this "
                            "process; call broadcast_parameters(model) once before training, so that every rank "
                            "starts from the same weights")
-    params = module.parameters()
+    params = list(module.parameters())
     same = [p is kept and _describe(p) == description for p, (kept, description) in zip(params, record.params)]
     if not all(same) or len(params) != len(record.params):
-        first = (repr(module.named_parameters()[same.index(False)][0]) if not all(same)
+        first = (repr(list(module.named_parameters())[same.index(False)][0]) if not all(same)
                  else f"{len(params)} parameters, {len(record.params)} before")
         raise RuntimeError(f"all_reduce_gradients: the model changed since broadcast_parameters() (first change: "
                            f"{first}); call broadcast_parameters(model) again after moving or changing the model")
@@ -146,16 +146,16 @@ def _find_optimizer_buffer(params):
     """The flat gradient buffer of an optimizer if it holds exactly ``params``' gradients, in this order.
 
     An optimizer (see :mod:`minicnn.optim`) gives each parameter a view of its
-    flat gradient buffer, ``p._grad_buffer``, and the backward pass writes the
+    flat gradient buffer (:func:`minicnn.grad_buffers.lend`), and the backward pass writes the
     gradient there. When this group's views tile one buffer end to end, in the
     model's order, that buffer is already the packed gradient: it is reduced
     as it is, with no copy. Returns None otherwise.
     """
-    views = [getattr(p, "_grad_buffer", None) for p in params]
+    views = [grad_buffers.lent(p) for p in params]
     if any(view is None for view in views):
         return None
     flat = views[0].base
-    if flat is None or flat.ndim != 1 or flat.size != sum(p.size for p in params):
+    if flat is None or flat.ndim != 1 or flat.size != sum(p.numel() for p in params):
         return None
     expected = _data_pointer(flat)
     for view in views:
@@ -167,7 +167,7 @@ def _find_optimizer_buffer(params):
 
 def _optimizer_buffer(record, number, params):
     """:func:`_find_optimizer_buffer` for group ``number``, looked for again only when its views change."""
-    views = [getattr(p, "_grad_buffer", None) for p in params]
+    views = [grad_buffers.lent(p) for p in params]
     known = record.flat_buffers.get(number)
     if known is None or len(known[0]) != len(views) or any(a is not b for a, b in zip(known[0], views)):
         known = record.flat_buffers[number] = (views, _find_optimizer_buffer(params))
@@ -208,17 +208,10 @@ def all_reduce_gradients(module):
         flat = _optimizer_buffer(record, number, params)
         if flat is not None:
             for p in params:
-                if p.grad is None:
-                    p._grad_buffer[...] = 0
-                elif p.grad is not p._grad_buffer:  # set by hand: move it in
-                    p._grad_buffer[...] = p.grad
-                p.grad = p._grad_buffer
+                grad_buffers.gather(p, zeros_if_none=True)
             _mean_over_ranks(world, flat)
             continue
-        flat, slices = _packed(params, [p.grad for p in params])
+        flat, slices = _packed(params, [None if p.grad is None else p.grad.array for p in params])
         _mean_over_ranks(world, flat)
         for p, where in zip(params, slices):
-            p.grad = flat[where].reshape(p.shape)
-            if getattr(p, "_grad_buffer", None) is not None:  # keep the optimizer's gradient in its buffer
-                p._grad_buffer[...] = p.grad
-                p.grad = p._grad_buffer
+            grad_buffers.assign(p, flat[where].reshape(p.shape))

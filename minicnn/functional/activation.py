@@ -24,6 +24,8 @@ def relu_gradient(gy, y):
 
 
 class ReLUFunction(Op):
+    saved_inputs, saves_output = (), True  # backward reads the output only
+
     def forward(self, x):
         self.y = relu_values(x)
         return self.y
@@ -48,6 +50,8 @@ class LogSoftmaxFunction(Op):
 
 
 class SoftmaxFunction(Op):
+    saved_inputs, saves_output = (), True  # backward reads the output only
+
     def __init__(self, axis):
         self.axis = axis
 

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from .. import backend, kernels
-from ..engine import Op, Tensor, _forward, is_grad_enabled
+from ..engine import Op, Tensor, _forward, _record, is_grad_enabled
 from .validation import require_tensor
 
 
@@ -55,6 +55,8 @@ def add_arrays(a, b):
 
 
 class AddFunction(Op):
+    saved_inputs = ()  # its backward reads no input (PyTorch saves nothing for it either)
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a + b
@@ -64,6 +66,8 @@ class AddFunction(Op):
 
 
 class SubFunction(Op):
+    saved_inputs = ()  # its backward reads no input (PyTorch saves nothing for it either)
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a - b
@@ -96,6 +100,8 @@ class DivFunction(Op):
 
 
 class NegFunction(Op):
+    saved_inputs = ()  # its backward reads no input (PyTorch saves nothing for it either)
+
     def forward(self, a):
         return -a
 
@@ -105,6 +111,8 @@ class NegFunction(Op):
 
 class PowerFunction(Op):
     """a ** b elementwise, broadcasting (b is often a constant such as 2 or 0.5)."""
+
+    saves_output = True
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -124,6 +132,8 @@ class PowerFunction(Op):
 
 
 class ExpFunction(Op):
+    saved_inputs, saves_output = (), True  # backward reads the output only
+
     def forward(self, a):
         self.y = backend.get_array_module(a).exp(a)
         return self.y
@@ -164,6 +174,8 @@ class AbsFunction(Op):
 
 
 class SqrtFunction(Op):
+    saved_inputs, saves_output = (), True  # backward reads the output only
+
     def forward(self, a):
         self.y = backend.get_array_module(a).sqrt(a)
         return self.y
@@ -196,6 +208,8 @@ class ClampFunction(Op):
 class ToDeviceFunction(Op):
     """Copy to another device and/or dtype; the gradient goes back the same way."""
 
+    saved_inputs = ()
+
     def __init__(self, device, dtype):
         self.device, self.dtype = device, dtype
 
@@ -204,7 +218,7 @@ class ToDeviceFunction(Op):
         output = Tensor._wrap(_forward(self, (tensor.array,)), tensor.requires_grad and is_grad_enabled())
         self.needs_input_grad = (output.requires_grad,)
         if output.requires_grad:
-            self.inputs, output.creator = (tensor,), self
+            _record(self, (tensor,), output)
         return output
 
     def forward(self, a):

@@ -64,6 +64,12 @@ def index(x, key):
     already live on a GPU are not checked (reading them back would stall the
     GPU), and CuPy wraps an out-of-range one around instead of raising.
     """
+    return IndexFunction(checked_key(x, key))(x)
+
+
+def checked_key(x, key):
+    """``key`` as a tuple of parts NumPy/CuPy can index ``x.array`` with, on its device, checked
+    against ``x``'s shape (for reading ``x[key]`` and for writing ``x[key] = value``)."""
     parts = tuple(_key_part(part) for part in (key if isinstance(key, tuple) else (key,)))
     device = backend.device_of(x.array)
     if device.kind == "cpu":
@@ -73,5 +79,4 @@ def index(x, key):
             np.broadcast_to(np.empty((), bool), x.shape)[parts]
         except (IndexError, TypeError) as error:
             raise type(error)(f"indexing a tensor of shape {x.shape}: {error}") from None
-    parts = tuple(backend.to_device(part, device) if isinstance(part, np.ndarray) else part for part in parts)
-    return IndexFunction(parts)(x)
+    return tuple(backend.to_device(part, device) if isinstance(part, np.ndarray) else part for part in parts)

@@ -232,7 +232,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(device_mismatch(op, ["x", "running_mean", "running_var"], devices))
     if not training and running_mean is None:
         raise ValueError(f"{op}: evaluation (training=False) needs running_mean and running_var")
-    if training and x.size // channels < 2:
+    if training and x.numel() // channels < 2:
         raise ValueError(f"{op}: training needs more than one value per channel to estimate a "
                          f"variance, got x of shape {x.shape}")
     inputs = [x]

@@ -94,7 +94,7 @@ def _dims_and_keepdim(op, x, dim, keepdim, axis, keepdims):
 
 def _count(x, dims):
     """How many elements each output of a reduction over ``dims`` sums."""
-    return x.size if dims is None else int(np.prod([x.shape[d] for d in dims]))
+    return x.numel() if dims is None else int(np.prod([x.shape[d] for d in dims]))
 
 
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001 (like numpy.sum)
@@ -142,7 +142,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
 
 def _require_values(op, x):
     require_tensor(op, "x", x, floating=False)
-    if x.size == 0:
+    if x.numel() == 0:
         raise ValueError(f"{op}: x is empty (shape {x.shape}); the {op} of no values is undefined")
 
 

@@ -74,11 +74,11 @@ def reshape(a, shape):
         raise TypeError(f"reshape: shape must be ints, got {tuple(shape)!r}")
     shape = tuple(int(n) for n in shape)
     known = int(np.prod([n for n in shape if n != -1]))
-    fits = (known == a.size if -1 not in shape
-            else shape.count(-1) == 1 and known > 0 and a.size % known == 0)
+    fits = (known == a.numel() if -1 not in shape
+            else shape.count(-1) == 1 and known > 0 and a.numel() % known == 0)
     if not fits or any(n < -1 for n in shape):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                         f"({a.size} elements) into {shape}")
+                         f"({a.numel()} elements) into {shape}")
     return ReshapeFunction(shape)(a)
 
 

@@ -96,7 +96,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, max_elements=None, nam
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
     projection = backend.to_device(rng.standard_normal(out.shape), backend.device_of(out.array))
     out.backward(projection)
-    analytic = [backend.as_numpy(t.grad) if t.grad is not None else np.zeros(t.shape) for t in inputs]
+    analytic = [backend.as_numpy(t.grad.array) if t.grad is not None else np.zeros(t.shape) for t in inputs]
     for t, grad in zip(inputs, saved_grads):
         t.grad = grad
 

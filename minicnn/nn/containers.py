@@ -157,7 +157,7 @@ class ModuleDict(Module):
         return [module for _, module in self.named_children()]
 
     def items(self):
-        return self.named_children()
+        return list(self.named_children())
 
     def pop(self, key):
         """Remove and return the module under ``key``."""

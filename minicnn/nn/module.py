@@ -10,7 +10,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import backend
+from .. import backend, grad_buffers
 from ..hooks import call_with_hooks, register_module_hook
 from ..engine import Tensor
 
@@ -82,13 +82,13 @@ class Module:
         Returns a handle: ``handle.remove()``."""
         return register_module_hook(self, "backward", hook)
 
-    # -- the parts -------------------------------------------------------------
+    # -- the parts: generators, as in PyTorch (list(model.parameters()) for a list) ------------
     def named_children(self):
         """(name, module) for each direct sub-module, in assignment order."""
-        return [(name, value) for name, value in vars(self).items() if isinstance(value, Module)]
+        return ((name, value) for name, value in list(vars(self).items()) if isinstance(value, Module))
 
     def children(self):
-        return [module for _, module in self.named_children()]
+        return (module for _, module in self.named_children())
 
     def named_modules(self, prefix="", _seen=None):
         """(dotted name, module) for this module ("") and every module inside it, depth first, each once."""
@@ -101,7 +101,7 @@ class Module:
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
     def modules(self):
-        return [module for _, module in self.named_modules()]
+        return (module for _, module in self.named_modules())
 
     def _named_tensors(self, kind):
         seen = set()
@@ -113,21 +113,25 @@ class Module:
 
     def named_parameters(self):
         """(dotted name, Parameter) for every parameter, each once."""
-        return list(self._named_tensors(Parameter))
+        return self._named_tensors(Parameter)
 
     def parameters(self):
-        return [p for _, p in self.named_parameters()]
+        return (p for _, p in self.named_parameters())
 
     def named_buffers(self):
         """(dotted name, Buffer) for every buffer, each once."""
-        return list(self._named_tensors(Buffer))
+        return self._named_tensors(Buffer)
 
     def buffers(self):
-        return [b for _, b in self.named_buffers()]
+        return (b for _, b in self.named_buffers())
+
+    def _named_state(self):
+        """(dotted name, tensor) for every parameter, then every buffer: what state_dict holds."""
+        return [*self.named_parameters(), *self.named_buffers()]
 
     def apply(self, fn):
         """Call ``fn(module)`` on every sub-module and then on this one; returns self."""
-        for module in reversed(self.modules()):
+        for module in reversed(list(self.modules())):
             fn(module)
         return self
 
@@ -151,13 +155,14 @@ class Module:
         device, dtype = backend.device_and_dtype(f"{type(self).__name__}.to", args, device, dtype)
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, got dtype {dtype}")
-        for _, tensor in list(self.named_parameters()) + list(self.named_buffers()):
+        for _, tensor in self._named_state():
             target = backend.device_of(tensor.array) if device is None else device
             data = backend.to_device(tensor.array, target, dtype)
             if data is not tensor.array:
-                tensor.array, tensor._grad_buffer = data, None  # out of any optimizer's buffer now
+                tensor.array = data
+                grad_buffers.withdraw(tensor)  # out of any optimizer's buffer now
             if tensor.grad is not None:
-                tensor.grad = backend.to_device(tensor.grad, target, tensor.dtype)
+                tensor.grad = Tensor(backend.to_device(tensor.grad.array, target, tensor.dtype))
         return self
 
     def cpu(self):
@@ -178,12 +183,12 @@ class Module:
 
     # -- saving and loading ------------------------------------------------------
     def state_dict(self):
-        """OrderedDict of dotted name -> array for every parameter and buffer.
+        """OrderedDict of dotted name -> Tensor for every parameter and buffer.
 
-        The arrays are the live ones (NumPy or CuPy, not copies), as in PyTorch.
+        Each Tensor shares the live array (NumPy or CuPy, not a copy) and is cut
+        from the graph (requires_grad=False), as in PyTorch.
         """
-        items = self.named_parameters() + self.named_buffers()
-        return OrderedDict((name, tensor.array) for name, tensor in items)
+        return OrderedDict((name, tensor.detach()) for name, tensor in self._named_state())
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values from ``state_dict`` into this module's parameters and buffers.
@@ -195,7 +200,7 @@ class Module:
         Returns:
             LoadResult(missing_keys, unexpected_keys).
         """
-        own = OrderedDict(self.named_parameters() + self.named_buffers())
+        own = OrderedDict(self._named_state())
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
         if strict and (missing or unexpected):
@@ -219,7 +224,7 @@ class Module:
         return ""
 
     def __repr__(self):
-        children = self.named_children()
+        children = list(self.named_children())
         if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"{type(self).__name__}("]

@@ -6,8 +6,8 @@ operations per step, and on a GPU each one is a kernel launch. So the
 optimizer keeps the parameters of one device and dtype in ONE flat buffer,
 each parameter's ``.array`` a view into it, and their gradients in a second
 flat buffer: the backward pass writes each gradient into its parameter's view
-of that buffer (an op that can computes it there directly:
-``Op.gradient_buffer``), and a step runs the update rule once, on the
+of that buffer (the protocol, and when an op may compute a gradient there
+directly, is :mod:`minicnn.grad_buffers`), and a step runs the update rule once, on the
 whole buffers (on a GPU, one fused kernel: :mod:`minicnn.kernels.gpu_fused`).
 (Distributed training all-reduces that same gradient buffer in one call.)
 
@@ -17,7 +17,7 @@ refuses parameters that no longer live in its buffer.
 """
 import numbers
 
-from .. import backend
+from .. import backend, grad_buffers
 from ..engine import Tensor
 
 
@@ -37,7 +37,7 @@ class FlatGroup:
         xp = backend.get_array_module(params[0].array)
         bounds = [0]
         for p in params:
-            bounds.append(bounds[-1] + p.size)
+            bounds.append(bounds[-1] + p.numel())
         self.slices = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
         self.views = []
         with backend.on_device_of(params[0].array):
@@ -47,10 +47,7 @@ class FlatGroup:
                 self.array[where] = p.array.reshape(-1)
                 p.array = self.array[where].reshape(p.shape)
                 self.views.append(p.array)
-                p._grad_buffer = self.grad[where].reshape(p.shape)  # the engine writes p's gradient here
-                if p.grad is not None:  # a gradient already there moves into the buffer too
-                    p._grad_buffer[...] = p.grad
-                    p.grad = p._grad_buffer
+                grad_buffers.lend(p, self.grad[where].reshape(p.shape))  # the engine writes p's gradient here
 
     def check_in_place(self, owner):
         """Raise if a parameter's array was replaced (by ``.to()``) since the buffers were made."""
@@ -64,14 +61,7 @@ class FlatGroup:
     def gradients_ready(self):
         """True when every parameter's gradient is in the flat buffer (moving in any set by hand);
         False when some parameter has no gradient this step."""
-        ready = True
-        for p in self.params:
-            if p.grad is None:
-                ready = False
-            elif p.grad is not p._grad_buffer:  # assigned by hand (p.grad = array)
-                p._grad_buffer[...] = p.grad
-                p.grad = p._grad_buffer
-        return ready
+        return all([grad_buffers.gather(p) for p in self.params])  # a list: gather every one
 
 
 def _group_by_device_and_dtype(params):
@@ -169,7 +159,7 @@ class Optimizer:
         for p, where in zip(group.params, group.slices):
             if p.grad is not None:
                 views = {name: array[where].reshape(p.shape) for name, array in state.items()}
-                self.update(p.array, p.grad, views)
+                self.update(p.array, p.grad.array, views)
                 for name, array in views.items():
                     if name not in state:  # made by this first update: give it a flat home
                         state[name] = backend.get_array_module(group.array).zeros_like(group.array)

@@ -27,7 +27,7 @@ model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Li
 model[1].running_mean.array[...] = rank + 1
 before = [p.numpy().copy() for p in model.parameters()]
 distributed.broadcast_parameters(model)
-for (name, tensor), old in zip(model.named_parameters() + model.named_buffers(), before + [None, None]):
+for (name, tensor), old in zip([*model.named_parameters(), *model.named_buffers()], before + [None, None]):
     gathered = distributed.all_reduce(tensor.numpy().copy())
     assert np.array_equal(gathered, 2 * tensor.numpy()), f"{name} differs across ranks after broadcast"
     assert old is None or rank != 0 or np.array_equal(old, tensor.numpy()), f"{name} changed on the root"
@@ -48,7 +48,7 @@ distributed.broadcast_parameters(model)
 # A parameter with no gradient on one rank counts as a zero there.
 x = minicnn.Tensor(np.ones((2, 3, 4, 4), np.float32))
 F.cross_entropy(model(x), np.array([0, 1])).backward()
-mine = model[3].bias.grad.copy()
+mine = model[3].bias.grad.array.copy()
 if rank == 1:
     model[3].bias.grad = None
 distributed.all_reduce_gradients(model)

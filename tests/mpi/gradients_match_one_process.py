@@ -50,7 +50,7 @@ for step in range(2):
         assert (cost.device_ops, cost.syncs, cost.uploads) == (2, 0, 0), cost.report()
     want = reference_gradients()
     for (name, p), wanted in zip(model.named_parameters(), want):
-        assert p.grad is p._grad_buffer, f"{name}: its gradient left the optimizer's buffer"
+        assert p.grad.array is p._grad_buffer, f"{name}: its gradient left the optimizer's buffer"
         assert_close(p.grad, wanted, f"step {step}: gradient of {name}")
     optimizer.step()
     reference_optimizer.step()

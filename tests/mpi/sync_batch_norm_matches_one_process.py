@@ -34,7 +34,7 @@ for step in range(2):  # twice: the second update of the running statistics star
     y_mine.backward(tensor(upstream[part], device))
     assert_close(x_mine.grad, x_whole.grad[part], f"step {step}: gradient of x")
     for name in ("weight", "bias"):  # each rank has its own batch's share; together, the whole batch's
-        total = distributed.all_reduce(getattr(synchronised, name).grad.copy())
+        total = distributed.all_reduce(getattr(synchronised, name).grad.array.copy())
         assert_close(total, getattr(reference, name).grad, f"step {step}: summed gradient of {name}")
     for name in ("running_mean", "running_var"):
         assert_close(getattr(synchronised, name).array, getattr(reference, name).array, f"step {step}: {name}")
