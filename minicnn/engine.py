@@ -200,7 +200,7 @@ class Tensor:
         if requires_grad and self.array.dtype.kind != "f":
             raise RuntimeError(f"requires_grad_(): only tensors of floating point dtype can require "
                                f"gradients, got {self.dtype}")
-        self.requires_grad = bool(requires_grad) or self.requires_grad
+        self.requires_grad = bool(requires_grad)
         return self
 
     # -- versions: what in-place ops changed ------------------------------------------

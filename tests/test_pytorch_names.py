@@ -569,3 +569,11 @@ def test_the_2_norm_of_a_zero_vector_has_pytorchs_zero_gradient(rng):
     _against_torch(lambda p: p.norm(dim=(0, 1), keepdim=True), lambda p: p.norm(dim=(0, 1), keepdim=True), values,
                    rng=rng)
     _against_torch(lambda p: p.norm(), lambda p: p.norm(), np.zeros(4), rng=rng)
+
+
+def test_requires_grad_false_freezes_a_parameter_as_in_pytorch():
+    layer = nn.Linear(2, 1)
+    for param in layer.parameters():
+        assert param.requires_grad_(False) is param
+    assert [p.requires_grad for p in layer.parameters()] == [False, False]
+    assert not layer(minicnn.ones(1, 2)).requires_grad
