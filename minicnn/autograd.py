@@ -1,4 +1,5 @@
-"""Watching the engine: every op, forward and backward, in the order it ran.
+"""PyTorch's ``torch.autograd`` names: ``Function`` (a user's own op, :mod:`minicnn.custom_function`),
+``no_grad``, and ``trace()``: watching the engine, every op, forward and backward, in the order it ran.
 
     from minicnn import autograd
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from . import backend
 from . import engine as _engine
+from .custom_function import Function, FunctionCtx  # noqa: F401 (torch.autograd.Function)
 from .engine import no_grad  # noqa: F401 (torch.autograd.no_grad)
 
 

@@ -13,28 +13,102 @@ from ..engine import Op, Tensor, _forward, _record, is_grad_enabled
 from .validation import require_tensor
 
 
-def _as_tensor(value, like):
-    """``value`` as a constant Tensor with the dtype and device of Tensor ``like``.
+DEFAULT_FLOAT = np.dtype(np.float32)  # PyTorch's default dtype: what a Python float, or int / int, becomes
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating
 
-    A Python number is weak, as in NumPy 2 and PyTorch: it takes ``like``'s dtype
-    unless its kind does not fit (0.5 with an integer tensor stays a float).
+
+def _promote(a, b):
+    """The dtype two dtypes promote to, PyTorch's lattice: an integer with a float gives that float
+    (NumPy would widen int64 + float32 to float64); otherwise NumPy's rule (int8 + uint8 -> int16)."""
+    if a is None or b is None:
+        return a if b is None else b
+    if _CATEGORY[a.kind] != _CATEGORY[b.kind] and "f" in (a.kind + b.kind):
+        return a if a.kind == "f" else b
+    return np.promote_types(a, b)
+
+
+def _scalar_dtype(value):
+    """The dtype a Python number stands for: bool, int64, or the default float (float32)."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(value, numbers.Integral):
+        return np.dtype(np.int64)
+    if isinstance(value, numbers.Real):
+        return DEFAULT_FLOAT
+    raise TypeError(f"cannot combine a Tensor with {type(value).__name__}")
+
+
+def result_type(*operands):
+    """The dtype of an elementwise op on ``operands`` (Tensors, arrays, Python numbers), PyTorch's rule.
+
+    Operands rank in three tiers: tensors with dimensions, 0-d tensors, Python
+    numbers. The tensors of the first tier decide the dtype; a lower tier
+    counts only where it brings a higher category (bool < integer < float),
+    and then only its category: a Python float gives the default float,
+    float32, and a 0-d tensor its own dtype.
+
+        =============================  ========  ====================================
+        operands                       result    why
+        =============================  ========  ====================================
+        int64 tensor, 2                int64     a Python number never widens
+        int64 tensor, 2.5              float32   a higher category: the default float
+        float16 tensor, 2.5            float16   weak: no widening within floats
+        int64 tensor, float32 tensor   float32   integer with float gives that float
+        float32 tensor, int64 tensor   float32   (NumPy: float64)
+        float32 tensor, float64 tensor float64   the wider float
+        float32 tensor, 0-d float64    float32   a 0-d tensor is weak as a number is
+        int64 tensor, 0-d float64      float64   ...but brings its dtype to a new category
+        bool tensor, 1                 int64     bool < integer
+        uint8 tensor, int8 tensor      int16     as in NumPy
+        =============================  ========  ====================================
+
+    True division (``/``) turns an integer or bool result into float32 (see :func:`div`).
     """
+    tiers = [None, None, None]  # dimensioned tensors, 0-d tensors, Python numbers
+    for value in operands:
+        if isinstance(value, Tensor):
+            value = value.array
+        if isinstance(value, (np.ndarray, np.generic)) or backend.is_gpu_array(value):
+            tier, dtype = (0 if value.ndim else 1), value.dtype
+        else:
+            tier, dtype = 2, _scalar_dtype(value)
+        tiers[tier] = _promote(tiers[tier], dtype)
+    return _combine(tiers[0], _combine(tiers[1], tiers[2]))
+
+
+def _combine(higher, lower):
+    """The dtype of a higher tier with a lower one: the higher's, unless the lower brings a float to
+    integers, or anything to bools (then the two promote)."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if higher.kind != "f" and (higher.kind == "b" or lower.kind == "f"):
+        return _promote(higher, lower)
+    return higher
+
+
+def _as_tensor(value, like, dtype):
+    """``value`` (a Tensor, an array or a number) as a Tensor of ``dtype`` on ``like``'s device: a Tensor
+    that requires grad is cast by a recorded op, so that its gradient flows back in its own dtype."""
     if isinstance(value, Tensor):
-        return value
+        return value if value.dtype == dtype else to_device_and_dtype(value, dtype=dtype)
     if isinstance(value, numbers.Number) or isinstance(value, np.ndarray) or backend.is_gpu_array(value):
         xp = backend.get_array_module(like.array)
-        dtype = np.result_type(like.dtype, value) if isinstance(value, (bool, int, float)) else like.dtype
         with backend.on_device_of(like.array):
             return Tensor._wrap(xp.asarray(value, dtype=dtype), False)
     raise TypeError(f"cannot combine a Tensor with {type(value).__name__}")
 
 
-def _operands(a, b):
-    if not isinstance(a, Tensor):
-        a = _as_tensor(a, b)
-    if not isinstance(b, Tensor):
-        b = _as_tensor(b, a)
-    return a, b
+def _operands(a, b, floating=False):
+    """``a`` and ``b`` as Tensors of their result type (PyTorch's promotion, :func:`result_type`); with
+    ``floating``, an integer or bool result becomes the default float (true division)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype and (
+            not floating or a.dtype.kind == "f"):
+        return a, b  # the common case, at no cost
+    dtype = result_type(a, b)
+    if floating and dtype.kind != "f":
+        dtype = DEFAULT_FLOAT
+    like = a if isinstance(a, Tensor) else b
+    return _as_tensor(a, like, dtype), _as_tensor(b, like, dtype)
 
 
 def unbroadcast(grad, shape):
@@ -117,6 +191,8 @@ class PowerFunction(Op):
     def forward(self, a, b):
         self.a, self.b = a, b
         self.y = a ** b
+        if self.y.dtype != a.dtype:  # NumPy raises bools to int8; PyTorch keeps the operands' type
+            self.y = self.y.astype(a.dtype)
         return self.y
 
     def backward(self, gy):
@@ -245,8 +321,8 @@ def mul(a, b):
 
 
 def div(a, b):
-    """a / b elementwise, broadcasting."""
-    return DivFunction()(*_operands(a, b))
+    """a / b elementwise, broadcasting; true division: integers give the default float, float32."""
+    return DivFunction()(*_operands(a, b, floating=True))
 
 
 def neg(a):
