@@ -122,3 +122,13 @@ def test_through_the_shim_every_torch_name_is_a_minicnn_module():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SHIM), str(ROOT)]))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["True"] * 6, result.stderr
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_program_is_written_for_pytorch_alone(program):
+    """A program imports torch and never minicnn: what runs on minicnn is PyTorch code, unchanged."""
+    source = (FOLDER / program).read_text(encoding="utf-8")
+    imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source))
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
+    assert "torch" in imported and "minicnn" not in source, sorted(imported)
