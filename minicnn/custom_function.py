@@ -1,22 +1,23 @@
 """PyTorch's way for a user to write an op: ``minicnn.autograd.Function`` with a ``ctx``.
 
-    class Cube(Function):
+    class ScaledExp(Function):           # y = scale * exp(x)
         @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x ** 3
+        def forward(ctx, x, scale):         # scale: a number, no gradient
+            y = scale * x.exp()
+            ctx.save_for_backward(y)        # dy/dx = y
+            return y
 
         @staticmethod
         def backward(ctx, grad_output):
-            (x,) = ctx.saved_tensors
-            return grad_output * 3 * x ** 2
+            (y,) = ctx.saved_tensors
+            return grad_output * y, None
 
-    y = Cube.apply(x)
+    y = ScaledExp.apply(x, 2.0)
 
 Both methods work on Tensors (``forward`` runs without recording a graph, as
 in PyTorch). ``apply`` runs it as one op of the graph: a small adapter
 :class:`~minicnn.engine.Op` (one subclass per Function, named like PyTorch's
-``grad_fn``: ``CubeBackward``) turns the engine's raw arrays into Tensors and
+``grad_fn``: ``ScaledExpBackward``) turns the engine's raw arrays into Tensors and
 back. So hooks, ``autograd.trace``, the version check on saved tensors and
 ``minicnn.gradcheck`` see it like any built-in op.
 """

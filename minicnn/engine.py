@@ -14,7 +14,11 @@ graph (define-by-run: the graph is whatever the Python code did this time), and
 :meth:`Tensor.backward` walks it from the output back to the leaves.
 
 In-place ops (``+=``, ``add_``, ``x[i] = v``, ...) write into ``.array`` and
-follow PyTorch's rules. Each array has a version counter, shared by the
+follow PyTorch's rules: a leaf that requires grad refuses them under grad
+mode, and on a tensor in the graph they are recorded as one more op (applied
+to a copy of the old value), which becomes the tensor's ``creator``; the ops
+that used the tensor before keep their route to its old creator
+(``Op.input_creators``). Each array has a version counter, shared by the
 tensors that ``detach()`` makes of it, that every in-place op bumps. An Op
 notes the versions of the inputs its backward reads (``Op.saved_inputs``) and,
 if ``Op.saves_output``, of its output; backward refuses to run on values that
@@ -445,7 +449,8 @@ class Tensor:
 
     def fill_(self, value):
         """Every element set to ``value`` (a number or a one-element tensor); returns self."""
-        self._check_in_place("fill_", value)
+        if self._check_in_place("fill_", value):
+            return self._in_place_recorded("fill_", _overwrite(...), value)
         if isinstance(value, Tensor):
             value = value._one_value("fill_(value)")
         return self._write("fill_", value)
@@ -457,13 +462,19 @@ class Tensor:
     def copy_(self, src):
         """The values of ``src`` (a Tensor or array, broadcast to this shape, from any device or dtype)
         copied into this tensor; returns self."""
-        self._check_in_place("copy_", src)
+        if self._check_in_place("copy_", src):
+            src = _arith.to_device_and_dtype(src, backend.device_of(self.array), self.dtype)
+            return self._in_place_recorded("copy_", _overwrite(...), src)
         array = src.array if isinstance(src, Tensor) else _as_array(src)
         return self._write("copy_", backend.to_device(array, backend.device_of(self.array), self.dtype))
 
     def __setitem__(self, key, value):
         """``x[key] = value``: the selected elements set, in place (NumPy's and PyTorch's indexing rules)."""
-        self._check_in_place("x[key] = value", value)
+        if self._check_in_place("x[key] = value", value):
+            if isinstance(value, Tensor):
+                value = _arith.to_device_and_dtype(value, backend.device_of(self.array), self.dtype)
+            self._in_place_recorded("x[key] = value", _overwrite(key), value)
+            return
         if isinstance(value, Tensor):
             value = backend.to_device(value.array, backend.device_of(self.array))
         with backend.on_device_of(self.array):
@@ -471,29 +482,45 @@ class Tensor:
         self._shared_version_box()[0] += 1
 
     def _check_in_place(self, name, operand):
-        """Refuse an in-place op that the autograd could not follow (PyTorch's rules, under grad mode)."""
+        """Refuse an in-place op that the autograd could not follow (PyTorch's rules). Returns True if
+        it must be recorded: under grad mode, on a tensor in the graph or with an operand that is."""
         if not _grad_enabled:
-            return
+            return False
         if self.requires_grad and self.creator is None:
             raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place "
                                "operation. (Update parameters inside `with minicnn.no_grad():`.)")
-        if self.requires_grad or (isinstance(operand, Tensor) and operand.requires_grad):
-            raise RuntimeError(f"{name}: an in-place operation on a tensor that is part of the graph (it "
-                               "requires grad, or the operand does) is not supported by minicnn; write "
-                               "the out-of-place form (x = x + y instead of x += y)")
+        return self.requires_grad or (isinstance(operand, Tensor) and operand.requires_grad)
 
     def _in_place(self, name, function, other):
         """``function(self, other)`` (an out-of-place op) written back into this tensor."""
-        self._check_in_place(name, other)
+        if self._check_in_place(name, other):
+            return self._in_place_recorded(name, function, other)
         with no_grad():
-            result = function(self, other)
+            result = self._fitting(name, function(self, other))
+        return self._write(name, result.array)
+
+    def _fitting(self, name, result):
+        """``result`` if it can be written into this tensor (its shape, a dtype of the same kind or
+        lower); else PyTorch's RuntimeError."""
         if result.shape != self.shape:
             raise RuntimeError(f"{name}: output with shape {self.shape} doesn't match the broadcast "
                                f"shape {result.shape}")
         if not np.can_cast(result.dtype, self.dtype, "same_kind"):
             raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired output "
                                f"type {self.dtype}")
-        return self._write(name, result.array)
+        return result
+
+    def _in_place_recorded(self, name, function, other):
+        """The in-place op as one more op of the graph (PyTorch's rule): ``function`` is applied to the
+        value this tensor had, kept in a copy where the op's backward may read it, and this tensor,
+        holding the result in its own array, becomes that op's output."""
+        old = Tensor._wrap(self.array.copy(), self.requires_grad)
+        old.creator = self.creator  # the ops that used this tensor so far keep their route to it
+        result = self._fitting(name, function(old, other))
+        result = _arith.to_device_and_dtype(result, dtype=self.dtype)  # recorded: the gradient flows back
+        self._write(name, result.array)
+        self.creator, self.requires_grad = result.creator, True
+        return self
 
     def _write(self, name, values):
         """``values`` (an array broadcastable to this shape, or a number) stored into ``.array``; the
@@ -788,6 +815,9 @@ class Op:
 def _record(function, inputs, output):
     """Make ``function`` the creator of ``output``, noting the versions its backward will check."""
     function.inputs = inputs
+    # Where each input's gradient goes, fixed now: an in-place op later gives the tensor a new creator,
+    # but this op used the value the old one made.
+    function.input_creators = tuple(tensor.creator for tensor in inputs)
     output.creator = function
     function._versions = [0 if tensor._version_box is None else tensor._version_box[0] for tensor in inputs]
     if function.saves_output:
@@ -811,6 +841,11 @@ def _refuse_modified(function, which, tensor, version, expected):
                        f"operation: {what}is at version {version}; expected version {expected} instead "
                        f"(the {which} of {type(function).__name__}). Change the in-place op (x += y) into an "
                        "out-of-place one (x = x + y), or clone the tensor before changing it")
+
+
+def _overwrite(key):
+    """The out-of-place form of ``x[key] = value``, for an in-place op that the graph records."""
+    return lambda x, value: _indexing.set_item(x, key, value)
 
 
 def _one_device(op_name, arrays):
@@ -844,9 +879,10 @@ def _topological_order(root):
             continue
         visited.add(function)
         stack.append((function, True))
-        for tensor in _inputs_of(function):
-            if tensor.creator is not None and tensor.creator not in visited:
-                stack.append((tensor.creator, False))
+        _inputs_of(function)
+        for creator in function.input_creators:
+            if creator is not None and creator not in visited:
+                stack.append((creator, False))
     order.reverse()
     return order
 
@@ -872,8 +908,8 @@ def _check_gradients(function, input_grads):
     if len(input_grads) != len(inputs):
         raise RuntimeError(f"{name}.backward returned {len(input_grads)} gradient(s) for {len(inputs)} "
                            f"input(s): return one per input, in order (None where none is needed)")
-    for index, (tensor, grad) in enumerate(zip(inputs, input_grads)):
-        if grad is None or not tensor.requires_grad:
+    for index, (tensor, grad, needed) in enumerate(zip(inputs, input_grads, function.needs_input_grad)):
+        if grad is None or not needed:
             continue
         if not (isinstance(grad, (np.ndarray, np.generic)) or backend.is_gpu_array(grad)):
             problem = f"is a {type(grad).__name__}, not an array"
@@ -914,18 +950,19 @@ def _run_backward(root, grad):
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             _check_gradients(function, input_grads)
-            for tensor, input_grad in zip(function.inputs, input_grads):
-                if input_grad is None or not tensor.requires_grad:
+            for tensor, creator, needed, input_grad in zip(function.inputs, function.input_creators,
+                                                           function.needs_input_grad, input_grads):
+                if input_grad is None or not needed:
                     continue
                 with backend.on_device_of(input_grad):  # the input's device (ToDevice crosses devices)
-                    if tensor.creator is None and tensor._grad_hooks:
+                    if creator is None and tensor._grad_hooks:
                         _hooks.hold_leaf_gradient(hooked_leaves, tensor, input_grad)
-                    elif tensor.creator is None:
+                    elif creator is None:
                         grad_buffers.accumulate(tensor, input_grad)
-                    elif tensor.creator in grads:
-                        grads[tensor.creator] = _arith.add_arrays(grads[tensor.creator], input_grad)
+                    elif creator in grads:
+                        grads[creator] = _arith.add_arrays(grads[creator], input_grad)
                     else:
-                        grads[tensor.creator] = input_grad
+                        grads[creator] = input_grad
         function.__dict__.clear()  # free saved arrays and the links to inputs
     for leaf, leaf_grad in hooked_leaves.values():
         with backend.on_device_of(leaf_grad):

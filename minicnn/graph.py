@@ -132,9 +132,9 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
 
     output_shapes = {output.creator: output.shape}  # each op's output shape, from the tensors its users hold
     for op in ops:
-        for tensor in op.inputs:
-            if tensor.creator is not None:
-                output_shapes[tensor.creator] = tensor.shape
+        for tensor, creator in zip(op.inputs, op.input_creators):
+            if creator is not None:
+                output_shapes[creator] = tensor.shape
     drawing, keys, collapsed = _Drawing(), {}, {}  # collapsed: node key -> [module, op count, shapes leaving it]
     leaf_keys, group_keys = {}, {}  # id(tensor) -> node key; collapsed module -> node key
     for index, op in enumerate(ops, start=1):
@@ -149,9 +149,9 @@ def to_dot(output, params=None, trace=None, collapse_depth=None, title=None):
             keys[op] = drawing.node(key, group, "module", cluster)
             collapsed.setdefault(key, [group, 0, set()])[1] += 1
     for op in ops:
-        for tensor in op.inputs:
-            if tensor.creator is not None:
-                source = keys[tensor.creator]
+        for tensor, creator in zip(op.inputs, op.input_creators):
+            if creator is not None:
+                source = keys[creator]
                 if source in collapsed and source != keys[op]:
                     collapsed[source][2].add(_shape(tensor.shape))
                 drawing.edge(source, keys[op])

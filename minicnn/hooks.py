@@ -9,8 +9,8 @@ The names, signatures and semantics are PyTorch's:
                                                         #   -> None or a new grad_input
     handle.remove()                                     # or: with module.register_forward_hook(hook): ...
 
-Gradients are raw arrays, as ``.grad`` is. ``grad_input`` holds one entry per
-positional argument of the module's forward (None for a non-Tensor, or a Tensor
+Gradients are raw arrays (what ``.grad.array`` holds; PyTorch passes Tensors).
+``grad_input`` holds one entry per positional argument of the module's forward (None for a non-Tensor, or a Tensor
 that needs no gradient); ``grad_output`` one per output (a Tensor, or each item
 of a tuple the module returns).
 

@@ -205,18 +205,69 @@ def test_in_place_ops_follow_the_type_rules():
             assert got[1] == want[1], op
 
 
-def test_in_place_on_a_tensor_in_the_graph_is_refused_with_a_clear_message():
-    w = Tensor(np.ones(2, np.float32), requires_grad=True)
-    y = w * 2
-    with pytest.raises(RuntimeError, match="in-place operation on a tensor that is part of the graph"):
+def in_graph_programs():
+    """In-place ops on tensors in the graph, each returning the gradients it made (torch records them all)."""
+
+    def chain(lib, w, v):
+        y = w * 2
         y += 1
-    x = Tensor(np.zeros(2, np.float32))
-    with pytest.raises(RuntimeError, match="the operand does"):
+        y.mul_(3)
+        y -= v
+        y.clamp_(-4.0, 8.0)
+        (y * y).sum().backward()
+
+    def a_constant_takes_a_gradient_in(lib, w, v):
+        x = lib.zeros(3, dtype=w.dtype)
         x += w
-    with minicnn.no_grad():  # outside grad mode nothing is recorded: allowed
-        y += 1
-        x += w
-    np.testing.assert_array_equal(y.numpy(), [3.0, 3.0])
+        x[1] = v[0] * 2
+        (x * x).sum().backward()
+
+    def earlier_users_keep_the_old_value(lib, w, v):
+        y = w * 2
+        total = y.sum() + y[0]  # sum and indexing save no values: the change below is allowed
+        y.add_(v)
+        (total + (y * y).sum()).backward()
+
+    def overwrite(lib, w, v):
+        y = w * 1.0
+        y[0:2] = v[1]
+        z = w * 3.0
+        z.copy_(v * v)
+        u = w + 0.0
+        u.zero_()
+        (y * y + z + (u + w) * w).sum().backward()
+
+    def fill_then_use(lib, w, v):
+        y = v * w
+        y.fill_(2.5)
+        (y * w).sum().backward()
+
+    return [chain, a_constant_takes_a_gradient_in, earlier_users_keep_the_old_value, overwrite, fill_then_use]
+
+
+@pytest.mark.parametrize("program", in_graph_programs(), ids=lambda p: p.__name__)
+def test_in_place_ops_in_the_graph_are_recorded_as_in_torch(program):
+    grads = []
+    for lib in (torch, minicnn):
+        w = lib.tensor([1.0, -2.0, 3.0], dtype=dtype(lib, "float64"), requires_grad=True)
+        v = lib.tensor([0.5, 4.0, -1.0], dtype=dtype(lib, "float64"), requires_grad=True)
+        program(lib, w, v)
+        grads.append([None if t.grad is None else values(t.grad) for t in (w, v)])
+    for want, got in zip(*grads):
+        assert (want is None) == (got is None)
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_recorded_in_place_op_on_a_saved_output_is_refused_as_in_torch():
+    def program(lib):
+        w = lib.tensor([0.5, -1.0], requires_grad=True)
+        h = w.exp()  # exp saves its output
+        h.add_(1)
+        h.sum().backward()
+    want, got = both(program)
+    assert isinstance(want, RuntimeError) and isinstance(got, RuntimeError)
+    assert "modified by an inplace operation" in str(got)
 
 
 def test_requires_grad_and_retain_grad_and_grad_fn():
@@ -262,3 +313,35 @@ def test_size_numel_dim_and_generators_are_pytorchs():
                 type(model.state_dict()["weight"]).__name__ in ("Tensor", "Parameter"))
     want, got = both(program)
     assert got == want
+
+
+@pytest.mark.parametrize("key", [(slice(None), 1), (0, slice(1, 3)), ([2, 0], [1, 3]), Ellipsis],
+                         ids=["column", "row part", "integer arrays", "all"])
+def test_set_item_matches_a_plain_loop_and_passes_the_gradient_check(key):
+    from minicnn.functional.indexing import set_item
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    picked_shape = np.empty((3, 4))[key].shape
+    v = Tensor(rng.standard_normal(picked_shape[-1:] if picked_shape else ()), requires_grad=True)
+    want = x.numpy().copy()  # the plain reference: every selected element, one at a time
+    rows, columns = (positions[key] for positions in np.indices((3, 4)))
+    broadcast = np.broadcast_to(v.numpy(), picked_shape)
+    for index in np.ndindex(picked_shape):
+        want[rows[index], columns[index]] = broadcast[index]
+    np.testing.assert_array_equal(set_item(x, key, v).numpy(), want)
+    minicnn.gradcheck(lambda a, b: set_item(a, key, b), [x, v])
+
+
+def test_a_recorded_in_place_op_casts_the_result_back_and_the_gradient_with_it():
+    results = []
+    for lib in (torch, minicnn):
+        w = lib.tensor([1.0, -2.0], requires_grad=True)  # float32
+        v = lib.tensor([0.5, 4.0], dtype=dtype(lib, "float64"), requires_grad=True)
+        y = w * 2
+        y += v * v  # a float64 result written into float32
+        (y * y).sum().backward()
+        results.append((dtype_name(y), dtype_name(v.grad), values(w.grad), values(v.grad)))
+    (want_y, want_g, want_w, want_v), (got_y, got_g, got_w, got_v) = results
+    assert (got_y, got_g) == (want_y, want_g) == ("float32", "float64")
+    np.testing.assert_allclose(got_w, want_w, rtol=1e-6)
+    np.testing.assert_allclose(got_v, want_v, rtol=1e-6)

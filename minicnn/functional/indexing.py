@@ -16,10 +16,13 @@ import numpy as np
 
 from .. import backend
 from ..engine import Op, Tensor
+from .arithmetic import unbroadcast
 
 
 class IndexFunction(Op):
     """``a[key]`` for a key already checked and on ``a``'s device."""
+
+    saved_inputs = ()  # backward needs only shapes, not the input's values
 
     def __init__(self, key):
         self.key = key
@@ -34,6 +37,40 @@ class IndexFunction(Op):
         gx = xp.zeros(self.shape, gy.dtype)
         xp.add.at(gx, self.key, gy)  # repeated indices add up
         return gx
+
+
+class SetItemFunction(Op):
+    """``a`` with ``a[key] = value`` (``key`` checked and on ``a``'s device), as a new array: what an
+    in-place assignment records in the graph. ``value`` broadcasts to ``a[key]``'s shape."""
+
+    saved_inputs = ()  # backward needs only the key and the shapes
+
+    def __init__(self, key):
+        self.key = key
+
+    def forward(self, a, value):
+        self.value_shape = value.shape
+        out = a.copy()
+        out[self.key] = value
+        return out
+
+    def backward(self, gy):
+        ga = gv = None
+        if self.needs_input_grad[0]:  # the overwritten elements no longer depend on a
+            ga = gy.copy()
+            ga[self.key] = 0
+        if self.needs_input_grad[1]:
+            picked = backend.get_array_module(gy).asarray(gy[self.key])
+            gv = unbroadcast(picked, self.value_shape)
+        return ga, gv
+
+
+def set_item(x, key, value):
+    """A new tensor: ``x`` with the elements ``x[key]`` set to ``value`` (a Tensor or a number,
+    broadcast), differentiable in both (PyTorch's ``index_put``)."""
+    value = value if isinstance(value, Tensor) else Tensor._wrap(
+        backend.get_array_module(x.array).asarray(value, dtype=x.dtype), False)
+    return SetItemFunction(checked_key(x, key))(x, value)
 
 
 def _key_part(part):

@@ -25,6 +25,8 @@ min_result = namedtuple("min", ["values", "indices"])
 
 
 class SumFunction(Op):
+    saved_inputs = ()  # backward needs only shapes, not the input's values
+
     def __init__(self, dims, keepdim):
         self.dims, self.keepdim = dims, keepdim
 
@@ -67,6 +69,8 @@ class TakeAlongDimFunction(Op):
 
     The backward puts each gradient back where its element came from, zeros elsewhere.
     """
+
+    saved_inputs = ()  # backward needs only shapes, not the input's values
 
     def __init__(self, indices, dim, keepdim):
         self.indices, self.dim, self.keepdim = indices, dim, keepdim

@@ -16,6 +16,8 @@ from .validation import (dim_or_axis, normalize_axis, normalize_dims, require_sa
 
 
 class ReshapeFunction(Op):
+    saved_inputs = ()  # backward needs only shapes, not the input's values
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -30,6 +32,8 @@ class ReshapeFunction(Op):
 class PermuteFunction(Op):
     """The axes reordered: output axis i is input axis ``dims[i]``."""
 
+    saved_inputs = ()  # backward needs only shapes, not the input's values
+
     def __init__(self, dims):
         self.dims = dims
 
@@ -41,6 +45,8 @@ class PermuteFunction(Op):
 
 
 class ConcatFunction(Op):
+    saved_inputs = ()  # backward needs only shapes, not the input's values
+
     def __init__(self, axis):
         self.axis = axis
 
