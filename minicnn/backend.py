@@ -49,7 +49,9 @@ class device:
     ``minicnn.device("cuda:0")``, ``minicnn.device("cuda", 1)``, ``minicnn.device("cpu")``;
     minicnn's own names work too (``"gpu"``, ``"gpu:N"``, type "cuda"). Anything that takes a device
     (``.to(...)``, ``device=``) takes one of these. As in PyTorch, ``device("cuda")`` (the current
-    GPU, which minicnn takes to be GPU 0) does not compare equal to ``device("cuda:0")``.
+    GPU, which minicnn takes to be GPU 0) does not compare equal to ``device("cuda:0")``. A device
+    also equals the names of itself (``device("cuda:0") == "gpu:0"``), since ``tensor.device`` is a
+    name in minicnn: ``x.device == device`` asks what it asks in PyTorch.
     """
 
     __slots__ = ("type", "index")
@@ -82,6 +84,13 @@ class device:
         return f"device(type='{self.type}'{index})"
 
     def __eq__(self, other):
+        # A device name compares as the device it names: minicnn's tensor.device is a string
+        # ("gpu:0"), so `x.device == minicnn.device("cuda:0")` holds, as it does in PyTorch.
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except ValueError:
+                return False
         if not isinstance(other, device):
             return NotImplemented
         return (self.type, self.index) == (other.type, other.index)

@@ -577,3 +577,12 @@ def test_requires_grad_false_freezes_a_parameter_as_in_pytorch():
         assert param.requires_grad_(False) is param
     assert [p.requires_grad for p in layer.parameters()] == [False, False]
     assert not layer(minicnn.ones(1, 2)).requires_grad
+
+
+def test_a_tensors_device_name_compares_with_a_device_as_in_pytorch():
+    x = minicnn.zeros(2)
+    assert x.device == minicnn.device("cpu") and minicnn.device("cpu") == x.device
+    assert torch.zeros(2).device == torch.device("cpu")
+    assert minicnn.device("cuda:0") == "gpu:0" and minicnn.device("cuda:1") != "gpu:0"
+    assert minicnn.device("cuda") != "gpu:0"  # as torch.device("cuda") != a tensor's torch.device("cuda:0")
+    assert minicnn.device("cpu") != "not a device" and minicnn.device("cpu") != 3
