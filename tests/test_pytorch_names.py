@@ -586,3 +586,23 @@ def test_a_tensors_device_name_compares_with_a_device_as_in_pytorch():
     assert minicnn.device("cuda:0") == "gpu:0" and minicnn.device("cuda:1") != "gpu:0"
     assert minicnn.device("cuda") != "gpu:0"  # as torch.device("cuda") != a tensor's torch.device("cuda:0")
     assert minicnn.device("cpu") != "not a device" and minicnn.device("cpu") != 3
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad_takes_pytorchs_set_to_none(rng, set_to_none):
+    w0 = rng.standard_normal(3)
+    ours, theirs = minicnn.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    after_zero_grad = []
+    for w, o, module in [(ours, optim.SGD([ours], lr=0.1), nn.Linear(3, 1)),
+                         (theirs, torch.optim.SGD([theirs], lr=0.1), torch.nn.Linear(3, 1))]:
+        (w * w).sum().backward()
+        module(w.float().reshape(1, 3)).sum().backward()
+        o.zero_grad(set_to_none=set_to_none)
+        module.zero_grad(set_to_none=set_to_none)
+        after_zero_grad.append([None if t.grad is None else np.asarray(t.grad).tolist()
+                                for t in (w, module.weight, module.bias)])
+        (w * 3).sum().backward()
+        o.step()
+    assert after_zero_grad[0] == after_zero_grad[1]
+    assert (after_zero_grad[0][0] is None) == set_to_none
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-12)

@@ -176,10 +176,14 @@ class Module:
             device = f"cuda:{device}"
         return self.to("cuda" if device is None else device)
 
-    def zero_grad(self):
-        """Forget every parameter's gradient (set ``.grad`` to None)."""
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (set ``.grad`` to None), or with ``set_to_none=False``
+        (PyTorch's option) fill each with zeros, for the next backward to add to."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
     # -- saving and loading ------------------------------------------------------
     def state_dict(self):

@@ -133,14 +133,18 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: {name} must be a non-negative number, got {value!r}")
         return float(value)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
         """Forget all gradients (``.grad = None``), before the next backward pass.
 
         No array is touched: the next backward pass overwrites each parameter's
-        part of the gradient buffer.
+        part of the gradient buffer. With ``set_to_none=False`` (PyTorch's option)
+        each gradient is filled with zeros instead, and the next backward adds to it.
         """
         for p in self.params:
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
     def step(self):
         """Update every parameter that has a gradient."""
