@@ -30,8 +30,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minicnn import backend
-
 from .files import UserError, atomic_write
 
 FORMAT_VERSION = 1
@@ -55,7 +53,7 @@ def save_checkpoint(path, model, optimizer, scheduler, *, epoch, step, args, his
     """Write the state of a run to ``path`` (atomically). ``args`` is a dict of JSON-able values."""
     arrays = {"format_version": np.array(FORMAT_VERSION)}
     for name, value in model.state_dict().items():
-        arrays[f"model/{name}"] = backend.as_numpy(value)
+        arrays[f"model/{name}"] = value.numpy()
     optimizer_state = optimizer.state_dict()
     arrays["optimizer/lr"] = np.array(optimizer_state["lr"], np.float64)
     arrays["optimizer/step_count"] = np.array(optimizer_state["step_count"], np.int64)
