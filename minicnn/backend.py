@@ -6,7 +6,8 @@ inputs. CuPy is imported only when a GPU is asked for, so minicnn runs (and its
 tests pass) on machines without it.
 
 Devices are named by strings, as in PyTorch: ``"cpu"``, ``"gpu"`` (= ``"gpu:0"``)
-and ``"gpu:N"``. CuPy runs every kernel, and creates every array, on its
+and ``"gpu:N"``, or by PyTorch's names ``"cuda"`` and ``"cuda:N"`` for the same GPUs (or a
+:class:`device`). CuPy runs every kernel, and creates every array, on its
 *current* device; minicnn runs each op on its inputs' device instead
 (:func:`running_on`), so a model works on whichever GPU the user names.
 """
@@ -40,20 +41,84 @@ class Device(NamedTuple):
 CPU = Device("cpu")
 
 
+class device:
+    """PyTorch's ``torch.device``: a device's ``type`` ("cpu" or "cuda") and ``index`` (None if unnamed).
+
+    ``minicnn.device("cuda:0")``, ``minicnn.device("cuda", 1)``, ``minicnn.device("cpu")``;
+    minicnn's own names work too (``"gpu"``, ``"gpu:N"``, type "cuda"). Anything that takes a device
+    (``.to(...)``, ``device=``) takes one of these. As in PyTorch, ``device("cuda")`` (the current
+    GPU, which minicnn takes to be GPU 0) does not compare equal to ``device("cuda:0")``. A device
+    also equals the names of itself (``device("cuda:0") == "gpu:0"``), since ``tensor.device`` is a
+    name in minicnn: ``x.device == device`` asks what it asks in PyTorch.
+    """
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type, index=None):  # noqa: A002 (PyTorch's argument name)
+        if isinstance(type, device):
+            type, index = type.type, type.index if index is None else index
+        parsed = parse_device(type)
+        given_index = isinstance(type, str) and ":" in type
+        if index is not None:
+            if given_index:
+                raise ValueError(f"device: type {type!r} already names an index; got index={index!r} too")
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise ValueError(f"device: index must be a non-negative int, got {index!r}")
+            if parsed.kind == "cpu" and index != 0:
+                raise ValueError(f"device: the CPU has index 0 or None, got index={index!r}")
+        object.__setattr__(self, "type", "cpu" if parsed.kind == "cpu" else "cuda")
+        if index is None and given_index:
+            index = parsed.index
+        object.__setattr__(self, "index", index)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a device cannot be changed; make another")
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+    def __eq__(self, other):
+        # A device name compares as the device it names: minicnn's tensor.device is a string
+        # ("gpu:0"), so `x.device == minicnn.device("cuda:0")` holds, as it does in PyTorch.
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except ValueError:
+                return False
+        if not isinstance(other, device):
+            return NotImplemented
+        return (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
 def parse_device(spec):
-    """Turn "cpu", "gpu" or "gpu:N" (or a Device) into a :class:`Device`."""
+    """Turn "cpu", "gpu", "gpu:N", "cuda", "cuda:N", a :class:`device` (or a Device) into a :class:`Device`.
+
+    "cuda" is PyTorch's name for minicnn's "gpu": they mean the same devices.
+    """
     if isinstance(spec, Device):
         return spec
+    if isinstance(spec, device):
+        return CPU if spec.type == "cpu" else Device("gpu", spec.index or 0)
     if not isinstance(spec, str):
-        raise TypeError(f"device must be a string such as 'cpu', 'gpu' or 'gpu:1', got {spec!r}")
+        raise TypeError(f"device must be a string such as 'cpu', 'cuda', 'gpu' or 'gpu:1' (or a minicnn.device), "
+                        f"got {spec!r}")
     name = spec.strip().lower()
     if name == "cpu":
         return CPU
-    if name == "gpu":
-        return Device("gpu", 0)
-    if name.startswith("gpu:") and name[4:].isdigit():
-        return Device("gpu", int(name[4:]))
-    raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N' with N a GPU number, got {spec!r}")
+    for kind in ("gpu", "cuda"):
+        if name == kind:
+            return Device("gpu", 0)
+        if name.startswith(kind + ":") and name[len(kind) + 1:].isdigit():
+            return Device("gpu", int(name[len(kind) + 1:]))
+    raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N' with N a GPU number (or PyTorch's names for "
+                     f"them, 'cuda' and 'cuda:N'), got {spec!r}")
 
 
 def parse_dtype(dtype, op="dtype"):
@@ -71,7 +136,7 @@ def parse_dtype(dtype, op="dtype"):
 def device_and_dtype(op, args, device=None, dtype=None):
     """Sort PyTorch-style ``to(...)`` arguments into (Device or None, NumPy dtype or None).
 
-    ``args`` are the positional ones: a device ("cpu", "gpu", "gpu:N"), a dtype
+    ``args`` are the positional ones: a device ("cpu", "gpu", "cuda:N", a :class:`device`), a dtype
     (numpy.float64, "float64"), or both, as in ``t.to("gpu", numpy.float32)``;
     ``device`` and ``dtype`` are the keyword ones.
     """
@@ -84,7 +149,7 @@ def device_and_dtype(op, args, device=None, dtype=None):
             try:
                 found["dtype"].append(parse_dtype(arg, op))
             except TypeError:
-                raise TypeError(f"{op}: {arg!r} is neither a device ('cpu', 'gpu', 'gpu:N') nor a numeric "
+                raise TypeError(f"{op}: {arg!r} is neither a device ('cpu', 'gpu', 'gpu:N', 'cuda:N') nor a numeric "
                                 f"dtype (numpy.float32, 'float64', ...)") from None
     for kind, values in found.items():
         if len(values) > 1:

@@ -128,3 +128,113 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
     all_ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
     dtype = _dtype("arange", dtype, np.dtype(np.int64) if all_ints else DEFAULT_FLOAT)
     return Tensor(_on_device(device, lambda xp: xp.arange(start, end, step, dtype=dtype)), requires_grad)
+
+
+def _like(op, other, dtype, device):
+    """``other``'s shape, and its dtype and device unless given: the ``*_like`` functions' defaults."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}: input must be a minicnn.Tensor, got {type(other).__name__}")
+    return other.shape, other.dtype if dtype is None else dtype, other.device if device is None else device
+
+
+def _float_dtype(op, dtype):
+    dtype = _dtype(op, dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: dtype must be floating-point, got {dtype}")
+    return dtype
+
+
+def rand(*size, dtype=None, device="cpu", requires_grad=False):
+    """Samples of the uniform distribution on [0, 1), of shape ``size`` (float32 by default), from
+    :mod:`minicnn.random` (``manual_seed`` repeats them): ``rand(2, 3)`` or ``rand((2, 3))``."""
+    size, dtype = _size("rand", size), _float_dtype("rand", dtype)
+    return Tensor(_on_device(device, lambda xp: random.uniform_values(size, dtype, xp)), requires_grad)
+
+
+def rand_like(input, dtype=None, device=None, requires_grad=False):  # noqa: A002 (PyTorch's name)
+    """:func:`rand` with ``input``'s shape, and its dtype and device unless given."""
+    shape, dtype, device = _like("rand_like", input, dtype, device)
+    return rand(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def randn_like(input, dtype=None, device=None, requires_grad=False):  # noqa: A002 (PyTorch's name)
+    """:func:`randn` with ``input``'s shape, and its dtype and device unless given."""
+    shape, dtype, device = _like("randn_like", input, dtype, device)
+    return randn(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty(*size, dtype=None, device="cpu", requires_grad=False):
+    """A tensor of shape ``size`` whose values are whatever the memory held (float32 unless ``dtype``):
+    for a buffer that is about to be filled."""
+    size, dtype = _size("empty", size), _dtype("empty", dtype)
+    return Tensor(_on_device(device, lambda xp: xp.empty(size, dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
+    """A tensor of shape ``size`` (a tuple) filled with ``fill_value``.
+
+    The dtype follows ``fill_value`` unless given, as in PyTorch: bool for a bool,
+    int64 for an int, float32 for a float.
+    """
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"full: size must be a tuple such as (2, 3), got {size!r}")
+    if not isinstance(fill_value, numbers.Number):
+        raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__}")
+    size = _size("full", size)
+    default = (np.dtype(np.bool_) if isinstance(fill_value, (bool, np.bool_)) else
+               np.dtype(np.int64) if isinstance(fill_value, numbers.Integral) else DEFAULT_FLOAT)
+    dtype = _dtype("full", dtype, default)
+    return Tensor(_on_device(device, lambda xp: xp.full(size, fill_value, dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
+    """The (n, m) matrix with ones on its diagonal and zeros elsewhere (m = n unless given)."""
+    m = n if m is None else m
+    for name, value in (("n", n), ("m", m)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"eye: {name} must be a non-negative int, got {value!r}")
+    dtype = _dtype("eye", dtype)
+    return Tensor(_on_device(device, lambda xp: xp.eye(int(n), int(m), dtype=dtype)), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False):
+    """``steps`` values evenly spaced from ``start`` to ``end``, both included (float32 unless ``dtype``).
+
+    ``linspace(-1, 1, 5)`` is -1, -0.5, 0, 0.5, 1. The values are computed in float64
+    and then converted, so float32 ones match PyTorch's to rounding.
+    """
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"linspace: {name} must be a number, got {value!r}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
+    dtype = _dtype("linspace", dtype)
+    return Tensor(_on_device(device, lambda xp: xp.linspace(start, end, int(steps)).astype(dtype)), requires_grad)
+
+
+def from_numpy(ndarray):
+    """A tensor sharing ``ndarray``'s memory (``torch.from_numpy``): writes to either show in both.
+
+    The dtype is the array's (NumPy's float64 stays float64, as in PyTorch).
+    """
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(ndarray).__name__}")
+    if ndarray.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: the array must be numeric, got dtype {ndarray.dtype}")
+    return Tensor(ndarray)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """``data`` as a tensor, sharing its memory where it can (``torch.as_tensor``).
+
+    A Tensor, or a NumPy/CuPy array, already of ``dtype`` and on ``device`` is used
+    as it is (a Tensor is returned itself); anything else is copied as
+    :func:`tensor` copies it.
+    """
+    array = data.array if isinstance(data, Tensor) else data
+    if isinstance(array, np.ndarray) or backend.is_gpu_array(array):
+        same_dtype = dtype is None or _dtype("as_tensor", dtype) == array.dtype
+        same_device = device is None or backend.parse_device(device) == backend.device_of(array)
+        if same_dtype and same_device:
+            return data if isinstance(data, Tensor) else Tensor(array)
+    return tensor(data, dtype=dtype, device=device)

@@ -49,6 +49,39 @@ def no_grad():
         _grad_enabled = previous
 
 
+@contextlib.contextmanager
+def enable_grad():
+    """Context manager (or decorator) in which ops record the graph again, even inside ``no_grad``."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, True
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+class set_grad_enabled:
+    """Turn recording on or off (PyTorch's ``set_grad_enabled(mode)``).
+
+    As a call, ``set_grad_enabled(False)`` switches at once; as a context manager,
+    ``with set_grad_enabled(is_training):`` switches for the block and then
+    restores the mode from before the call.
+    """
+
+    def __init__(self, mode):
+        global _grad_enabled
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled: mode must be True or False, got {mode!r}")
+        self.previous, _grad_enabled = _grad_enabled, bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        global _grad_enabled
+        _grad_enabled = self.previous
+
+
 # -- watching the engine -----------------------------------------------------------
 # minicnn.autograd.trace() puts watchers here; each has before(function, phase, arrays) and
 # after(function, phase, arrays, result). While the list is empty, an op pays one check for it.
@@ -171,7 +204,7 @@ class Tensor:
         if requires_grad and self.array.dtype.kind != "f":
             raise RuntimeError(f"requires_grad_(): only tensors of floating point dtype can require "
                                f"gradients, got {self.dtype}")
-        self.requires_grad = bool(requires_grad) or self.requires_grad
+        self.requires_grad = bool(requires_grad)
         return self
 
     # -- versions: what in-place ops changed ------------------------------------------
@@ -587,6 +620,151 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self)))
 
+    # -- PyTorch conveniences: the names PyTorch programs reach for, each delegating to an op above --
+    def clone(self):
+        """A copy of the values, recorded in the graph (the gradient flows back to this tensor)."""
+        return _pointwise.clone(self)
+
+    def type(self, dtype=None):
+        """This tensor as ``dtype`` (see :meth:`to`); without one, the type's name ("minicnn.FloatTensor")."""
+        if dtype is None:
+            return f"minicnn.{_TYPE_NAMES.get(self.dtype.name, self.dtype.name)}Tensor"
+        return self._as_dtype(backend.parse_dtype(dtype, "type"))
+
+    def _as_dtype(self, dtype):
+        """As ``to(dtype=...)``, but an integer or bool result is cut from the graph (PyTorch's rule)."""
+        return (self if dtype.kind == "f" else self.detach()).to(dtype=dtype) if dtype != self.dtype else self
+
+    def float(self):
+        """This tensor as float32 (``self`` if it already is)."""
+        return self._as_dtype(np.dtype(np.float32))
+
+    def double(self):
+        """This tensor as float64 (``self`` if it already is)."""
+        return self._as_dtype(np.dtype(np.float64))
+
+    def half(self):
+        """This tensor as float16 (``self`` if it already is)."""
+        return self._as_dtype(np.dtype(np.float16))
+
+    def long(self):
+        """This tensor as int64 (``self`` if it already is)."""
+        return self._as_dtype(np.dtype(np.int64))
+
+    def int(self):
+        """This tensor as int32 (``self`` if it already is)."""
+        return self._as_dtype(np.dtype(np.int32))
+
+    def bool(self):
+        """This tensor as bool (``self`` if it already is)."""
+        return self._as_dtype(np.dtype(np.bool_))
+
+    def cpu(self):
+        """This tensor on the CPU (``self`` if it is there)."""
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """This tensor on a GPU: ``device`` (an index, "cuda:N" or a minicnn.device), else GPU 0."""
+        if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        return self.to("cuda" if device is None else device)
+
+    def __index__(self):
+        """An integer one-element tensor as a Python int, where Python wants an index (``range(t)``)."""
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors of one element can be used as an index, got dtype {self.dtype}")
+        return int(self._one_value("__index__()"))
+
+    def t(self):
+        """The transpose of a tensor of at most 2 dimensions (a 0-D or 1-D one is returned as it is)."""
+        if self.ndim > 2:
+            raise ValueError(f"t() needs a tensor of at most 2 dimensions, got shape {self.shape}; "
+                             "use transpose(dim0, dim1)")
+        return _shape.transpose(self, 0, 1) if self.ndim == 2 else self
+
+    def mm(self, other):
+        """Matrix product of 2-D tensors: (n, k) @ (k, m) -> (n, m)."""
+        return _arith.matmul(self, other)
+
+    def matmul(self, other):
+        """Matrix product (``self @ other``); see :func:`minicnn.functional.matmul`."""
+        return _arith.matmul(self, other)
+
+    def add(self, other, alpha=1):
+        """self + alpha * other, broadcasting."""
+        return _arith.add(self, other if alpha == 1 else _arith.mul(other, alpha))
+
+    def sub(self, other, alpha=1):
+        """self - alpha * other, broadcasting."""
+        return _arith.sub(self, other if alpha == 1 else _arith.mul(other, alpha))
+
+    def mul(self, other):
+        """self * other elementwise, broadcasting."""
+        return _arith.mul(self, other)
+
+    def div(self, other):
+        """self / other elementwise, broadcasting."""
+        return _arith.div(self, other)
+
+    def eq(self, other):
+        """self == other elementwise: a bool tensor."""
+        return _compare.compare("eq", self, other)
+
+    def ne(self, other):
+        """self != other elementwise: a bool tensor."""
+        return _compare.compare("ne", self, other)
+
+    def __and__(self, other): return _compare.bitwise("and", self, other)
+    def __rand__(self, other): return _compare.bitwise("and", self, other)
+    def __or__(self, other): return _compare.bitwise("or", self, other)
+    def __ror__(self, other): return _compare.bitwise("or", self, other)
+    def __xor__(self, other): return _compare.bitwise("xor", self, other)
+    def __rxor__(self, other): return _compare.bitwise("xor", self, other)
+
+    def __invert__(self):
+        """``~mask``: logical not of a bool tensor, bitwise not of an integer one (never recorded)."""
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~ needs a bool or integer tensor, got dtype {self.dtype}")
+        with backend.on_device_of(self.array):
+            return Tensor._wrap(~self.array, False)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        """The p-norm over ``dim`` (all elements if None): p = 2 ("fro"), 1, or float("inf")."""
+        return _pointwise.norm(self, p, dim, keepdim)
+
+    def relu(self):
+        """max(self, 0) elementwise."""
+        return _activation.relu(self)
+
+    def sigmoid(self):
+        """1 / (1 + exp(-self)) elementwise."""
+        return _activation.sigmoid(self)
+
+    def tanh(self):
+        """The hyperbolic tangent elementwise."""
+        return _activation.tanh(self)
+
+    def sin(self):
+        """Elementwise sine."""
+        return _pointwise.sin(self)
+
+    def cos(self):
+        """Elementwise cosine."""
+        return _pointwise.cos(self)
+
+    def softmax(self, dim):
+        """exp(self) / sum(exp(self)) along ``dim``."""
+        return _activation.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        """log(softmax(self)) along ``dim``, computed stably."""
+        return _activation.log_softmax(self, dim)
+
+
+# PyTorch's legacy type names, for Tensor.type() without a dtype
+_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "uint8": "Byte", "int8": "Char",
+               "int16": "Short", "int32": "Int", "int64": "Long", "bool": "Bool"}
+
 
 class Op:
     """One differentiable op. Subclasses implement ``forward`` and ``backward`` on raw arrays.
@@ -795,4 +973,5 @@ def _run_backward(root, grad):
 from . import hooks as _hooks  # noqa: E402
 from .functional import arithmetic as _arith, comparison as _compare  # noqa: E402
 from .functional import indexing as _indexing, reduction as _reduce, shape as _shape  # noqa: E402
+from .functional import activation as _activation, pointwise as _pointwise  # noqa: E402
 from .functional import validation as _validation  # noqa: E402

@@ -46,11 +46,16 @@ def _gpu_generator(cp):
 
 def uniform(shape, dtype, like):
     """Uniform [0, 1) samples of ``shape`` and ``dtype``, on the device of array ``like``."""
-    xp = get_array_module(like)
-    if xp is np:
-        return _cpu_generator.random(shape, dtype=dtype)
     with on_device_of(like):  # that GPU's stream, and the samples land there
-        return _gpu_generator(xp).random_sample(shape, dtype=dtype)
+        return uniform_values(shape, dtype, get_array_module(like))
+
+
+def uniform_values(shape, dtype, xp=np):
+    """Uniform [0, 1) samples of ``shape`` and float ``dtype`` from ``xp``'s stream (numpy: the CPU's,
+    cupy: the current GPU's); float16 is drawn as float32 and converted."""
+    drawn = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float32
+    generator = _cpu_generator.random if xp is np else _gpu_generator(xp).random_sample
+    return generator(shape, dtype=drawn).astype(dtype, copy=False)
 
 
 def standard_normal(shape, dtype, xp=np):

@@ -140,7 +140,7 @@ def test_asking_for_a_gpu_where_cupy_finds_none_says_why(without_gpu):
         Tensor(np.ones(2)).to("gpu")
 
 
-@pytest.mark.parametrize("spec", ["gpu:x", "tpu", "cuda:0", ""])
+@pytest.mark.parametrize("spec", ["gpu:x", "tpu", "cuda:x", "cuda0", ""])
 def test_bad_device_names_are_rejected(spec):
     with pytest.raises(ValueError, match="device must be 'cpu', 'gpu' or 'gpu:N'"):
         backend.parse_device(spec)

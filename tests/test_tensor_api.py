@@ -305,7 +305,7 @@ def test_to_takes_a_positional_dtype_a_dtype_name_or_keywords():
 
 
 @pytest.mark.parametrize("args,kwargs,match", [
-    (("floaty",), {}, r"to: 'floaty' is neither a device \('cpu', 'gpu', 'gpu:N'\) nor a numeric dtype"),
+    (("floaty",), {}, r"to: 'floaty' is neither a device \('cpu', 'gpu', 'gpu:N', 'cuda:N'\) nor a numeric dtype"),
     ((np.float32, np.float64), {}, "to: got more than one dtype: float32, float64"),
     (("cpu",), {"device": "cpu"}, "to: got more than one device: cpu, cpu"),
     (("cpu", "gpu", "float32"), {}, "to: got more than one device"),

@@ -125,6 +125,40 @@ def log_softmax(x, dim=None, *, axis=None):
     return LogSoftmaxFunction(_softmax_dim("log_softmax", x, dim, axis))(x)
 
 
+class TanhFunction(Op):
+    saved_inputs, saves_output = (), True  # backward reads the output only
+
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+
+class SigmoidFunction(Op):
+    saved_inputs, saves_output = (), True  # backward reads the output only
+
+    def forward(self, x):
+        self.y = sigmoid_plain(x).astype(x.dtype, copy=False)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)
+
+
+def tanh(x):
+    """The hyperbolic tangent, elementwise; its gradient is 1 - tanh(x)**2."""
+    require_tensor("tanh", "x", x)
+    return TanhFunction()(x)
+
+
+def sigmoid(x):
+    """The logistic function 1 / (1 + exp(-x)) elementwise, without overflow; its gradient is y (1 - y)."""
+    require_tensor("sigmoid", "x", x)
+    return SigmoidFunction()(x)
+
+
 def gradcheck_cases(add):
     """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
     configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
@@ -134,3 +168,5 @@ def gradcheck_cases(add):
     add("silu", "(3, 4, 5)", lambda inp: (silu, [inp.normal(3, 4, 5)]))
     add("silu", "silu(10 x): the tails, where exp(-|x|) is tiny", lambda inp: (
         (lambda x: silu(x * 10.0)), [inp.normal(2, 3)]))
+    add("tanh", "(3, 4)", lambda inp: (tanh, [inp.normal(3, 4)]))
+    add("sigmoid", "large |x| too", lambda inp: (sigmoid, [inp.normal(3, 4) * 30.0]))

@@ -44,3 +44,17 @@ def compare(name, x, other):
         result = _OPERATORS[name](x.array, other)
         return Tensor._wrap(backend.get_array_module(x.array).asarray(result), False)
 
+
+
+_BITWISE = {"and": operator.and_, "or": operator.or_, "xor": operator.xor}
+
+
+def bitwise(name, x, other):
+    """``x & other``, ``x | other`` or ``x ^ other`` (``name`` and, or, xor) of bool or integer tensors:
+    elementwise logic on masks, never recorded. Returns NotImplemented for an operand it cannot use."""
+    other = _other_operand(x, other)
+    if other is None or isinstance(other, float) or x.dtype.kind not in "biu" or \
+            (not isinstance(other, numbers.Number) and other.dtype.kind not in "biu"):
+        return NotImplemented
+    with backend.on_device_of(x.array):
+        return Tensor._wrap(backend.get_array_module(x.array).asarray(_BITWISE[name](x.array, other)), False)

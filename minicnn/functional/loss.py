@@ -107,6 +107,114 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     return CrossEntropyFunction(labels, label_smoothing, reduction)(logits)
 
 
+def _reduction(op, reduction):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _reduce(losses, reduction):
+    """The per-element ``losses`` array reduced as ``reduction`` says."""
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total / losses.size if reduction == "mean" else total
+
+
+def _scale(gy, reduction, count):
+    """The gradient arriving at the reduced loss, per element: 1/count of it for a mean."""
+    return gy / count if reduction == "mean" else gy
+
+
+class MSELossFunction(Op):
+    """(input - target)**2, reduced; d/d input = 2 (input - target), d/d target its negative."""
+
+    def __init__(self, reduction):
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        self.difference = input - target
+        return _reduce(self.difference * self.difference, self.reduction)
+
+    def backward(self, gy):
+        grad = 2 * self.difference * _scale(gy, self.reduction, self.difference.size)
+        return (grad if self.needs_input_grad[0] else None), (-grad if self.needs_input_grad[1] else None)
+
+
+class NLLLossFunction(Op):
+    """-input[n, target[n]], reduced; the gradient is -1 (scaled) at each picked entry, 0 elsewhere."""
+
+    def __init__(self, target, reduction):
+        self.target, self.reduction = target, reduction
+
+    def forward(self, log_probs):
+        xp = get_array_module(log_probs)
+        self.shape = log_probs.shape
+        self.index = xp.arange(log_probs.shape[0]), self.target
+        return _reduce(-log_probs[self.index], self.reduction)
+
+    def backward(self, gy):
+        grad = get_array_module(gy).zeros(self.shape, gy.dtype)
+        grad[self.index] = -_scale(gy, self.reduction, self.shape[0])
+        return grad
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002 (PyTorch's argument names)
+    """Mean (or sum) of the squared differences (``torch.nn.functional.mse_loss``).
+
+    Args:
+        input, target: floating-point Tensors of one shape and dtype (any shape).
+        reduction: "mean" (default), "sum" or "none" (the squared differences, input's shape).
+    Returns:
+        Tensor: a scalar, or input's shape for reduction="none". Gradients flow to both.
+    """
+    op = "mse_loss"
+    require_tensor(op, "input", input)
+    require_tensor(op, "target", target)
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: target must have input's shape {input.shape}, got {target.shape}")
+    if input.dtype != target.dtype:
+        raise TypeError(f"{op}: target has dtype {target.dtype} but input has {input.dtype}; convert one "
+                        "with .to(dtype=...)")
+    return MSELossFunction(_reduction(op, reduction))(input, target)
+
+
+def nll_loss(input, target, reduction="mean"):  # noqa: A002 (PyTorch's argument names)
+    """Negative log-likelihood of integer class labels (``torch.nn.functional.nll_loss``).
+
+    ``nll_loss(log_softmax(z, dim=1), y)`` is ``cross_entropy(z, y)``.
+
+    Args:
+        input: Tensor (N, C) of log-probabilities.
+        target: integer labels (N,) in [0, C) (a Tensor, NumPy/CuPy array or list; labels on the
+            host are range-checked).
+        reduction: "mean" (default), "sum" or "none" (per-sample losses (N,)).
+    Returns:
+        Tensor: a scalar, or (N,) for reduction="none".
+    """
+    op = "nll_loss"
+    require_tensor(op, "input", input, 2, "(N, C)")
+    labels = _labels(op, target, input.shape)
+    return NLLLossFunction(backend.to_device(labels, input.device), _reduction(op, reduction))(input)
+
+
+def _labels(op, target, shape):
+    """``target`` as an integer array of shape (N,) with values in [0, C) (checked on the host)."""
+    labels = target.array if isinstance(target, Tensor) else target
+    if not (isinstance(labels, np.ndarray) or backend.is_gpu_array(labels)):
+        labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class labels, got dtype {labels.dtype}")
+    n, classes = shape
+    if labels.shape != (n,):
+        raise ValueError(f"{op}: target must have shape ({n},) to match input {shape}, got {labels.shape}")
+    if not backend.is_gpu_array(labels) and labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= classes:
+            raise ValueError(f"{op}: target labels must lie in [0, {classes}), got values from {low} to {high}")
+    return labels
+
+
 def gradcheck_cases(add):
     """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
     configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
@@ -119,3 +227,11 @@ def gradcheck_cases(add):
     add("cross_entropy", "mean", _cross_entropy(0.0, "mean"))
     add("cross_entropy", "label smoothing 0.1, sum", _cross_entropy(0.1, "sum"))
     add("cross_entropy", "per sample (reduction none)", _cross_entropy(0.0, "none"))
+    for reduction in ("mean", "sum", "none"):
+        add("mse_loss", reduction, lambda inp, r=reduction: (
+            (lambda a, b: mse_loss(a, b, reduction=r)), [inp.normal(3, 4), inp.normal(3, 4)]))
+
+        def _nll(inp, r=reduction):
+            target = inp.labels(6, 5)
+            return (lambda z: nll_loss(z, target, reduction=r)), [inp.normal(6, 5)]
+        add("nll_loss", reduction, _nll)

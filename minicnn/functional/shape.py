@@ -177,6 +177,22 @@ def concat(tensors, dim=None, *, axis=None):
     return ConcatFunction(dim)(*tensors)
 
 
+def stack(tensors, dim=0):
+    """Join floating-point tensors of one shape along a new axis ``dim`` (``torch.stack``): k tensors (a, b) -> (k, a, b)
+    for dim=0. The gradient of each input is its slice of the output's."""
+    op = "stack"
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (tuple, list)) or not tensors:
+        raise TypeError(f"{op}: tensors must be a non-empty list or tuple of Tensors")
+    first = require_tensor(op, "tensors[0]", tensors[0])
+    for i, t in enumerate(tensors[1:], start=1):
+        require_tensor(op, f"tensors[{i}]", t)
+        if t.shape != first.shape:
+            raise ValueError(f"{op}: every tensor must have one shape; tensors[{i}] has {t.shape}, "
+                             f"tensors[0] {first.shape}")
+    axis = normalize_axis(op, dim, first.ndim + 1)
+    return concat([unsqueeze(t, axis) for t in tensors], axis)
+
+
 def gradcheck_cases(add):
     """The gradient-check cases of this module's ops (minicnn.gradcheck.cases collects them): add(layer,
     configuration, build), build(inputs) -> (function, input tensors), inputs a gradcheck.cases.Inputs."""
@@ -189,3 +205,5 @@ def gradcheck_cases(add):
     add("permute", "permute(2, 0, 1)", lambda inp: ((lambda x: x.permute(2, 0, 1)), [inp.normal(2, 3, 4)]))
     add("reshape", "view(-1, 4), squeeze, unsqueeze, flatten(0, 1)", lambda inp: (
         (lambda x: x.view(-1, 4).unsqueeze(1).squeeze().reshape((2, 3, 4)).flatten(0, 1)), [inp.normal(2, 1, 3, 4)]))
+    add("stack", "3 tensors, dim 1", lambda inp: ((lambda *ts: stack(ts, dim=1)),
+                                                [inp.normal(2, 3), inp.normal(2, 3), inp.normal(2, 3)]))

@@ -232,3 +232,37 @@ class Identity(Module):
 
     def forward(self, x):
         return x
+
+
+class Softmax(Module):
+    """softmax along ``dim``: exp(x) / sum(exp(x)); see :func:`minicnn.functional.softmax`."""
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``dim``, computed stably; see :func:`minicnn.functional.log_softmax`."""
+
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)
+
+
+class Tanh(Module):
+    """The hyperbolic tangent, elementwise."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Sigmoid(Module):
+    """The logistic function 1 / (1 + exp(-x)), elementwise."""
+
+    def forward(self, x):
+        return F.sigmoid(x)

@@ -16,10 +16,14 @@ from ..engine import Tensor
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module trains (requires_grad=True)."""
+    """A Tensor that a Module trains (requires_grad=True unless told otherwise).
 
-    def __init__(self, data):
-        super().__init__(data, requires_grad=True)
+    ``data`` is an array, or a Tensor whose array the parameter then shares, as
+    ``torch.nn.Parameter(torch.randn(()))`` does.
+    """
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data.array if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter" + super().__repr__()[len("Tensor"):]
@@ -161,10 +165,25 @@ class Module:
                 tensor.grad = Tensor(backend.to_device(tensor.grad.array, target, tensor.dtype))
         return self
 
-    def zero_grad(self):
-        """Forget every parameter's gradient (set ``.grad`` to None)."""
+    def cpu(self):
+        """Move every parameter and buffer to the CPU (in place); returns self."""
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """Move every parameter and buffer to a GPU (in place): ``device`` (an index, "cuda:N" or a
+        minicnn.device), else GPU 0; returns self."""
+        if isinstance(device, int) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        return self.to("cuda" if device is None else device)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (set ``.grad`` to None), or with ``set_to_none=False``
+        (PyTorch's option) fill each with zeros, for the next backward to add to."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
     # -- saving and loading ------------------------------------------------------
     def state_dict(self):

@@ -35,6 +35,7 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    options = ("betas", "eps", "weight_decay")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)

@@ -81,18 +81,27 @@ class Optimizer:
 
     Attributes:
         params: list of the Tensors being trained.
-        lr: the learning rate (schedules in :mod:`minicnn.optim.lr_scheduler` change it).
+        param_groups: PyTorch's list of option dicts; minicnn has one group,
+            ``{"params": params, "lr": ..., and the rule's other options}``. The rule reads its
+            options from it at each step, so ``param_groups[0]["lr"] = 0.01`` changes the next step.
+        lr: the learning rate, ``param_groups[0]["lr"]`` (schedules in :mod:`minicnn.optim.lr_scheduler`
+            change it); a subclass's options (``momentum``...) are read and set the same way.
         groups: the :class:`FlatGroup` of each device and dtype.
         state: per group, a dict name -> flat array (momentum buffers, moment estimates),
             zero until the first step writes them.
         step_count: how many times :meth:`step` has run.
     """
 
+    options = ()  # a subclass's options besides lr, kept in param_groups[0] (see __setattr__)
+
     def __init__(self, params, lr):
         self.params = list(params)
         name = type(self).__name__
         if not self.params:
             raise ValueError(f"{name}: params is empty; pass model.parameters()")
+        if any(isinstance(p, dict) for p in self.params):
+            raise TypeError(f"{name}: params must be tensors; minicnn has one parameter group, not dicts of options")
+        self.param_groups = [{"params": self.params}]
         for index, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad:
                 raise TypeError(f"{name}: params[{index}] must be a Tensor with requires_grad=True, "
@@ -104,19 +113,38 @@ class Optimizer:
         self.state = [{} for _ in self.groups]
         self.step_count = 0
 
+    # lr and the options live in param_groups[0], as in PyTorch, so that changing either changes the other
+    def __getattr__(self, name):  # called only for names that are not ordinary attributes
+        if name == "lr" or name in type(self).options:
+            try:
+                return self.__dict__["param_groups"][0][name]
+            except (KeyError, IndexError):
+                pass
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        if name == "lr" or name in type(self).options:
+            self.param_groups[0][name] = value
+        else:
+            object.__setattr__(self, name, value)
+
     def _check_non_negative(self, name, value):
         if not isinstance(value, numbers.Real) or value < 0:
             raise ValueError(f"{type(self).__name__}: {name} must be a non-negative number, got {value!r}")
         return float(value)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
         """Forget all gradients (``.grad = None``), before the next backward pass.
 
         No array is touched: the next backward pass overwrites each parameter's
-        part of the gradient buffer.
+        part of the gradient buffer. With ``set_to_none=False`` (PyTorch's option)
+        each gradient is filled with zeros instead, and the next backward adds to it.
         """
         for p in self.params:
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
     def step(self):
         """Update every parameter that has a gradient."""

@@ -28,6 +28,8 @@ class SGD(Optimizer):
         p = p - lr * g
     """
 
+    options = ("momentum", "weight_decay", "nesterov")
+
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params, lr)
         self.momentum = self._check_non_negative("momentum", momentum)

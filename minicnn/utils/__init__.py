@@ -1,0 +1,4 @@
+"""minicnn.utils: PyTorch's ``torch.utils`` helpers; so far ``minicnn.utils.data`` (datasets and batches)."""
+from . import data
+
+__all__ = ["data"]
