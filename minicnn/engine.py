@@ -335,12 +335,13 @@ class Tensor:
         return _arith.to_device_and_dtype(self, device, dtype)
 
     # -- autograd ------------------------------------------------------------
-    def backward(self, grad=None):
+    def backward(self, gradient=None):
         """Compute the gradient of this tensor with respect to every leaf that requires grad.
 
         Args:
-            grad: d(loss)/d(self), an array of ``self.shape``; may be omitted
-                only when this tensor has one element (a loss), meaning 1.
+            gradient: d(loss)/d(self), a Tensor or array of ``self.shape`` (PyTorch's
+                name); may be omitted only when this tensor has one element (a loss),
+                meaning 1.
 
         Gradients add into each leaf's ``.grad`` (an inception block's input
         feeds four branches; a tensor reused in one graph sums its gradients).
@@ -352,15 +353,16 @@ class Tensor:
                                "that made this tensor has requires_grad=True (or it was made under no_grad)")
         with backend.on_device_of(self.array):  # the gradients are made where this tensor is
             xp = backend.get_array_module(self.array)
+            grad = gradient
             if grad is None:
                 if self.array.size != 1:
-                    raise RuntimeError(f"backward() without grad needs a one-element tensor (a loss); "
-                                       f"this one has shape {self.shape}: pass grad of that shape")
+                    raise RuntimeError(f"backward() without gradient needs a one-element tensor (a loss); "
+                                       f"this one has shape {self.shape}: pass gradient of that shape")
                 grad = xp.ones_like(self.array)
             else:
                 grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad)
                 if grad.shape != self.shape:
-                    raise ValueError(f"backward(grad): grad must have this tensor's shape {self.shape}, "
+                    raise ValueError(f"backward(gradient): gradient must have this tensor's shape {self.shape}, "
                                      f"got {grad.shape}")
                 grad = grad.astype(self.dtype, copy=False)
             if self.creator is None:

@@ -86,21 +86,8 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     op = "cross_entropy"
     require_tensor(op, "logits", logits, 2, "(N, C)")
     label_smoothing = probability(op, "label_smoothing", label_smoothing)
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    labels = target.array if isinstance(target, Tensor) else target
-    if not (isinstance(labels, np.ndarray) or backend.is_gpu_array(labels)):
-        labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{op}: target must hold integer class labels, got dtype {labels.dtype}")
-    n, classes = logits.shape
-    if labels.shape != (n,):
-        raise ValueError(f"{op}: target must have shape ({n},) to match logits {logits.shape}, "
-                         f"got {labels.shape}")
-    if not backend.is_gpu_array(labels):
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= classes:
-            raise ValueError(f"{op}: target labels must lie in [0, {classes}), got values from {low} to {high}")
+    reduction = _reduction(op, reduction)
+    labels = _labels(op, target, logits.shape, "logits")
     # GPU labels are not read back to check them (that would stall the GPU at every step): a label
     # out of range makes its sample's loss NaN instead.
     labels = backend.to_device(labels, logits.device)
@@ -194,12 +181,13 @@ def nll_loss(input, target, reduction="mean"):  # noqa: A002 (PyTorch's argument
     """
     op = "nll_loss"
     require_tensor(op, "input", input, 2, "(N, C)")
-    labels = _labels(op, target, input.shape)
+    labels = _labels(op, target, input.shape, "input")
     return NLLLossFunction(backend.to_device(labels, input.device), _reduction(op, reduction))(input)
 
 
-def _labels(op, target, shape):
-    """``target`` as an integer array of shape (N,) with values in [0, C) (checked on the host)."""
+def _labels(op, target, shape, input_name):
+    """``target`` as an integer array of shape (N,) with values in [0, C) (checked on the host; labels
+    already on a GPU are not read back to check them, which would stall the GPU at every step)."""
     labels = target.array if isinstance(target, Tensor) else target
     if not (isinstance(labels, np.ndarray) or backend.is_gpu_array(labels)):
         labels = np.asarray(labels)
@@ -207,7 +195,7 @@ def _labels(op, target, shape):
         raise TypeError(f"{op}: target must hold integer class labels, got dtype {labels.dtype}")
     n, classes = shape
     if labels.shape != (n,):
-        raise ValueError(f"{op}: target must have shape ({n},) to match input {shape}, got {labels.shape}")
+        raise ValueError(f"{op}: target must have shape ({n},) to match {input_name} {shape}, got {labels.shape}")
     if not backend.is_gpu_array(labels) and labels.size:
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= classes:

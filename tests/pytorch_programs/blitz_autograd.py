@@ -38,7 +38,7 @@ a = torch.tensor([2., 3.], requires_grad=True)
 b = torch.tensor([6., 4.], requires_grad=True)
 Q = 3 * a ** 3 - b ** 2
 external_grad = torch.tensor([1., 1.])
-Q.backward(external_grad)
+Q.backward(gradient=external_grad)
 # check if collected gradients are correct
 print((9 * a ** 2 == a.grad).tolist())
 print((-2 * b == b.grad).tolist())
