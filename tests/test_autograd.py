@@ -62,7 +62,7 @@ def test_backward_needs_grad_for_non_scalar_outputs():
     x = Tensor(np.ones(3), requires_grad=True)
     with pytest.raises(RuntimeError, match=r"one-element tensor .* shape \(3,\)"):
         (x * 2).backward()
-    with pytest.raises(ValueError, match=r"grad must have this tensor's shape \(3,\), got \(2,\)"):
+    with pytest.raises(ValueError, match=r"gradient must have this tensor's shape \(3,\), got \(2,\)"):
         (x * 2).backward(np.ones(2))
 
 
