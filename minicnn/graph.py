@@ -15,14 +15,13 @@ modules, labelled with its name; ``collapse_depth=1`` draws every top-level
 module of the model as a single node instead, which keeps a whole GoogLeNet
 readable.
 """
-import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 
 from . import backend
 from .engine import _topological_order
+from .files import write_atomically
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 INSTALL_HINT = ("install Graphviz, which provides it: apt-get install graphviz (Debian, Ubuntu), "
@@ -231,7 +230,7 @@ def render(dot_text, path, program="dot"):
     """
     suffix = os.path.splitext(str(path))[1].lower()
     if suffix in (".dot", ".gv"):
-        return _write_atomically(path, dot_text.encode())
+        return write_atomically(path, dot_text.encode())
     if suffix not in FORMATS:
         raise ValueError(f"render: path must end in .svg, .png, .pdf, .dot or .gv, got {str(path)!r}")
     executable = shutil.which(program)
@@ -242,20 +241,4 @@ def render(dot_text, path, program="dot"):
     if result.returncode != 0:
         raise RuntimeError(f"render: {program} failed (exit {result.returncode}): "
                            f"{result.stderr.decode(errors='replace').strip()}")
-    return _write_atomically(path, result.stdout)
-
-
-def _write_atomically(path, content):
-    """Write ``content`` to a temporary file beside ``path``, then rename it over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".graph-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-    return str(path)
+    return write_atomically(path, result.stdout)

@@ -15,13 +15,13 @@ crash leaves the old file whole.
 import io
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from . import backend
 from .engine import Tensor
+from .files import write_atomically
 
 FORMAT = "minicnn.save/1"
 
@@ -62,18 +62,9 @@ def save(obj, f):
     if not isinstance(f, (str, os.PathLike)):
         _write(f, structure, arrays)
         return
-    path = os.fspath(f)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".saving-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            _write(file, structure, arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    content = io.BytesIO()  # the whole file in memory first, then written in one step
+    _write(content, structure, arrays)
+    write_atomically(f, content.getvalue())
 
 
 def _write(file, structure, arrays):
