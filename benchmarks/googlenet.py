@@ -479,7 +479,8 @@ def main(argv=None):
     else:
         name = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
         if cpu_settings:
-            name += f", {cpu_settings['threads']} minicnn threads"
+            from minicnn.doctor import blas_line
+            name += f", {cpu_settings['threads']} minicnn threads; {blas_line()}"
     compared = [e for e in engines if e in TORCH_LAYOUTS]
     if args.engine in TORCH_LAYOUTS:
         note = f"{ENGINE_NAMES[args.engine]} alone in this process"

@@ -32,6 +32,7 @@ from . import functional as F
 from .gradcheck.cases import CASES
 from .gradcheck.report import print_report
 from .kernels.dispatch import fast_gpu_forms
+from .kernels.threads import blas_kernels
 from .trace import factory_arguments, load_callable, training_loss
 
 
@@ -45,7 +46,17 @@ def versions():
     from . import __version__
     return [f"minicnn {__version__}, Python {platform.python_version()} on {platform.system()} {platform.machine()}",
             f"NumPy {np.__version__}, numba {numba.__version__} (threading layer {layer}, "
-            f"{numba.get_num_threads()} threads), {os.cpu_count()} CPU cores"]
+            f"{numba.get_num_threads()} threads), {os.cpu_count()} CPU cores", blas_line()]
+
+
+def blas_line():
+    """Which kernels NumPy's BLAS runs the CPU's matrix products with, and why."""
+    kernels = blas_kernels()
+    if kernels is None:
+        return "BLAS: not OpenBLAS (its own threads run minicnn's products)"
+    chosen = os.environ.get("OPENBLAS_CORETYPE")
+    why = f"OPENBLAS_CORETYPE={chosen} is set" if chosen else "chosen by OpenBLAS for this CPU"
+    return f"BLAS: OpenBLAS on its {kernels} kernels ({why})"
 
 
 def gpu_lines():

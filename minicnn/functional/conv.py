@@ -123,8 +123,8 @@ class Conv2dFunction(Op):
         oh = conv_output_size(h, kh, self.stride[0], self.padding[0])
         ow = conv_output_size(w, kw, self.stride[1], self.padding[1])
         self.x_shape, self.weight2d = x.shape, _weight_rows(weight)
-        self.cols = im2col(x, (kh, kw), self.stride, self.padding)  # (N*OH*OW, kh*kw*C)
-        y2d = matrix_product(self.cols, self.weight2d.T, bias)       # (N*OH*OW, O)
+        cols = im2col(x, (kh, kw), self.stride, self.padding)  # (N*OH*OW, kh*kw*C)
+        y2d = matrix_product(cols, self.weight2d.T, bias)       # (N*OH*OW, O)
         return from_channels_last(y2d.reshape(n, oh, ow, out_channels))  # (N, O, OH, OW), channels-last
 
     def backward(self, gy):
@@ -138,7 +138,10 @@ class Conv2dFunction(Op):
             # where there is one (Op.gradient_buffer). A kxk one is returned as a view in the weight's
             # shape, and the engine's copy into the buffer (or into an array of the weight's layout) reorders it.
             into = self.gradient_buffer(1) if (kh, kw) == (1, 1) else None
-            gw2d = matrix_product(gy2d.T, self.cols, out=None if into is None else into.reshape(out_channels, c))
+            # The rows again rather than kept from the forward pass: a kxk conv's rows are k*k times its input
+            # (at batch 32, GoogLeNet's come to ~1 GB), and unfolding again costs ~2% of a step.
+            cols = im2col(self.inputs[0].array, (kh, kw), self.stride, self.padding)
+            gw2d = matrix_product(gy2d.T, cols, out=None if into is None else into.reshape(out_channels, c))
             gw = into if into is not None else gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
         if need_x:
             gcols = matrix_product(gy2d, self.weight2d)  # (N*OH*OW, kh*kw*C)

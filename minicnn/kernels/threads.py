@@ -168,6 +168,28 @@ def _blas_functions():
     return _blas
 
 
+_CORE_NAME_FUNCTIONS = ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename")
+
+
+def blas_kernels():
+    """The kernels NumPy's OpenBLAS runs, by OpenBLAS's name for them ("Haswell": AVX2, "SkylakeX":
+    AVX-512, ...), or None with another BLAS.
+
+    OpenBLAS picks them once, as it loads, from the CPU, unless the environment
+    variable OPENBLAS_CORETYPE names them: some machines set it, because older
+    OpenBLAS builds crash or compute wrong results on their processor. minicnn
+    never changes it; :mod:`minicnn.doctor` and ``benchmarks.googlenet`` print
+    the kernels, since on an AVX-512 CPU the AVX2 ones run products at half speed.
+    """
+    library = _loaded_openblas()
+    for name in _CORE_NAME_FUNCTIONS:
+        if library is not None and hasattr(library, name):
+            function = getattr(library, name)
+            function.restype = ctypes.c_char_p
+            return function().decode()
+    return None
+
+
 def blas_thread_count():
     """How many threads NumPy's OpenBLAS uses per product now; None with another BLAS."""
     functions = _blas_functions()
