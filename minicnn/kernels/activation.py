@@ -20,7 +20,8 @@ def relu_threads(x):
 
 @jit
 def _relu_backward_loop(gy, y, gx, start, stop):
-    for i in range(start, stop):
+    gy, y, gx = gy[start:stop], y[start:stop], gx[start:stop]  # see chunks.py: loop indices from 0 vectorise
+    for i in range(gx.size):
         gx[i] = gy[i] if y[i] > 0 else 0
 
 
@@ -60,14 +61,16 @@ def relu_backward_fused(gy, y):
 # Backward recomputes it from x: d/dx x * sigmoid(x) = s * (1 + x * (1 - s)).
 @jit
 def _silu_loop(x, y, start, stop):
-    for i in range(start, stop):
+    x, y = x[start:stop], y[start:stop]
+    for i in range(y.size):
         e = np.exp(-abs(x[i]))
         y[i] = x[i] * ((1.0 if x[i] >= 0 else e) / (1.0 + e))
 
 
 @jit
 def _silu_backward_loop(gy, x, gx, start, stop):
-    for i in range(start, stop):
+    gy, x, gx = gy[start:stop], x[start:stop], gx[start:stop]
+    for i in range(gx.size):
         e = np.exp(-abs(x[i]))
         s = (1.0 if x[i] >= 0 else e) / (1.0 + e)
         gx[i] = gy[i] * (s * (1.0 + x[i] * (1.0 - s)))

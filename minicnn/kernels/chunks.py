@@ -8,7 +8,14 @@ at work (NumPy uses one for everything but matrix products).
 Layout: the forms take and return arrays of shape (N, C, H, W); inside, the
 kernels work on the channels-last (N, H, W, C) memory that convolutions
 produce (:mod:`minicnn.layout`). Their innermost loops run over channels,
-which lie side by side, so LLVM turns them into vector instructions.
+which lie side by side, so LLVM turns them into vector instructions. It
+does so only where it can tell that the innermost index is never negative:
+numba wraps a negative index around (x[-1] is the last value), and the check
+for that, made on every iteration, stops the vectorising. ``for i in
+range(n)`` is never negative; ``range(start, stop)`` or ``offset + i`` might
+be. So a kernel whose innermost loop would index with those first takes the
+slice it works on (``x[start:stop]``, ``out[p, offset:offset + n]``) and loops
+from 0: ReLU's backward ran 7x faster that way, the channel concatenation 3.5x.
 
 Threads: each kernel runs over a range of rows (or images, or channels), and
 the form hands out chunks of that range to minicnn's thread pool

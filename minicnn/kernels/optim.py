@@ -63,7 +63,9 @@ def adam_update_fused(param, grad, m, v, lr, betas, eps, weight_decay, decoupled
 
 
 def _sgd_loop(param, grad, buffer, lr, momentum, weight_decay, nesterov, start, stop):
-    for i in range(start, stop):
+    param, grad = param[start:stop], grad[start:stop]  # see chunks.py: loop indices from 0 vectorise
+    buffer = buffer[start:stop] if momentum != 0 else buffer
+    for i in range(param.size):
         g = grad[i]
         if weight_decay != 0:
             g = g + weight_decay * param[i]

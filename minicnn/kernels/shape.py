@@ -17,9 +17,10 @@ from .chunks import jit, rows_per_chunk, run_chunks
 def _concat_rows(parts, offsets, out, start, stop):
     for p in range(start, stop):  # one pixel: each part's channels land side by side in out's row
         for i in range(len(parts)):
-            part, offset = parts[i], offsets[i]
-            for ch in range(part.shape[1]):
-                out[p, offset + ch] = part[p, ch]
+            source = parts[i][p]
+            target = out[p, offsets[i]:offsets[i] + source.size]  # see chunks.py: loop indices from 0 vectorise
+            for ch in range(source.size):
+                target[ch] = source[ch]
 
 
 def concat_channels_numba(*arrays):
@@ -36,9 +37,10 @@ def concat_channels_numba(*arrays):
 def _split_rows(x, offsets, parts, start, stop):
     for p in range(start, stop):  # the mirror of _concat_rows
         for i in range(len(parts)):
-            part, offset = parts[i], offsets[i]
-            for ch in range(part.shape[1]):
-                part[p, ch] = x[p, offset + ch]
+            target = parts[i][p]
+            source = x[p, offsets[i]:offsets[i] + target.size]
+            for ch in range(target.size):
+                target[ch] = source[ch]
 
 
 def split_channels_numba(x, sizes):
