@@ -124,7 +124,7 @@ class Conv2dFunction(Op):
 
     def forward(self, x, weight, bias=None):
         if self.algorithm is None:
-            self.algorithm = "winograd" if preferred(x, self.kernel_size, self.stride, self.padding) else "im2col"
+            self.algorithm = "winograd" if preferred(x, weight.shape, self.stride, self.padding) else "im2col"
         if self.algorithm == "winograd":
             self.winograd = Winograd(self.padding)
             return self.winograd.forward(x, weight, bias)
@@ -216,3 +216,12 @@ def gradcheck_cases(add):
             return (lambda x, w, b=None: conv2d(x, w, b, stride, padding)), tensors
         add("conv2d", f"kernel {kernel}, stride {stride}, padding {padding}, {size}x{size}"
             + ("" if bias else ", no bias"), _build)
+    # Winograd F(2x2, 3x3), whatever the channel count and device (conv2d itself picks it for wide layers
+    # on the CPU): odd and even output sizes, padding 0 to 2, different padding per axis.
+    for padding, size, bias in [((1, 1), 6, True), ((1, 1), 5, False), ((0, 0), 7, True), ((2, 2), 3, True),
+                                ((0, 2), 6, True)]:
+        def _build(inp, padding=padding, size=size, bias=bias):
+            tensors = [inp.normal(2, 3, size, size), inp.normal(4, 3, 3, 3)] + ([inp.normal(4)] if bias else [])
+            return (lambda *t: Conv2dFunction((1, 1), padding, (3, 3), algorithm="winograd")(*t)), tensors
+        add("conv2d (Winograd)", f"kernel 3, padding {padding}, {size}x{size}" + ("" if bias else ", no bias"),
+            _build)
