@@ -223,5 +223,5 @@ def gradcheck_cases(add):
         def _build(inp, padding=padding, size=size, bias=bias):
             tensors = [inp.normal(2, 3, size, size), inp.normal(4, 3, 3, 3)] + ([inp.normal(4)] if bias else [])
             return (lambda *t: Conv2dFunction((1, 1), padding, (3, 3), algorithm="winograd")(*t)), tensors
-        add("conv2d (Winograd)", f"kernel 3, padding {padding}, {size}x{size}" + ("" if bias else ", no bias"),
+        add("conv2d", f"Winograd, kernel 3, padding {padding}, {size}x{size}" + ("" if bias else ", no bias"),
             _build)

@@ -60,7 +60,7 @@ def _combine(matrix, parts):
         for coefficient, part in zip(coefficients, parts):
             if coefficient == 0:
                 continue
-            term = part if coefficient == 1 else -part if coefficient == -1 else coefficient * part
+            term = part if coefficient == 1 else -part if coefficient == -1 else float(coefficient) * part
             total = term if total is None else total + term
         rows.append(total)
     return rows
