@@ -68,13 +68,13 @@ def test_winograd_gradients_match_im2col(rng, n, c, o, size, padding, bias):
 
 @pytest.mark.parametrize("n,c,o,size,padding", SHAPES)
 def test_numba_transforms_match_the_plain_twins_bit_for_bit(rng, n, c, o, size, padding):
-    """Each tile transform and its adjoint: the numba form adds the same values in the same order."""
+    """Each transform and its adjoint: the numba form adds the same values in the same order."""
     oh, ow = size[0] + 2 * padding[0] - 2, size[1] + 2 * padding[1] - 2
     for dtype in (np.float32, np.float64):
         x = rng.standard_normal((n, c) + size).astype(dtype)
         gy = rng.standard_normal((n, oh, ow, o)).astype(dtype).transpose(0, 3, 1, 2)  # channels-last, as conv2d's
         for forms in (winograd.input_transform, winograd.output_transform, winograd.output_transform_adjoint,
-                      winograd.input_transform_adjoint):
+                      winograd.input_transform_adjoint, winograd.filter_transform, winograd.filter_transform_adjoint):
             assert forms.fast_form(x)  # the numba form runs, not the plain twin
         v = winograd.input_transform(x, padding)
         assert_same_as_plain(v, winograd.input_transform_plain(x, padding))
@@ -87,6 +87,10 @@ def test_numba_transforms_match_the_plain_twins_bit_for_bit(rng, n, c, o, size, 
         dv = rng.standard_normal(v.shape).astype(dtype)
         assert_same_as_plain(winograd.input_transform_adjoint(dv, x.shape, padding),
                              winograd.input_transform_adjoint_plain(dv, x.shape, padding))
+        w = rng.standard_normal((o, c, 3, 3)).astype(dtype)
+        assert_same_as_plain(winograd.filter_transform(w), winograd.filter_transform_plain(w))
+        du = rng.standard_normal((16, c, o)).astype(dtype)
+        assert_same_as_plain(winograd.filter_transform_adjoint(du), winograd.filter_transform_adjoint_plain(du))
 
 
 @pytest.mark.parametrize("n,c,o,size,padding", SHAPES[1:4])
@@ -106,9 +110,9 @@ def test_each_transform_is_the_adjoint_of_its_twin(rng, n, c, o, size, padding, 
         y = winograd.output_transform(m, None, (n, oh, ow))  # (N, OH, OW, O)
         assert (y * gy.transpose(0, 2, 3, 1)).sum() == pytest.approx(
             (m * winograd.output_transform_adjoint(gy)).sum(), rel=1e-12)
-    u = winograd.filter_transform(w)
-    du = rng.standard_normal(u.shape)
-    assert (u * du).sum() == pytest.approx((w * winograd.filter_transform_adjoint(du)).sum(), rel=1e-12)
+        u = winograd.filter_transform(w)
+        du = rng.standard_normal(u.shape)
+        assert (u * du).sum() == pytest.approx((w * winograd.filter_transform_adjoint(du)).sum(), rel=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -134,9 +138,9 @@ def algorithm_of(x_shape, w_shape, stride=1, padding=1, device="cpu"):
 
 
 def test_conv2d_runs_winograd_only_where_it_pays(device):
-    """3x3, stride 1, padding <= 2, >= 32 channels in and out, on the CPU with the fast forms: Winograd;
-    everything else (the GPU path included) im2col as before."""
-    x, w = (1, 32, 6, 6), (32, 32, 3, 3)
+    """3x3, stride 1, padding <= 2, >= 32 channels in and out, >= 64 output tiles, on the CPU with the fast
+    forms: Winograd; everything else (the GPU path included) im2col as before."""
+    x, w = (2, 32, 16, 16), (32, 32, 3, 3)
     expected = "winograd" if device == "cpu" else "im2col"
     assert algorithm_of(x, w, device=device) == expected
     assert algorithm_of(x, w, padding=0, device=device) == algorithm_of(x, w, padding=2, device=device) == expected
@@ -145,6 +149,8 @@ def test_conv2d_runs_winograd_only_where_it_pays(device):
     assert algorithm_of((1, 16, 6, 6), (32, 16, 3, 3), device=device) == "im2col"   # too few input channels
     assert algorithm_of(x, (16, 32, 3, 3), device=device) == "im2col"               # too few outputs
     assert algorithm_of(x, (32, 32, 5, 5), padding=2, device=device) == "im2col"
+    assert algorithm_of((1, 32, 16, 16), w, device=device) == expected           # 8 x 8 = 64 output tiles
+    assert algorithm_of((1, 32, 14, 14), w, device=device) == "im2col"           # 7 x 7 = 49 output tiles
     with plain_forms():
         assert algorithm_of(x, w, device=device) == "im2col"
 

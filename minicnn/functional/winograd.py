@@ -86,16 +86,16 @@ def _stack(grid, xp, dtype):
     return out
 
 
-# -- filters (one form: O*C*9 values, small beside the images) -------------------------------------
-def filter_transform(weight):
+# -- filters -----------------------------------------------------------------------------------
+def filter_transform_plain(weight):
     """weight (O, C, 3, 3) -> U (16, C, O), U[4a+b] = (G g G^T)[a, b] for every filter g."""
     xp = get_array_module(weight)
     g = xp.ascontiguousarray(weight.transpose(2, 3, 1, 0))  # (3, 3, C, O)
     return _stack(_sandwich(G, [[g[i, j] for j in range(3)] for i in range(3)]), xp, weight.dtype)
 
 
-def filter_transform_adjoint(grad_u):
-    """The transpose of :func:`filter_transform`: dU (16, C, O) -> dW (O, C, 3, 3), dW = G^T dU G."""
+def filter_transform_adjoint_plain(grad_u):
+    """The transpose of :func:`filter_transform_plain`: dU (16, C, O) -> dW (O, C, 3, 3), dW = G^T dU G."""
     xp = get_array_module(grad_u)
     dw = _stack(_sandwich(G.T, _grid(grad_u, 4, 4)), xp, grad_u.dtype)  # (9, C, O)
     return dw.reshape(3, 3, *grad_u.shape[1:]).transpose(3, 2, 0, 1)
@@ -166,6 +166,9 @@ def batched_product_plain(a, b, out=None):
     return get_array_module(a).matmul(a, b, out=out)
 
 
+filter_transform = Forms("winograd_filter", plain=filter_transform_plain, cpu="winograd:filter_transform_numba")
+filter_transform_adjoint = Forms("winograd_filter_adjoint", plain=filter_transform_adjoint_plain,
+                                 cpu="winograd:filter_transform_adjoint_numba")
 input_transform = Forms("winograd_input", plain=input_transform_plain, cpu="winograd:input_transform_numba")
 output_transform = Forms("winograd_output", plain=output_transform_plain, cpu="winograd:output_transform_numba")
 output_transform_adjoint = Forms("winograd_output_adjoint", plain=output_transform_adjoint_plain,
@@ -207,15 +210,21 @@ class Winograd:
         return gx, gw
 
 
-# Below this many input or output channels the 16 products are too thin to beat im2col's one product
-# (benchmarks/winograd.py: 3->64, 8->16 and 16->32 run 1.3-2.3x slower, 32->48 and up 1.1-1.8x faster).
+# Where Winograd pays (benchmarks/winograd.py, CPU seconds of a forward and backward at batch 32, and 1 to 4):
+# below 32 input or output channels the 16 products are too thin to beat im2col's one product (3->64,
+# 8->16 and 16->32 ran 1.3-2.3x slower; 32->48 and up 1.1-1.8x faster); with fewer than 64 tiles
+# (one 8x8 image: 16) the filters' transform costs more than the products save (0.4-0.9x).
 MIN_CHANNELS = 32
+MIN_TILES = 64
 
 
 def preferred(x, weight_shape, stride, padding):
     """True when Conv2dFunction runs Winograd: a 3x3 kernel, stride 1, padding <= 2, at least MIN_CHANNELS
-    channels in and out, NumPy arrays and the fast forms on (elsewhere im2col)."""
+    channels in and out, at least MIN_TILES output tiles, NumPy arrays and the fast forms on (else im2col)."""
     out_channels, in_channels, kh, kw = weight_shape
-    return ((kh, kw) == (3, 3) and stride == (1, 1) and max(padding) <= 2
-            and min(in_channels, out_channels) >= MIN_CHANNELS
-            and isinstance(x, np.ndarray) and input_transform.fast_form(x) is not None)
+    if (kh, kw) != (3, 3) or stride != (1, 1) or max(padding) > 2 or min(in_channels, out_channels) < MIN_CHANNELS:
+        return False
+    n, _, h, w = x.shape
+    tiles_down, tiles_across = winograd_tiles(h, w, padding)
+    return (n * tiles_down * tiles_across >= MIN_TILES and isinstance(x, np.ndarray)
+            and input_transform.fast_form(x) is not None)

@@ -59,6 +59,63 @@ def _a(y0, y1, m0, m1, m2, m3):
         m3[ch] = -y1[ch]
 
 
+# -- filters -----------------------------------------------------------------------------------
+@inline
+def _g(g0, g1, g2, half, u0, u1, u2, u3):
+    """G: rows [1 0 0], [1/2 1/2 1/2], [1/2 -1/2 1/2], [0 0 1] (``half`` is 1/2 in the arrays' dtype)."""
+    for k in range(g0.shape[0]):
+        u0[k] = g0[k]
+        u1[k] = half * g0[k] + half * g1[k] + half * g2[k]
+        u2[k] = half * g0[k] + -half * g1[k] + half * g2[k]
+        u3[k] = g2[k]
+
+
+@inline
+def _g_t(u0, u1, u2, u3, half, g0, g1, g2):
+    """G^T: rows [1 1/2 1/2 0], [0 1/2 -1/2 0], [0 1/2 1/2 1]."""
+    for k in range(u0.shape[0]):
+        g0[k] = u0[k] + half * u1[k] + half * u2[k]
+        g1[k] = half * u1[k] + -half * u2[k]
+        g2[k] = half * u1[k] + half * u2[k] + u3[k]
+
+
+@jit
+def _filters(g, half, u, start, stop):
+    t = np.empty((4, 3, g.shape[3]), g.dtype)   # G g, for the filters of one input channel
+    for c in range(start, stop):                 # one input channel, every output channel (the last axis)
+        for j in range(3):
+            _g(g[0, j, c], g[1, j, c], g[2, j, c], half, t[0, j], t[1, j], t[2, j], t[3, j])
+        for a in range(4):
+            _g(t[a, 0], t[a, 1], t[a, 2], half, u[4 * a, c], u[4 * a + 1, c], u[4 * a + 2, c], u[4 * a + 3, c])
+
+
+def filter_transform_numba(weight):
+    """weight (O, C, 3, 3) -> U (16, C, O); see functional.winograd.filter_transform_plain."""
+    o, c = weight.shape[:2]
+    g = np.ascontiguousarray(weight.transpose(2, 3, 1, 0))  # (3, 3, C, O)
+    u = np.empty((16, c, o), weight.dtype)
+    run_chunks(c, rows_per_chunk(16 * o), _filters, g, weight.dtype.type(0.5), u)
+    return u
+
+
+@jit
+def _filters_adjoint(du, half, dw, start, stop):
+    t = np.empty((3, 4, du.shape[2]), du.dtype)  # G^T dU
+    for c in range(start, stop):
+        for j in range(4):
+            _g_t(du[j, c], du[4 + j, c], du[8 + j, c], du[12 + j, c], half, t[0, j], t[1, j], t[2, j])
+        for i in range(3):
+            _g_t(t[i, 0], t[i, 1], t[i, 2], t[i, 3], half, dw[i, 0, c], dw[i, 1, c], dw[i, 2, c])
+
+
+def filter_transform_adjoint_numba(grad_u):
+    """dU (16, C, O) -> dW (O, C, 3, 3); see functional.winograd.filter_transform_adjoint_plain."""
+    _, c, o = grad_u.shape
+    dw = np.empty((3, 3, c, o), grad_u.dtype)
+    run_chunks(c, rows_per_chunk(16 * o), _filters_adjoint, np.ascontiguousarray(grad_u), grad_u.dtype.type(0.5), dw)
+    return dw.transpose(3, 2, 0, 1)
+
+
 # -- forward -----------------------------------------------------------------------------------
 # Each kernel copies a tile's pixels into a small patch first (zeros where the tile reaches into the
 # padding or past the output), then applies its map down the patch's columns, then along its rows,
