@@ -174,3 +174,12 @@ def test_float32_winograd_is_as_accurate_as_float32_im2col_on_a_googlenet_layer(
                                                                   tensor(w.astype(np.float32)))
             errors[algorithm] = np.linalg.norm(y.numpy() - exact) / np.linalg.norm(exact)
     assert errors["winograd"] < max(3 * errors["im2col"], 1e-7) and errors["winograd"] < 1e-6, errors
+
+
+def test_forcing_winograd_on_another_geometry_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"needs a 3x3 kernel and stride 1, got kernel \(5, 5\) and stride \(1, 1\)"):
+        Conv2dFunction((1, 1), (2, 2), (5, 5), algorithm="winograd")
+    with pytest.raises(ValueError, match=r"got kernel \(3, 3\) and stride \(2, 2\)"):
+        Conv2dFunction((2, 2), (1, 1), (3, 3), algorithm="winograd")
+    with pytest.raises(ValueError, match="algorithm must be None, 'im2col' or 'winograd', got 'fft'"):
+        Conv2dFunction((1, 1), (1, 1), (3, 3), algorithm="fft")

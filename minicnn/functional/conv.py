@@ -120,6 +120,11 @@ class Conv2dFunction(Op):
 
     def __init__(self, stride, padding, kernel_size, algorithm=None):
         self.stride, self.padding, self.kernel_size = stride, padding, tuple(kernel_size)
+        if algorithm not in (None, "im2col", "winograd"):
+            raise ValueError(f"Conv2dFunction: algorithm must be None, 'im2col' or 'winograd', got {algorithm!r}")
+        if algorithm == "winograd" and (self.kernel_size != (3, 3) or tuple(stride) != (1, 1)):
+            raise ValueError(f"Conv2dFunction: Winograd F(2x2, 3x3) needs a 3x3 kernel and stride 1, got kernel "
+                             f"{self.kernel_size} and stride {tuple(stride)}")
         self.algorithm = algorithm
 
     def forward(self, x, weight, bias=None):
