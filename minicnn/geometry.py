@@ -11,6 +11,12 @@ def conv_output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def winograd_tiles(h, w, padding):
+    """(tiles down, tiles across) of Winograd F(2x2, 3x3) for an h x w input with ``padding`` (ph, pw), stride 1:
+    one tile per 2x2 block of output pixels, the last one partly past the output when its size is odd."""
+    return (conv_output_size(h, 3, 1, padding[0]) + 1) // 2, (conv_output_size(w, 3, 1, padding[1]) + 1) // 2
+
+
 def pool_output_size(size, kernel, stride, padding, ceil_mode):
     """Output length of pooling along one axis (PyTorch's rule).
 

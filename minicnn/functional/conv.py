@@ -26,6 +26,7 @@ from ..geometry import conv_output_size
 from ..kernels.dispatch import Forms
 from ..layout import from_channels_last, pixel_rows
 from .validation import pair, require_same_dtype, require_tensor
+from .winograd import Winograd, preferred
 
 
 def _is_pointwise(kernel, stride, padding):
@@ -114,10 +115,24 @@ def _weight_rows(weight):
 
 
 class Conv2dFunction(Op):
-    def __init__(self, stride, padding, kernel_size):
+    """conv2d's Op. ``algorithm``: "im2col", "winograd" (3x3 kernels, stride 1 only), or None: Winograd
+    where it pays (:func:`.winograd.preferred`), im2col everywhere else."""
+
+    def __init__(self, stride, padding, kernel_size, algorithm=None):
         self.stride, self.padding, self.kernel_size = stride, padding, tuple(kernel_size)
+        if algorithm not in (None, "im2col", "winograd"):
+            raise ValueError(f"Conv2dFunction: algorithm must be None, 'im2col' or 'winograd', got {algorithm!r}")
+        if algorithm == "winograd" and (self.kernel_size != (3, 3) or tuple(stride) != (1, 1)):
+            raise ValueError(f"Conv2dFunction: Winograd F(2x2, 3x3) needs a 3x3 kernel and stride 1, got kernel "
+                             f"{self.kernel_size} and stride {tuple(stride)}")
+        self.algorithm = algorithm
 
     def forward(self, x, weight, bias=None):
+        if self.algorithm is None:
+            self.algorithm = "winograd" if preferred(x, weight.shape, self.stride, self.padding) else "im2col"
+        if self.algorithm == "winograd":
+            self.winograd = Winograd(self.padding)
+            return self.winograd.forward(x, weight, bias)
         n, _, h, w = x.shape
         out_channels, _, kh, kw = weight.shape
         oh = conv_output_size(h, kh, self.stride[0], self.padding[0])
@@ -128,11 +143,20 @@ class Conv2dFunction(Op):
         return from_channels_last(y2d.reshape(n, oh, ow, out_channels))  # (N, O, OH, OW), channels-last
 
     def backward(self, gy):
-        n, out_channels, _, _ = gy.shape
-        c, kh, kw = self.x_shape[1], *self.kernel_size
         gy2d = pixel_rows(gy)  # (N*OH*OW, O): the layout of the product, free when gy is channels-last
         need_x, need_w = self.needs_input_grad[:2]
-        gx = gw = gb = None
+        if self.algorithm == "winograd":
+            gx, gw = self.winograd.backward(gy, need_x, need_w)
+        else:
+            gx, gw = self._im2col_backward(gy2d, need_x, need_w)
+        if len(self.needs_input_grad) == 2:  # no bias
+            return gx, gw
+        gb = gy2d.sum(axis=0, out=self.gradient_buffer(2)) if self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+    def _im2col_backward(self, gy2d, need_x, need_w):
+        out_channels, c, (kh, kw) = gy2d.shape[1], self.x_shape[1], self.kernel_size
+        gx = gw = None
         if need_w:
             # A 1x1 filter bank (O, C, 1, 1) has the product's layout (O, C): made in the optimizer's buffer
             # where there is one (Op.gradient_buffer). A kxk one is returned as a view in the weight's
@@ -146,11 +170,7 @@ class Conv2dFunction(Op):
         if need_x:
             gcols = matrix_product(gy2d, self.weight2d)  # (N*OH*OW, kh*kw*C)
             gx = col2im(gcols, self.x_shape, (kh, kw), self.stride, self.padding)
-        if len(self.needs_input_grad) == 2:  # no bias
-            return gx, gw
-        if self.needs_input_grad[2]:
-            gb = gy2d.sum(axis=0, out=self.gradient_buffer(2))
-        return gx, gw, gb
+        return gx, gw
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -204,3 +224,12 @@ def gradcheck_cases(add):
             return (lambda x, w, b=None: conv2d(x, w, b, stride, padding)), tensors
         add("conv2d", f"kernel {kernel}, stride {stride}, padding {padding}, {size}x{size}"
             + ("" if bias else ", no bias"), _build)
+    # Winograd F(2x2, 3x3), whatever the channel count and device (conv2d itself picks it for wide layers
+    # on the CPU): odd and even output sizes, padding 0 to 2, different padding per axis.
+    for padding, size, bias in [((1, 1), 6, True), ((1, 1), 5, False), ((0, 0), 7, True), ((2, 2), 3, True),
+                                ((0, 2), 6, True)]:
+        def _build(inp, padding=padding, size=size, bias=bias):
+            tensors = [inp.normal(2, 3, size, size), inp.normal(4, 3, 3, 3)] + ([inp.normal(4)] if bias else [])
+            return (lambda *t: Conv2dFunction((1, 1), padding, (3, 3), algorithm="winograd")(*t)), tensors
+        add("conv2d", f"Winograd, kernel 3, padding {padding}, {size}x{size}" + ("" if bias else ", no bias"),
+            _build)

@@ -1,4 +1,4 @@
-"""The convolution's fast forms: im2col, col2im and the matrix product (plain twins: functional/conv.py).
+"""The convolution's fast forms: im2col, col2im and the matrix products (plain twins: functional/conv.py, winograd.py).
 
 CPU: numba loops that read each input value once per tap that uses it, with
 no padded copy, on minicnn's threads (:mod:`.chunks`), and the matrix product
@@ -50,6 +50,24 @@ def matrix_product_threads(a, b, bias=None, out=None):
         return out
     with blas_on_one_thread():  # each block a one-thread BLAS call; BLAS's own threads would spin beside the pool's
         _split_product(a, b, out, bias)
+    return out
+
+
+def batched_product(a, b, out=None):
+    """out[k] = a[k] @ b[k] for stacks a (K, m, n), b (K, n, p) -> (K, m, p), one product per thread at a time.
+
+    Each product is one :func:`_product_into` call on minicnn's threads, BLAS
+    on one thread meanwhile, as in :func:`matrix_product_threads`. (Winograd's
+    16 products: each is big enough to keep a core busy, and there are more
+    of them than cores.)
+    """
+    if out is None:
+        out = host_memory.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=np.result_type(a, b))
+    if not split_matmuls():
+        _product_into(a, b, out)
+        return out
+    with blas_on_one_thread():
+        parallel_for(len(a), lambda k: _product_into(a[k], b[k], out[k]))
     return out
 
 
