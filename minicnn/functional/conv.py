@@ -20,7 +20,7 @@ copy per kernel tap, on NumPy or CuPy); :mod:`minicnn.kernels.conv` holds the
 fast ones, which must agree with them (tests/test_conv.py), and
 :mod:`minicnn.kernels.dispatch` picks one per call.
 """
-from ..backend import get_array_module
+from ..backend import get_array_module, is_gpu_array
 from ..engine import Op
 from ..geometry import conv_output_size
 from ..kernels.dispatch import Forms
@@ -140,6 +140,10 @@ class Conv2dFunction(Op):
         self.x_shape, self.weight2d = x.shape, _weight_rows(weight)
         cols = im2col(x, (kh, kw), self.stride, self.padding)  # (N*OH*OW, kh*kw*C)
         y2d = matrix_product(cols, self.weight2d.T, bias)       # (N*OH*OW, O)
+        # The CPU unfolds x again in backward rather than keep the rows: a kxk conv's rows are k*k times its
+        # input (kept, they raised a GoogLeNet BN step's peak at batch 32 by 460 MB), and unfolding costs ~2%
+        # of a step. A GPU keeps them: there each unfolding is launches, which bound a step at these sizes.
+        self.cols = cols if is_gpu_array(cols) else None
         return from_channels_last(y2d.reshape(n, oh, ow, out_channels))  # (N, O, OH, OW), channels-last
 
     def backward(self, gy):
@@ -162,9 +166,8 @@ class Conv2dFunction(Op):
             # where there is one (Op.gradient_buffer). A kxk one is returned as a view in the weight's
             # shape, and the engine's copy into the buffer (or into an array of the weight's layout) reorders it.
             into = self.gradient_buffer(1) if (kh, kw) == (1, 1) else None
-            # The rows again rather than kept from the forward pass: a kxk conv's rows are k*k times its input
-            # (at batch 32, GoogLeNet's come to ~1 GB), and unfolding again costs ~2% of a step.
-            cols = im2col(self.inputs[0].array, (kh, kw), self.stride, self.padding)
+            cols = self.cols if self.cols is not None else im2col(self.inputs[0].array, (kh, kw), self.stride,
+                                                                   self.padding)
             gw2d = matrix_product(gy2d.T, cols, out=None if into is None else into.reshape(out_channels, c))
             gw = into if into is not None else gw2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
         if need_x:
