@@ -814,9 +814,37 @@ class Op:
         return grad_buffers.destination(self.inputs, index)
 
 
+class _Outline:
+    """What backward needs of an input whose values it never reads: shape, dtype, device and creator.
+
+    An op keeps its inputs until its backward has run. A ReLU, an addition or a
+    concatenation reads none of them there (``Op.saved_inputs``), so an input
+    made by another op is kept as this outline instead of the Tensor, and its
+    array is freed as soon as nothing else holds it: a ReLU no longer keeps the
+    convolution output before it alive through the forward pass (in GoogLeNet
+    with LRN, one array per convolution; PyTorch's in-place ReLU saves the same).
+    """
+
+    __slots__ = ("shape", "dtype", "device", "creator")
+
+    def __init__(self, tensor):
+        self.shape, self.dtype, self.device, self.creator = tensor.shape, tensor.dtype, tensor.device, tensor.creator
+
+
+def _kept_inputs(function, inputs):
+    """``inputs`` as ``function`` keeps them for backward: the Tensors its backward reads, and every leaf
+    (its gradient lands there); an :class:`_Outline` for the others (one per distinct Tensor)."""
+    read = function.saved_inputs
+    if read is None:
+        return inputs
+    outlines = {}
+    return tuple(tensor if index in read or tensor.creator is None
+                 else outlines.setdefault(id(tensor), _Outline(tensor)) for index, tensor in enumerate(inputs))
+
+
 def _record(function, inputs, output):
     """Make ``function`` the creator of ``output``, noting the versions its backward will check."""
-    function.inputs = inputs
+    function.inputs = _kept_inputs(function, inputs)
     # Where each input's gradient goes, fixed now: an in-place op later gives the tensor a new creator,
     # but this op used the value the old one made.
     function.input_creators = tuple(tensor.creator for tensor in inputs)
@@ -919,7 +947,7 @@ def _check_gradients(function, input_grads):
             problem = f"has shape {grad.shape}"
         elif grad.dtype != tensor.dtype:
             problem = f"has dtype {grad.dtype}"
-        elif backend.device_of(grad) != backend.device_of(tensor.array):
+        elif str(backend.device_of(grad)) != tensor.device:
             problem = f"is on {backend.device_of(grad)}"
         else:
             continue

@@ -175,3 +175,18 @@ def test_a_leaf_owns_its_gradient_array():
     s = Tensor(np.array(2.0), requires_grad=True)
     (s * 3).backward()
     assert isinstance(s.grad, Tensor) and s.grad.shape == () and s.grad == 3.0
+
+
+def test_an_op_whose_backward_reads_no_input_does_not_keep_it_alive():
+    """A ReLU keeps only an outline of the tensor before it (its backward reads its output), so that
+    tensor's array is freed once the caller drops it; an op that reads its inputs (a product) keeps them."""
+    x = minicnn.Tensor(np.arange(-3.0, 3.0).reshape(2, 3), requires_grad=True)
+    before_relu, before_product = x * 2, x * 3
+    relu_input, product_input = weakref.ref(before_relu.array), weakref.ref(before_product.array)
+    y = F.relu(before_relu) + before_product * before_product
+    del before_relu, before_product
+    gc.collect()
+    assert relu_input() is None and product_input() is not None
+    y.sum().backward()
+    values = np.arange(-3.0, 3.0).reshape(2, 3)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (values > 0) + 2 * 9 * values)
