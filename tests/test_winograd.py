@@ -130,6 +130,23 @@ def test_batched_product_matches_matmul(rng, dtype):
     np.testing.assert_array_equal(winograd.batched_product_plain(a, b), np.matmul(a, b))
 
 
+@pytest.mark.parametrize("block_bytes", [1, 2000, 4 << 20])  # a chunk per tile row, a few rows (across images), one
+@pytest.mark.parametrize("bias", [True, False])
+def test_chunked_forward_matches_the_whole_products_then_the_output_transform(rng, monkeypatch, block_bytes, bias):
+    """The CPU's forward (products and output transform chunk by chunk of tiles) against the plain twin
+    (all 16 products whole, then the transform), odd output sizes included."""
+    from minicnn.kernels import winograd as winograd_kernels
+    monkeypatch.setattr(winograd_kernels, "_BLOCK_BYTES", block_bytes)
+    x = rng.standard_normal((3, 6, 7, 5))
+    v = winograd.input_transform_plain(x, (1, 1))
+    u = winograd.filter_transform_plain(rng.standard_normal((4, 6, 3, 3)))
+    b = rng.standard_normal(4) if bias else None
+    assert winograd.winograd_forward.fast_form(v) == "winograd:forward_numba"
+    with plain_forms():
+        expected = winograd.forward_plain(v, u, b, (3, 7, 5))
+    np.testing.assert_allclose(winograd_kernels.forward_numba(v, u, b, (3, 7, 5)), expected, rtol=1e-12, atol=1e-12)
+
+
 def algorithm_of(x_shape, w_shape, stride=1, padding=1, device="cpu"):
     rng = np.random.default_rng(0)
     x = tensor(rng.standard_normal(x_shape), device, requires_grad=True)  # so that y records its creator

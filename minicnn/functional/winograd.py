@@ -161,6 +161,12 @@ def input_transform_adjoint_plain(grad_v, x_shape, padding):
     return from_channels_last(xp.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w]))
 
 
+def forward_plain(v, u, bias, out_shape):
+    """V (16, P, C), U (16, C, O) -> y (N, OH, OW, O) C-contiguous (+ bias): M = the 16 products V[k] @ U[k],
+    then the output transform."""
+    return output_transform(batched_product(v, u), bias, out_shape)
+
+
 def batched_product_plain(a, b, out=None):
     """out[k] = a[k] @ b[k] for stacks a (K, m, n), b (K, n, p) -> (K, m, p)."""
     return get_array_module(a).matmul(a, b, out=out)
@@ -177,6 +183,8 @@ input_transform_adjoint = Forms("winograd_input_adjoint", plain=input_transform_
                                 cpu="winograd:input_transform_adjoint_numba")
 # The 16 products on minicnn's threads, one BLAS call each; a GPU's matmul is one batched cuBLAS call already.
 batched_product = Forms("batched_product", plain=batched_product_plain, cpu="conv:batched_product")
+# Products and output transform chunk by chunk of tiles, M never whole (the CPU form).
+winograd_forward = Forms("winograd_forward", plain=forward_plain, cpu="winograd:forward_numba")
 
 
 class Winograd:
@@ -194,9 +202,8 @@ class Winograd:
         n, _, h, w = self.x_shape = x.shape
         self.u = filter_transform(weight)                        # (16, C, O)
         self.v = input_transform(x, self.padding)                # (16, P, C)
-        m = batched_product(self.v, self.u)                      # (16, P, O)
         out_shape = (n, conv_output_size(h, 3, 1, self.padding[0]), conv_output_size(w, 3, 1, self.padding[1]))
-        return from_channels_last(output_transform(m, bias, out_shape))
+        return from_channels_last(winograd_forward(self.v, self.u, bias, out_shape))  # M = V[k] @ U[k], then A^T m A
 
     def backward(self, gy, need_x, need_w):
         """gy (N, O, OH, OW) -> (dx (N, C, H, W) or None, dw (O, C, 3, 3) or None)."""

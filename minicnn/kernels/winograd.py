@@ -14,6 +14,8 @@ from . import host_memory
 from ..geometry import winograd_tiles
 from ..layout import channels_last, from_channels_last
 from .chunks import jit, rows_per_chunk, run_chunks
+from .conv import _product_into
+from .threads import blas_on_one_thread, chunk_bounds, parallel_for
 
 inline = njit(inline="always", nogil=True, cache=True)
 
@@ -154,14 +156,15 @@ def input_transform_numba(x, padding):
 
 
 @jit
-def _output_tiles(m, bias, th, tw, y, start, stop):
+def _output_tiles(m, bias, th, tw, y, first_row, start, stop):
+    """Tile rows start..stop of y from M, whose tile 0 is the first tile of row ``first_row``."""
     n, oh, ow, o = y.shape
     t = np.empty((2, 4, o), m.dtype)  # A^T m
     out = np.empty((2, 2, o), m.dtype)  # A^T m A: one output tile
     for row in range(start, stop):
         b, r0 = row // th, 2 * (row % th)
         for s in range(tw):
-            p, q0 = row * tw + s, 2 * s
+            p, q0 = (row - first_row) * tw + s, 2 * s
             for j in range(4):
                 _a_t(m[j, p], m[4 + j, p], m[8 + j, p], m[12 + j, p], t[0, j], t[1, j])
             for r in range(2):
@@ -181,7 +184,37 @@ def output_transform_numba(m, bias, out_shape):
     n, oh, ow = out_shape
     th, tw, o = (oh + 1) // 2, (ow + 1) // 2, m.shape[2]
     y = host_memory.empty((n, oh, ow, o), dtype=m.dtype)
-    run_chunks(n * th, rows_per_chunk(16 * tw * o), _output_tiles, m, bias, th, tw, y)
+    run_chunks(n * th, rows_per_chunk(16 * tw * o), _output_tiles, m, bias, th, tw, y, 0)
+    return y
+
+
+_BLOCK_BYTES = 4 << 20   # the M of one chunk of tiles: well inside the L3 cache, shared by the cores
+
+
+def forward_numba(v, u, bias, out_shape):
+    """V (16, P, C), U (16, C, O) -> y (N, OH, OW, O) C-contiguous (+ bias), as
+    functional.winograd.forward_plain: the 16 products and the output transform, chunk of tiles by chunk.
+
+    M (16, P, O) is four times the output; made whole, it goes out to memory
+    and comes back for the output transform. Here each chunk of tile rows
+    multiplies its tiles' V by U (16 one-thread BLAS calls) into an M of a few
+    MB and turns it into output pixels at once, while it is still in cache.
+    """
+    n, oh, ow = out_shape
+    th, tw, o = (oh + 1) // 2, (ow + 1) // 2, u.shape[2]
+    y = host_memory.empty((n, oh, ow, o), dtype=v.dtype)
+    bounds = chunk_bounds(n * th, max(1, _BLOCK_BYTES // (16 * tw * o * v.itemsize)))
+
+    def chunk(i):
+        start, stop = bounds[i]
+        tiles = slice(start * tw, stop * tw)
+        m = host_memory.empty((16, (stop - start) * tw, o), dtype=v.dtype)
+        for k in range(16):
+            _product_into(v[k, tiles], u[k], m[k])
+        _output_tiles(m, bias, th, tw, y, start, start, stop)
+
+    with blas_on_one_thread():
+        parallel_for(len(bounds), chunk)
     return y
 
 
