@@ -58,3 +58,24 @@ def test_without_cupy_the_reason_is_said_once(capsys, without_cupy):
     out, err = capsys.readouterr()
     assert out.count("pip install -e '.[cuda12]'") == 1 and "pip install" not in err
     assert err == "error: --device gpu cannot be checked (see above)\n"
+
+
+def test_it_names_the_kernels_numpys_openblas_runs_and_who_chose_them():
+    """OpenBLAS picks its kernels as NumPy loads it, unless OPENBLAS_CORETYPE names them: the doctor says
+    which, and why (here in fresh processes, with the variable unset and then naming what OpenBLAS chose)."""
+    import os
+    import subprocess
+    import sys
+
+    def blas_line(**settings):
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        code = "from minicnn.doctor import blas_line; print(blas_line())"
+        return subprocess.run([sys.executable, "-c", code], env={**env, **settings}, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    chosen = blas_line()
+    assert not chosen.startswith("BLAS: not OpenBLAS"), chosen  # NumPy's wheels for Linux ship OpenBLAS
+    kernels = chosen.removeprefix("BLAS: OpenBLAS on its ").split(" kernels")[0]
+    assert chosen == f"BLAS: OpenBLAS on its {kernels} kernels (chosen by OpenBLAS for this CPU)"
+    assert blas_line(OPENBLAS_CORETYPE=kernels) == (f"BLAS: OpenBLAS on its {kernels} kernels "
+                                                    f"(OPENBLAS_CORETYPE={kernels} is set)")
