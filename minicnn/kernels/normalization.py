@@ -42,8 +42,8 @@ def _block_sums(x, other, mask, mean, inv_std, kind, sums, start, stop):
                 if kind == 0:
                     first[ch] += centred
                     second[ch] += centred * centred
-                else:
-                    g = np.float64(other[p, ch]) if kind == 1 or mask[p, ch] > 0 else 0.0
+                else:  # gy * (y > 0) as a product, as the plain ReLU gradient: a select here ran 2x slower
+                    g = np.float64(other[p, ch]) * np.float64(kind == 1 or mask[p, ch] > 0)
                     first[ch] += g
                     second[ch] += g * (centred * inv_std[ch])
 
@@ -96,7 +96,7 @@ def _batch_norm_grad_input(gy, mask, masked, x, mean, inv_std, scale, mean_g, me
     for p in range(start, stop):
         for ch in range(x.shape[1]):
             x_hat = (x[p, ch] - mean[ch]) * inv_std[ch]
-            g = gy[p, ch] if not masked or mask[p, ch] > 0 else 0
+            g = gy[p, ch] * gy.dtype.type(not masked or mask[p, ch] > 0)  # a product, as in _block_sums
             gx[p, ch] = scale[ch] * (g - mean_g[ch] - x_hat * mean_g_xhat[ch])
 
 
