@@ -153,3 +153,33 @@ def test_split_matrix_product_matches_numpy(rng, shape, bias):
     assert threads.split_matmuls()  # the tests run configured as the trainer is (conftest)
     expected = a @ b + (c if bias else 0)
     np.testing.assert_allclose(conv.matrix_product_threads(a, b, c), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(conv.matrix_product_threads(a, b, c, relu=True), np.maximum(expected, 0),
+                               rtol=1e-4, atol=1e-4)
+
+
+WINOGRAD_CONFIGS = [c for c in CONFIGS if c[0] == (3, 3) and c[1] == (1, 1)]  # the geometry Winograd computes
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size,algorithm",
+                         [(*c, "im2col") for c in CONFIGS] + [(*c, "winograd") for c in WINOGRAD_CONFIGS])
+def test_conv2d_with_relu_is_relu_of_conv2d_forward_and_backward(device, rng, kernel, stride, padding, size,
+                                                                 algorithm):
+    """relu=True gives max(conv2d, 0) and its gradients, in either algorithm."""
+    from minicnn.functional.conv import Conv2dFunction
+    arrays = rng.standard_normal((2, 3) + size), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)
+    results = {}
+    for relu in (True, False):
+        x, w, b = (tensor(a, device, requires_grad=True) for a in arrays)
+        y = Conv2dFunction(stride, padding, kernel, algorithm=algorithm, relu=relu)(x, w, b)
+        y = y if relu else F.relu(y)
+        gy = np.random.default_rng(1).standard_normal(y.shape)  # the same for both
+        y.backward(tensor(gy, device))
+        results[relu] = [y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()]
+    assert (results[True][0] == 0).any() and (results[True][0] > 0).any()  # the ReLU cuts somewhere
+    for fused, separate in zip(results[True], results[False]):
+        np.testing.assert_allclose(fused, separate, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_relu_must_be_a_bool():
+    with pytest.raises(TypeError, match="conv2d: relu must be True or False, got 1"):
+        F.conv2d(tensor(np.zeros((1, 1, 3, 3))), tensor(np.zeros((1, 1, 3, 3))), relu=1)

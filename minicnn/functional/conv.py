@@ -26,6 +26,7 @@ from ..geometry import conv_output_size
 from ..kernels.dispatch import Forms
 from ..layout import from_channels_last, pixel_rows
 from .validation import pair, require_same_dtype, require_tensor
+from .activation import relu_gradient
 from .winograd import Winograd, preferred
 
 
@@ -95,11 +96,14 @@ def col2im_strided(cols, x_shape, kernel, stride, padding):
     return from_channels_last(xp.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w]))
 
 
-def matrix_product_plain(a, b, bias=None, out=None):
-    """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given."""
-    out = get_array_module(a).matmul(a, b, out=out)
+def matrix_product_plain(a, b, bias=None, out=None, relu=False):
+    """a @ b (+ bias, added to every row; then max(., 0) if ``relu``) for 2-D arrays, into ``out`` if given."""
+    xp = get_array_module(a)
+    out = xp.matmul(a, b, out=out)
     if bias is not None:
         out += bias
+    if relu:
+        xp.maximum(out, out.dtype.type(0), out=out)
     return out
 
 
@@ -116,10 +120,13 @@ def _weight_rows(weight):
 
 class Conv2dFunction(Op):
     """conv2d's Op. ``algorithm``: "im2col", "winograd" (3x3 kernels, stride 1 only), or None: Winograd
-    where it pays (:func:`.winograd.preferred`), im2col everywhere else."""
+    where it pays (:func:`.winograd.preferred`), im2col everywhere else. ``relu``: max(., 0) of the output
+    in the same op (added where bias is, while each block of the product is in cache); backward then reads
+    the output, as a ReLU's does."""
 
-    def __init__(self, stride, padding, kernel_size, algorithm=None):
+    def __init__(self, stride, padding, kernel_size, algorithm=None, relu=False):
         self.stride, self.padding, self.kernel_size = stride, padding, tuple(kernel_size)
+        self.relu = self.saves_output = relu
         if algorithm not in (None, "im2col", "winograd"):
             raise ValueError(f"Conv2dFunction: algorithm must be None, 'im2col' or 'winograd', got {algorithm!r}")
         if algorithm == "winograd" and (self.kernel_size != (3, 3) or tuple(stride) != (1, 1)):
@@ -132,21 +139,28 @@ class Conv2dFunction(Op):
             self.algorithm = "winograd" if preferred(x, weight.shape, self.stride, self.padding) else "im2col"
         if self.algorithm == "winograd":
             self.winograd = Winograd(self.padding)
-            return self.winograd.forward(x, weight, bias)
+            return self._keep_for_relu(self.winograd.forward(x, weight, bias, self.relu))
         n, _, h, w = x.shape
         out_channels, _, kh, kw = weight.shape
         oh = conv_output_size(h, kh, self.stride[0], self.padding[0])
         ow = conv_output_size(w, kw, self.stride[1], self.padding[1])
         self.x_shape, self.weight2d = x.shape, _weight_rows(weight)
         cols = im2col(x, (kh, kw), self.stride, self.padding)  # (N*OH*OW, kh*kw*C)
-        y2d = matrix_product(cols, self.weight2d.T, bias)       # (N*OH*OW, O)
+        y2d = matrix_product(cols, self.weight2d.T, bias, relu=self.relu)  # (N*OH*OW, O)
         # The CPU unfolds x again in backward rather than keep the rows: a kxk conv's rows are k*k times its
         # input (kept, they raised a GoogLeNet BN step's peak at batch 32 by 460 MB), and unfolding costs ~2%
         # of a step. A GPU keeps them: there each unfolding is launches, which bound a step at these sizes.
         self.cols = cols if is_gpu_array(cols) else None
-        return from_channels_last(y2d.reshape(n, oh, ow, out_channels))  # (N, O, OH, OW), channels-last
+        return self._keep_for_relu(from_channels_last(y2d.reshape(n, oh, ow, out_channels)))  # (N, O, OH, OW)
+
+    def _keep_for_relu(self, y):
+        """y, kept for backward only with a ReLU (its gradient reads where y > 0)."""
+        self.y = y if self.relu else None
+        return y
 
     def backward(self, gy):
+        if self.relu:
+            gy = relu_gradient(gy, self.y)
         gy2d = pixel_rows(gy)  # (N*OH*OW, O): the layout of the product, free when gy is channels-last
         need_x, need_w = self.needs_input_grad[:2]
         if self.algorithm == "winograd":
@@ -176,7 +190,7 @@ class Conv2dFunction(Op):
         return gx, gw
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
+def conv2d(x, weight, bias=None, stride=1, padding=0, *, relu=False):
     """2-D convolution (cross-correlation, as in every deep-learning framework).
 
     Args:
@@ -184,6 +198,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         weight: Tensor (O, C, kh, kw).
         bias: Tensor (O,) or None.
         stride, padding: int or pair (h, w); padding adds zeros on both sides.
+        relu: minicnn's extension (PyTorch has none): ``relu(conv2d(...))`` in one op, the same values
+            (as ``batch_norm(..., relu=True)``): no pass of its own over the output, forward or backward.
     Returns:
         Tensor (N, O, OH, OW), OH = floor((H + 2*padding - kh) / stride) + 1.
     """
@@ -199,14 +215,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if weight.shape[2] > padded[0] or weight.shape[3] > padded[1]:
         raise ValueError(f"conv2d: kernel {weight.shape[2]}x{weight.shape[3]} is larger than the padded "
                          f"input {padded[0]}x{padded[1]} (x shape {x.shape}, padding {padding})")
+    if not isinstance(relu, bool):
+        raise TypeError(f"conv2d: relu must be True or False, got {relu!r}")
     if bias is None:
-        return Conv2dFunction(stride, padding, weight.shape[2:])(x, weight)
+        return Conv2dFunction(stride, padding, weight.shape[2:], relu=relu)(x, weight)
     require_tensor(op, "bias", bias, 1, "(out_channels,)")
     require_same_dtype(op, "bias", bias, "x", x)
     if bias.shape[0] != weight.shape[0]:
         raise ValueError(f"conv2d: bias must have one entry per output channel ({weight.shape[0]}), "
                          f"got shape {bias.shape}")
-    return Conv2dFunction(stride, padding, weight.shape[2:])(x, weight, bias)
+    return Conv2dFunction(stride, padding, weight.shape[2:], relu=relu)(x, weight, bias)
 
 
 def gradcheck_cases(add):
@@ -227,6 +245,12 @@ def gradcheck_cases(add):
             return (lambda x, w, b=None: conv2d(x, w, b, stride, padding)), tensors
         add("conv2d", f"kernel {kernel}, stride {stride}, padding {padding}, {size}x{size}"
             + ("" if bias else ", no bias"), _build)
+    # With the ReLU in the op (the inputs' fixed seed leaves no output within the checker's step of 0).
+    for algorithm in ("im2col", "winograd"):
+        def _build(inp, algorithm=algorithm):
+            tensors = [inp.normal(2, 3, 5, 5), inp.normal(4, 3, 3, 3), inp.normal(4)]
+            return (lambda *t: Conv2dFunction((1, 1), (1, 1), (3, 3), algorithm=algorithm, relu=True)(*t)), tensors
+        add("conv2d", f"kernel 3, padding 1, relu=True, {algorithm}", _build)
     # Winograd F(2x2, 3x3), whatever the channel count and device (conv2d itself picks it for wide layers
     # on the CPU): odd and even output sizes, padding 0 to 2, different padding per axis.
     for padding, size, bias in [((1, 1), 6, True), ((1, 1), 5, False), ((0, 0), 7, True), ((2, 2), 3, True),

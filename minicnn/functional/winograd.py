@@ -161,10 +161,11 @@ def input_transform_adjoint_plain(grad_v, x_shape, padding):
     return from_channels_last(xp.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w]))
 
 
-def forward_plain(v, u, bias, out_shape):
-    """V (16, P, C), U (16, C, O) -> y (N, OH, OW, O) C-contiguous (+ bias): M = the 16 products V[k] @ U[k],
-    then the output transform."""
-    return output_transform(batched_product(v, u), bias, out_shape)
+def forward_plain(v, u, bias, out_shape, relu=False):
+    """V (16, P, C), U (16, C, O) -> y (N, OH, OW, O) C-contiguous (+ bias, then max(., 0) if ``relu``):
+    M = the 16 products V[k] @ U[k], then the output transform."""
+    y = output_transform(batched_product(v, u), bias, out_shape)
+    return get_array_module(y).maximum(y, y.dtype.type(0), out=y) if relu else y
 
 
 def batched_product_plain(a, b, out=None):
@@ -197,13 +198,14 @@ class Winograd:
     def __init__(self, padding):
         self.padding = padding
 
-    def forward(self, x, weight, bias=None):
-        """x (N, C, H, W), weight (O, C, 3, 3), bias (O,) or None -> y (N, O, OH, OW), stored channels-last."""
+    def forward(self, x, weight, bias=None, relu=False):
+        """x (N, C, H, W), weight (O, C, 3, 3), bias (O,) or None -> y (N, O, OH, OW), stored channels-last;
+        max(y, 0) with ``relu``."""
         n, _, h, w = self.x_shape = x.shape
         self.u = filter_transform(weight)                        # (16, C, O)
         self.v = input_transform(x, self.padding)                # (16, P, C)
         out_shape = (n, conv_output_size(h, 3, 1, self.padding[0]), conv_output_size(w, 3, 1, self.padding[1]))
-        return from_channels_last(winograd_forward(self.v, self.u, bias, out_shape))  # M = V[k] @ U[k], then A^T m A
+        return from_channels_last(winograd_forward(self.v, self.u, bias, out_shape, relu))  # M = V[k] @ U[k], then A^T m A
 
     def backward(self, gy, need_x, need_w):
         """gy (N, O, OH, OW) -> (dx (N, C, H, W) or None, dw (O, C, 3, 3) or None)."""

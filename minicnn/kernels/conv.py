@@ -19,16 +19,19 @@ _BLOCK = 128             # rows or columns of the result per chunk, at least
 _INNER_BLOCK = 4096      # a product whose result is small is split along its inner dimension, in blocks this long
 
 
-def _product_into(a, b, out, bias=None):
+def _product_into(a, b, out, bias=None, relu=False):
     """out = a @ b (+ bias). Silent about NaN and inf, as BLAS's own threads are (NumPy checks only its own thread)."""
     with np.errstate(all="ignore"):
         np.matmul(a, b, out=out)
-        if bias is not None:
+        if bias is not None:  # while the block is still in cache
             out += bias
+        if relu:
+            np.maximum(out, out.dtype.type(0), out=out)
 
 
-def matrix_product_threads(a, b, bias=None, out=None):
-    """a @ b (+ bias, added to every row) for 2-D arrays, into ``out`` if given, in blocks on minicnn's threads.
+def matrix_product_threads(a, b, bias=None, out=None, relu=False):
+    """a @ b (+ bias, added to every row; then max(., 0) if ``relu``) for 2-D arrays, into ``out`` if given, in
+    blocks on minicnn's threads.
 
     BLAS runs on one thread meanwhile (:func:`.threads.blas_on_one_thread`),
     and on as many as before afterwards: NumPy's own products elsewhere keep
@@ -46,10 +49,10 @@ def matrix_product_threads(a, b, bias=None, out=None):
     if out is None:
         out = host_memory.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
     if not split_matmuls():
-        _product_into(a, b, out, bias)
+        _product_into(a, b, out, bias, relu)
         return out
     with blas_on_one_thread():  # each block a one-thread BLAS call; BLAS's own threads would spin beside the pool's
-        _split_product(a, b, out, bias)
+        _split_product(a, b, out, bias, relu)
     return out
 
 
@@ -71,19 +74,19 @@ def batched_product(a, b, out=None):
     return out
 
 
-def _split_product(a, b, out, bias):
+def _split_product(a, b, out, bias, relu):
     rows, inner = a.shape
     cols = b.shape[1]
     if max(rows, cols) < 2 * _BLOCK and inner < 2 * _INNER_BLOCK:
-        _product_into(a, b, out, bias)
+        _product_into(a, b, out, bias, relu)
         return
     if rows >= max(cols, 2 * _BLOCK):
         blocks = [slice(*chunk) for chunk in chunk_bounds(rows, _BLOCK)]
-        parallel_for(len(blocks), lambda i: _product_into(a[blocks[i]], b, out[blocks[i]], bias))
+        parallel_for(len(blocks), lambda i: _product_into(a[blocks[i]], b, out[blocks[i]], bias, relu))
     elif cols >= 2 * _BLOCK:
         blocks = [slice(*chunk) for chunk in chunk_bounds(cols, _BLOCK)]
         parallel_for(len(blocks), lambda i: _product_into(a, b[:, blocks[i]], out[:, blocks[i]],
-                                                          None if bias is None else bias[blocks[i]]))
+                                                          None if bias is None else bias[blocks[i]], relu))
     else:
         blocks = [slice(start, start + _INNER_BLOCK) for start in range(0, inner, _INNER_BLOCK)]
         partial = host_memory.empty((len(blocks), rows, cols), dtype=out.dtype)
@@ -91,6 +94,8 @@ def _split_product(a, b, out, bias):
         np.sum(partial, axis=0, out=out)
         if bias is not None:
             out += bias
+        if relu:
+            np.maximum(out, out.dtype.type(0), out=out)
 
 
 # -- im2col and col2im (CPU) ---------------------------------------------------------------------

@@ -156,8 +156,9 @@ def input_transform_numba(x, padding):
 
 
 @jit
-def _output_tiles(m, bias, th, tw, y, first_row, start, stop):
-    """Tile rows start..stop of y from M, whose tile 0 is the first tile of row ``first_row``."""
+def _output_tiles(m, bias, relu, th, tw, y, first_row, start, stop):
+    """Tile rows start..stop of y from M, whose tile 0 is the first tile of row ``first_row`` (+ bias, then
+    max(., 0) if ``relu``)."""
     n, oh, ow, o = y.shape
     t = np.empty((2, 4, o), m.dtype)  # A^T m
     out = np.empty((2, 2, o), m.dtype)  # A^T m A: one output tile
@@ -177,6 +178,9 @@ def _output_tiles(m, bias, th, tw, y, first_row, start, stop):
                             pixel[ch] = values[ch] + bias[ch]
                     else:
                         pixel[:] = values
+                    if relu:  # as NumPy's maximum(y, 0): NaN stays NaN
+                        for ch in range(o):
+                            pixel[ch] = 0 if pixel[ch] < 0 else pixel[ch]
 
 
 def output_transform_numba(m, bias, out_shape):
@@ -184,15 +188,15 @@ def output_transform_numba(m, bias, out_shape):
     n, oh, ow = out_shape
     th, tw, o = (oh + 1) // 2, (ow + 1) // 2, m.shape[2]
     y = host_memory.empty((n, oh, ow, o), dtype=m.dtype)
-    run_chunks(n * th, rows_per_chunk(16 * tw * o), _output_tiles, m, bias, th, tw, y, 0)
+    run_chunks(n * th, rows_per_chunk(16 * tw * o), _output_tiles, m, bias, False, th, tw, y, 0)
     return y
 
 
 _BLOCK_BYTES = 4 << 20   # the M of one chunk of tiles: well inside the L3 cache, shared by the cores
 
 
-def forward_numba(v, u, bias, out_shape):
-    """V (16, P, C), U (16, C, O) -> y (N, OH, OW, O) C-contiguous (+ bias), as
+def forward_numba(v, u, bias, out_shape, relu=False):
+    """V (16, P, C), U (16, C, O) -> y (N, OH, OW, O) C-contiguous (+ bias, then max(., 0) if ``relu``), as
     functional.winograd.forward_plain: the 16 products and the output transform, chunk of tiles by chunk.
 
     M (16, P, O) is four times the output; made whole, it goes out to memory
@@ -211,7 +215,7 @@ def forward_numba(v, u, bias, out_shape):
         m = host_memory.empty((16, (stop - start) * tw, o), dtype=v.dtype)
         for k in range(16):
             _product_into(v[k, tiles], u[k], m[k])
-        _output_tiles(m, bias, th, tw, y, start, start, stop)
+        _output_tiles(m, bias, relu, th, tw, y, start, start, stop)
 
     with blas_on_one_thread():
         parallel_for(len(bounds), chunk)

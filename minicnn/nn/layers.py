@@ -36,8 +36,9 @@ class Conv2d(Module):
         self.bias = Parameter(np.empty(out_channels, np.float32)) if bias else None
         init.pytorch_default_(self.weight, self.bias)
 
-    def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+    def forward(self, x, relu=False):
+        """x (N, C, H, W) -> (N, out_channels, OH, OW); with ``relu``, then max(., 0) in the same op (see F.conv2d)."""
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, relu=relu)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
