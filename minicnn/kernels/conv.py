@@ -20,13 +20,19 @@ _INNER_BLOCK = 4096      # a product whose result is small is split along its in
 
 
 def _product_into(a, b, out, bias=None, relu=False):
-    """out = a @ b (+ bias). Silent about NaN and inf, as BLAS's own threads are (NumPy checks only its own thread)."""
+    """out = a @ b (+ bias, then max(., 0) if ``relu``: while the block is still in cache). Silent about NaN
+    and inf, as BLAS's own threads are (NumPy checks only its own thread)."""
     with np.errstate(all="ignore"):
         np.matmul(a, b, out=out)
-        if bias is not None:  # while the block is still in cache
-            out += bias
-        if relu:
-            np.maximum(out, out.dtype.type(0), out=out)
+        _epilogue(out, bias, relu)
+
+
+def _epilogue(out, bias, relu):
+    """out += bias (if any), then max(out, 0) if ``relu``, in place."""
+    if bias is not None:
+        out += bias
+    if relu:
+        np.maximum(out, out.dtype.type(0), out=out)
 
 
 def matrix_product_threads(a, b, bias=None, out=None, relu=False):
@@ -92,10 +98,7 @@ def _split_product(a, b, out, bias, relu):
         partial = host_memory.empty((len(blocks), rows, cols), dtype=out.dtype)
         parallel_for(len(blocks), lambda i: _product_into(a[:, blocks[i]], b[blocks[i]], partial[i]))
         np.sum(partial, axis=0, out=out)
-        if bias is not None:
-            out += bias
-        if relu:
-            np.maximum(out, out.dtype.type(0), out=out)
+        _epilogue(out, bias, relu)
 
 
 # -- im2col and col2im (CPU) ---------------------------------------------------------------------
