@@ -1,6 +1,6 @@
 """python -m benchmarks.winograd [--batch-size 32] [--repeats 5] [--threads N] [--dtype float32]
 
-Winograd F(2x2, 3x3) against im2col for the 3x3 convolutions of GoogLeNet's
+Winograd F(4x4, 3x3) against im2col for the 3x3 convolutions of GoogLeNet's
 CIFAR network (stride 1, padding 1): forward alone, and forward + backward
 (input and weight gradients, bias), on the CPU.
 
@@ -46,10 +46,11 @@ def peak_bytes(fn):
 
 
 def saved_bytes(op):
-    """Bytes of the arrays a Conv2dFunction keeps from forward for backward (im2col's rows; Winograd's U, V)."""
+    """Bytes of the arrays a Conv2dFunction keeps from forward for backward, besides its input (im2col's weight
+    rows, and its unfolded rows on a GPU only: the CPU unfolds again in backward; Winograd's U and V)."""
     if op.algorithm == "winograd":
         return op.winograd.u.nbytes + op.winograd.v.nbytes
-    return op.cols.nbytes + op.weight2d.nbytes
+    return (0 if op.cols is None else op.cols.nbytes) + op.weight2d.nbytes
 
 
 def main(argv=None):

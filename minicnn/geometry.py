@@ -11,10 +11,18 @@ def conv_output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
+WINOGRAD_TILE = 4  # Winograd F(4x4, 3x3): each tile is 4x4 output pixels
+
+
+def winograd_output_tiles(oh, ow):
+    """(tiles down, tiles across) of Winograd F(4x4, 3x3) for an OH x OW output: one tile per 4x4 block of
+    output pixels, the last one partly past the output when 4 does not divide its size."""
+    return -(-oh // WINOGRAD_TILE), -(-ow // WINOGRAD_TILE)
+
+
 def winograd_tiles(h, w, padding):
-    """(tiles down, tiles across) of Winograd F(2x2, 3x3) for an h x w input with ``padding`` (ph, pw), stride 1:
-    one tile per 2x2 block of output pixels, the last one partly past the output when its size is odd."""
-    return (conv_output_size(h, 3, 1, padding[0]) + 1) // 2, (conv_output_size(w, 3, 1, padding[1]) + 1) // 2
+    """:func:`winograd_output_tiles` for an h x w input with ``padding`` (ph, pw), 3x3 kernel, stride 1."""
+    return winograd_output_tiles(conv_output_size(h, 3, 1, padding[0]), conv_output_size(w, 3, 1, padding[1]))
 
 
 def pool_output_size(size, kernel, stride, padding, ceil_mode):

@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3): forward and gradients against the definition, the numba forms against the plain twin,
+"""Winograd F(4x4, 3x3): forward and gradients against the definition, the numba forms against the plain twin,
 where Conv2dFunction uses it, and its float32 accuracy on a GoogLeNet-sized layer."""
 import numpy as np
 import pytest
@@ -78,7 +78,7 @@ def test_numba_transforms_match_the_plain_twins_bit_for_bit(rng, n, c, o, size, 
             assert forms.fast_form(x)  # the numba form runs, not the plain twin
         v = winograd.input_transform(x, padding)
         assert_same_as_plain(v, winograd.input_transform_plain(x, padding))
-        m = rng.standard_normal((16, v.shape[1], o)).astype(dtype)
+        m = rng.standard_normal((winograd.POSITIONS, v.shape[1], o)).astype(dtype)
         bias = rng.standard_normal(o).astype(dtype)
         for b in (bias, None):
             assert_same_as_plain(winograd.output_transform(m, b, (n, oh, ow)),
@@ -89,7 +89,7 @@ def test_numba_transforms_match_the_plain_twins_bit_for_bit(rng, n, c, o, size, 
                              winograd.input_transform_adjoint_plain(dv, x.shape, padding))
         w = rng.standard_normal((o, c, 3, 3)).astype(dtype)
         assert_same_as_plain(winograd.filter_transform(w), winograd.filter_transform_plain(w))
-        du = rng.standard_normal((16, c, o)).astype(dtype)
+        du = rng.standard_normal((winograd.POSITIONS, c, o)).astype(dtype)
         assert_same_as_plain(winograd.filter_transform_adjoint(du), winograd.filter_transform_adjoint_plain(du))
 
 
@@ -105,7 +105,7 @@ def test_each_transform_is_the_adjoint_of_its_twin(rng, n, c, o, size, padding, 
         dv = rng.standard_normal(v.shape)
         assert (v * dv).sum() == pytest.approx((x * winograd.input_transform_adjoint(dv, x.shape, padding)).sum(),
                                                rel=1e-12)
-        m = rng.standard_normal((16, v.shape[1], o))
+        m = rng.standard_normal((winograd.POSITIONS, v.shape[1], o))
         gy = rng.standard_normal((n, o, oh, ow))
         y = winograd.output_transform(m, None, (n, oh, ow))  # (N, OH, OW, O)
         assert (y * gy.transpose(0, 2, 3, 1)).sum() == pytest.approx(
@@ -134,7 +134,7 @@ def test_batched_product_matches_matmul(rng, dtype):
 @pytest.mark.parametrize("bias", [True, False])
 def test_chunked_forward_matches_the_whole_products_then_the_output_transform(rng, monkeypatch, block_bytes, bias):
     """The CPU's forward (products and output transform chunk by chunk of tiles) against the plain twin
-    (all 16 products whole, then the transform), odd output sizes included."""
+    (all 36 products whole, then the transform), odd output sizes included."""
     from minicnn.kernels import winograd as winograd_kernels
     monkeypatch.setattr(winograd_kernels, "_BLOCK_BYTES", block_bytes)
     x = rng.standard_normal((3, 6, 7, 5))
@@ -157,7 +157,7 @@ def algorithm_of(x_shape, w_shape, stride=1, padding=1, device="cpu"):
 def test_conv2d_runs_winograd_only_where_it_pays(device):
     """3x3, stride 1, padding <= 2, >= 32 channels in and out, >= 64 output tiles, on the CPU with the fast
     forms: Winograd; everything else (the GPU path included) im2col as before."""
-    x, w = (2, 32, 16, 16), (32, 32, 3, 3)
+    x, w = (4, 32, 16, 16), (32, 32, 3, 3)  # 4 images of 4 x 4 tiles
     expected = "winograd" if device == "cpu" else "im2col"
     assert algorithm_of(x, w, device=device) == expected
     assert algorithm_of(x, w, padding=0, device=device) == algorithm_of(x, w, padding=2, device=device) == expected
@@ -166,19 +166,19 @@ def test_conv2d_runs_winograd_only_where_it_pays(device):
     assert algorithm_of((1, 16, 6, 6), (32, 16, 3, 3), device=device) == "im2col"   # too few input channels
     assert algorithm_of(x, (16, 32, 3, 3), device=device) == "im2col"               # too few outputs
     assert algorithm_of(x, (32, 32, 5, 5), padding=2, device=device) == "im2col"
-    assert algorithm_of((1, 32, 16, 16), w, device=device) == expected           # 8 x 8 = 64 output tiles
-    assert algorithm_of((1, 32, 14, 14), w, device=device) == "im2col"           # 7 x 7 = 49 output tiles
+    assert algorithm_of((1, 32, 32, 32), w, device=device) == expected           # 8 x 8 = 64 output tiles
+    assert algorithm_of((1, 32, 28, 28), w, device=device) == "im2col"           # 7 x 7 = 49 output tiles
     with plain_forms():
         assert algorithm_of(x, w, device=device) == "im2col"
 
 
-def test_float32_winograd_is_as_accurate_as_float32_im2col_on_a_googlenet_layer():
+def test_float32_winograd_stays_close_to_float32_im2col_on_a_googlenet_layer():
     """Inception 3a's 3x3 branch at 16x16, He-initialised: the error against a float64 reference.
 
-    F(2x2, 3x3)'s transforms have entries 0, +-1/2, +-1 and each output adds at most 9 transformed terms
-    per channel where the direct sum adds 9 products: its rounding error stays within a small factor of
-    im2col's (measured: 2.7e-7 against im2col's 2.1e-7, relative, in the 2-norm). We hold it to 3x
-    im2col's error and to 1e-6 (float32's eps is 1.2e-7; each output sums 864 products).
+    F(4x4, 3x3)'s transforms have entries up to 8 and down to 1/24 (points 0, +-1, +-2), so its sums round
+    more than the direct sum's: measured 1.7e-6 against im2col's 2.1e-7, relative, in the 2-norm (F(2x2,
+    3x3) gave 2.7e-7). We hold it to 12x im2col's error and to 3e-6, far below what training notices
+    (float32's eps is 1.2e-7; each output sums 864 products).
     """
     rng = np.random.default_rng(0)
     x = np.maximum(rng.standard_normal((4, 96, 16, 16)), 0)  # a ReLU's output
@@ -190,7 +190,7 @@ def test_float32_winograd_is_as_accurate_as_float32_im2col_on_a_googlenet_layer(
             y = Conv2dFunction((1, 1), (1, 1), (3, 3), algorithm)(tensor(x.astype(np.float32)),
                                                                   tensor(w.astype(np.float32)))
             errors[algorithm] = np.linalg.norm(y.numpy() - exact) / np.linalg.norm(exact)
-    assert errors["winograd"] < max(3 * errors["im2col"], 1e-7) and errors["winograd"] < 1e-6, errors
+    assert errors["winograd"] < max(12 * errors["im2col"], 1e-7) and errors["winograd"] < 3e-6, errors
 
 
 def test_forcing_winograd_on_another_geometry_is_a_clear_error():

@@ -130,7 +130,7 @@ class Conv2dFunction(Op):
         if algorithm not in (None, "im2col", "winograd"):
             raise ValueError(f"Conv2dFunction: algorithm must be None, 'im2col' or 'winograd', got {algorithm!r}")
         if algorithm == "winograd" and (self.kernel_size != (3, 3) or tuple(stride) != (1, 1)):
-            raise ValueError(f"Conv2dFunction: Winograd F(2x2, 3x3) needs a 3x3 kernel and stride 1, got kernel "
+            raise ValueError(f"Conv2dFunction: Winograd F(4x4, 3x3) needs a 3x3 kernel and stride 1, got kernel "
                              f"{self.kernel_size} and stride {tuple(stride)}")
         self.algorithm = algorithm
 
@@ -251,7 +251,7 @@ def gradcheck_cases(add):
             tensors = [inp.normal(2, 3, 5, 5), inp.normal(4, 3, 3, 3), inp.normal(4)]
             return (lambda *t: Conv2dFunction((1, 1), (1, 1), (3, 3), algorithm=algorithm, relu=True)(*t)), tensors
         add("conv2d", f"kernel 3, padding 1, relu=True, {algorithm}", _build)
-    # Winograd F(2x2, 3x3), whatever the channel count and device (conv2d itself picks it for wide layers
+    # Winograd F(4x4, 3x3), whatever the channel count and device (conv2d itself picks it for wide layers
     # on the CPU): odd and even output sizes, padding 0 to 2, different padding per axis.
     for padding, size, bias in [((1, 1), 6, True), ((1, 1), 5, False), ((0, 0), 7, True), ((2, 2), 3, True),
                                 ((0, 2), 6, True)]:
