@@ -126,7 +126,8 @@ def test_parameter_gradients_are_made_in_the_optimizers_buffer_not_copied_there(
 
 
 @pytest.mark.parametrize("op,launches", [
-    ("im2col", 2), ("col2im", 3), ("max_pool2d", 5), ("max_pool2d_backward", 5), ("avg_pool2d", 4),
+    ("im2col", 2), ("col2im", 3), ("max_pool2d", 5), ("max_pool2d, no argmax", 3), ("max_pool2d_backward", 5),
+    ("avg_pool2d", 4),
     ("avg_pool2d_backward", 4)])
 def test_the_gathers_cost_a_few_launches_whatever_the_kernel(op, launches):
     """A 5x5 kernel with padding (25 taps, some in the padding) on channels-last input: a handful of device
@@ -143,6 +144,7 @@ def test_the_gathers_cost_a_few_launches_whatever_the_kernel(op, launches):
     divisor = tensor(np.full(y.shape[2:], 25.0, np.float32), "gpu").array
     calls = {"im2col": lambda: im2col_gather(x, *geometry), "col2im": lambda: col2im_gather(cols, x.shape, *geometry),
              "max_pool2d": lambda: max_pool2d_gather(x, *geometry, True),
+             "max_pool2d, no argmax": lambda: max_pool2d_gather(x, *geometry, True, need_argmax=False),
              "max_pool2d_backward": lambda: max_pool2d_backward_gather(y, argmax, x.shape, *geometry, True),
              "avg_pool2d": lambda: avg_pool2d_gather(x, divisor, *geometry, True),
              "avg_pool2d_backward": lambda: avg_pool2d_backward_gather(y, divisor, x.shape, *geometry, True)}

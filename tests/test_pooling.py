@@ -3,7 +3,8 @@ import pytest
 
 import minicnn.functional as F
 from minicnn.functional import pooling
-from minicnn import backend
+from minicnn import backend, no_grad
+from minicnn.kernels.dispatch import plain_forms
 from minicnn.functional.pooling import (avg_pool2d_backward_strided, avg_pool2d_strided, avg_pool_divisor,
                                         max_pool2d_backward_strided, max_pool2d_strided, pool_output_size)
 import reference
@@ -67,6 +68,29 @@ def test_fast_max_pool_kernels_match_the_strided_version(device, rng, kernel, st
     np.testing.assert_array_equal(y.numpy(), backend.as_numpy(plain))
     # where windows overlap, a cell adds several gradients: the kernels add them in the plain order
     assert_same_as_plain(x.grad, plain_grad)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)
+@pytest.mark.parametrize("values", ["normal", "ties", "all -inf"])
+def test_max_pool_without_a_backward_to_come_computes_no_winners(device, rng, kernel, stride, padding, ceil, size,
+                                                                 values):
+    """Under no_grad (or on an input that needs no gradient) the op skips the winners' positions: the same
+    values as with them, from the fast forms and the plain version alike, and no argmax kept."""
+    shape = (2, 3) + size
+    data = {"normal": lambda: rng.standard_normal(shape), "ties": lambda: rng.integers(0, 3, shape),
+            "all -inf": lambda: np.full(shape, -np.inf)}[values]().astype(np.float32)
+    x = tensor(data, device, requires_grad=True)
+    with_grad = F.max_pool2d(x, kernel, stride, padding, ceil)
+    assert with_grad.creator.argmax is not None
+    for plain in (False, True):
+        with plain_forms(plain):
+            op = pooling.MaxPool2dFunction(kernel, stride, padding, ceil)
+            y = op(tensor(data, device))  # needs no gradient: nothing will ask for the winners
+            np.testing.assert_array_equal(y.numpy(), with_grad.numpy())
+            assert op.argmax is None
+            with no_grad():
+                np.testing.assert_array_equal(F.max_pool2d(x, kernel, stride, padding, ceil).numpy(),
+                                              with_grad.numpy())
 
 
 @pytest.mark.parametrize("kernel,stride,padding,ceil,size", CONFIGS)

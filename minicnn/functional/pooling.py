@@ -39,8 +39,9 @@ def _pad(x, padding, padded_size, value):
     return out
 
 
-def max_pool2d_strided(x, kernel, stride, padding, ceil_mode):
-    """Plain max pooling: returns (y, argmax), argmax = index i*kw + j of the winning cell.
+def max_pool2d_strided(x, kernel, stride, padding, ceil_mode, need_argmax=True):
+    """Plain max pooling: returns (y, argmax), argmax = index i*kw + j of the winning cell (None without
+    ``need_argmax``: no backward will ask for it).
 
     The first maximum in row-major window order wins a tie (as in PyTorch and Caffe).
     """
@@ -51,11 +52,12 @@ def max_pool2d_strided(x, kernel, stride, padding, ceil_mode):
     y = argmax = None
     for i, j, window in _windows(padded, kernel, stride, out):
         if y is None:
-            y, argmax = window.copy(), xp.zeros(window.shape, dtype=index_type)
+            y, argmax = window.copy(), xp.zeros(window.shape, dtype=index_type) if need_argmax else None
             continue
         better = window > y
         y = xp.where(better, window, y)
-        argmax = xp.where(better, index_type(i * kernel[1] + j), argmax)
+        if need_argmax:
+            argmax = xp.where(better, index_type(i * kernel[1] + j), argmax)
     return y, argmax
 
 
@@ -99,7 +101,8 @@ class MaxPool2dFunction(Op):
 
     def forward(self, x):
         self.x_shape = x.shape
-        y, self.argmax = max_pool2d_forward(x, *self.geometry)
+        # Without a backward to come (inference), the winners' positions are not even computed.
+        y, self.argmax = max_pool2d_forward(x, *self.geometry, need_argmax=any(self.needs_input_grad))
         return y
 
     def backward(self, gy):

@@ -16,9 +16,15 @@ from .chunks import jit, rows_per_chunk, run_chunks
 from .gather import as_images, coverage, gather_windows, planes, sum_coverage
 
 
+def _argmax_type(kernel):
+    """The smallest integer type that holds a window's tap index."""
+    return np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
+
+
 # -- CPU ---------------------------------------------------------------------------------------
 @jit
 def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax, start, stop):
+    """Rows start..stop of y, and of argmax unless it is None (numba compiles that case without it)."""
     n, h, w, c = x.shape
     oh, ow = y.shape[1], y.shape[2]
     for row in range(start, stop):  # one row of output pixels: image b, output row i
@@ -28,9 +34,11 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax, start, stop):
             # As the plain version: tap (0, 0) first (-inf if it lies in the padding), then every
             # other tap in row-major order with a strict ">", so the first maximum wins a tie.
             inside = 0 <= r0 < h and 0 <= s0 < w
+            out = y[b, i, j]
             for ch in range(c):
-                y[b, i, j, ch] = x[b, r0, s0, ch] if inside else -np.inf
-                argmax[b, i, j, ch] = 0
+                out[ch] = x[b, r0, s0, ch] if inside else -np.inf
+            if argmax is not None:
+                argmax[b, i, j] = 0
             for di in range(kh):
                 r = r0 + di
                 if r < 0 or r >= h:
@@ -39,21 +47,26 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, argmax, start, stop):
                     s = s0 + dj
                     if s < 0 or s >= w or di + dj == 0:
                         continue
-                    tap = di * kw + dj
-                    for ch in range(c):
-                        if x[b, r, s, ch] > y[b, i, j, ch]:
-                            y[b, i, j, ch] = x[b, r, s, ch]
-                            argmax[b, i, j, ch] = tap
+                    tap, pixel = di * kw + dj, x[b, r, s]
+                    if argmax is None:
+                        for ch in range(c):
+                            out[ch] = pixel[ch] if pixel[ch] > out[ch] else out[ch]
+                    else:
+                        winner = argmax[b, i, j]
+                        for ch in range(c):
+                            if pixel[ch] > out[ch]:
+                                out[ch] = pixel[ch]
+                                winner[ch] = tap
 
 
-def max_pool2d_numba(x, kernel, stride, padding, ceil_mode):
-    """Returns (y, argmax) with the values of functional.pooling.max_pool2d_strided, stored channels-last."""
+def max_pool2d_numba(x, kernel, stride, padding, ceil_mode, need_argmax=True):
+    """Returns (y, argmax or None) with the values of functional.pooling.max_pool2d_strided, stored channels-last."""
     (n, c, _, _), ((oh, ow), _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
     y = host_memory.empty((n, oh, ow, c), dtype=x.dtype)
-    argmax = host_memory.empty(y.shape, dtype=np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
+    argmax = host_memory.empty(y.shape, dtype=_argmax_type(kernel)) if need_argmax else None
     run_chunks(n * oh, rows_per_chunk(ow * c * kernel[0] * kernel[1]), _max_pool, channels_last(x), *kernel,
-                *stride, *padding, y, argmax)
-    return from_channels_last(y), from_channels_last(argmax)
+               *stride, *padding, y, argmax)
+    return from_channels_last(y), None if argmax is None else from_channels_last(argmax)
 
 
 @njit(inline="always")
@@ -149,21 +162,20 @@ def avg_pool2d_backward_numba(gy, divisor, x_shape, kernel, stride, padding, cei
 
 
 # -- GPU ---------------------------------------------------------------------------------------
-def _argmax_type(kernel):
-    return np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
-
-
-def max_pool2d_gather(x, kernel, stride, padding, ceil_mode):
-    """(y, argmax) as functional.pooling.max_pool2d_strided, both stored channels-last. 5 launches.
+def max_pool2d_gather(x, kernel, stride, padding, ceil_mode, need_argmax=True):
+    """(y, argmax or None) as functional.pooling.max_pool2d_strided, both stored channels-last. 5 launches
+    (3 without ``need_argmax``).
 
     ``argmax`` is the first maximum in tap order, the plain version's tie rule.
     (A NaN wins its window here, as in PyTorch; the plain version skips NaNs after the first tap.)
     """
     (n, c, _, _), (out, _) = x.shape, pool_geometry(x.shape, kernel, stride, padding, ceil_mode)
     taps = gather_windows(x, out, kernel, stride, padding, -np.inf, taps_first=True).reshape(n, -1, out[0] * out[1], c)
-    y = taps.max(axis=1)
+    y = as_images(taps.max(axis=1), n, *out)
+    if not need_argmax:
+        return y, None
     argmax = taps.argmax(axis=1).astype(_argmax_type(kernel))  # int64 first: CuPy's argmax makes no other type
-    return as_images(y, n, *out), as_images(argmax, n, *out)
+    return y, as_images(argmax, n, *out)
 
 
 def max_pool2d_backward_gather(gy, argmax, x_shape, kernel, stride, padding, ceil_mode):
