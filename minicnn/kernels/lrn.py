@@ -16,57 +16,71 @@ from .fusion import cp, fused, in_memory_order, memory_axes
 # pixel's values with size - 1 zeros around them (the plain version pads the same way), and add
 # each window's channels in the plain version's order.
 @jit
-def _lrn_forward_loop(x, size, alpha, beta, k, y, scale, scale_pow, start, stop):
+def _lrn_forward_loop(x, size, alpha_over_size, beta, k, one, y, scale, scale_pow, start, stop):
+    """``alpha_over_size``, ``k`` and ``one`` come in x's dtype, so that float32 stays float32 throughout, as in
+    the plain version (NumPy computes float32 arrays with Python floats in float32)."""
     pixels, c = x.shape
     before = size // 2
     squares = np.zeros(c + size - 1, dtype=x.dtype)  # squares[before + ch] = x[p, ch] ** 2, zeros around
+    energy = np.empty(c, dtype=x.dtype)              # the window sums of one pixel
     for p in range(start, stop):
+        row, out, row_scale, row_pow = x[p], y[p], scale[p], scale_pow[p]
         for ch in range(c):
-            squares[before + ch] = x[p, ch] * x[p, ch]
+            squares[before + ch] = row[ch] * row[ch]
+        # Window by window offset, all channels at once (an inner loop over channels vectorises; one over
+        # the window would not), adding in the plain version's order: offset 0, 1, ...
+        energy[:] = squares[:c]
+        for d in range(1, size):
+            shifted = squares[d:d + c]
+            for ch in range(c):
+                energy[ch] += shifted[ch]
         for ch in range(c):
-            energy = squares[ch]
-            for d in range(1, size):
-                energy += squares[ch + d]
-            scale[p, ch] = k + alpha / size * energy
+            u = k + alpha_over_size * energy[ch]
             if beta == 0.75:  # GoogLeNet's beta: s ** -0.75 = 1/sqrt(s) * sqrt(1/sqrt(s)); square roots vectorise, pow doesn't
-                root = 1.0 / np.sqrt(scale[p, ch])
-                scale_pow[p, ch] = root * np.sqrt(root)
+                root = one / np.sqrt(u)
+                power = root * np.sqrt(root)
             else:
-                scale_pow[p, ch] = scale[p, ch] ** -beta
-            y[p, ch] = x[p, ch] * scale_pow[p, ch]
+                power = u ** -beta
+            row_scale[ch], row_pow[ch] = u, power
+            out[ch] = row[ch] * power
 
 
 def lrn_forward_numba(x, size, alpha, beta, k):
     """Returns (y, scale, scale ** -beta) as functional.lrn.lrn_forward_plain does, stored channels-last."""
     rows = as_rows(x)
     y, scale, scale_pow = (host_memory.empty_like(rows) for _ in range(3))
-    run_chunks(rows.shape[0], rows_per_chunk(rows.shape[1] * size), _lrn_forward_loop, rows, size, alpha, beta, k,
-                y, scale, scale_pow)
+    typed = x.dtype.type
+    run_chunks(rows.shape[0], rows_per_chunk(rows.shape[1] * size), _lrn_forward_loop, rows, size,
+               typed(alpha / size), beta, typed(k), typed(1), y, scale, scale_pow)
     return tuple(from_rows(a, x.shape) for a in (y, scale, scale_pow))
 
 
 @jit
-def _lrn_backward_loop(gy, x, scale, scale_pow, size, alpha, beta, gx, start, stop):
+def _lrn_backward_loop(gy, x, scale, scale_pow, size, factor, gx, start, stop):
+    """``factor`` = 2 alpha beta / size, in x's dtype (as _lrn_forward_loop's constants)."""
     pixels, c = x.shape
     before = (size - 1) // 2  # the mirrored window
-    factor = 2.0 * alpha * beta / size
     ratio = np.zeros(c + size - 1, dtype=x.dtype)  # ratio[before + ch] = g * b / U of channel ch, zeros around
+    total = np.empty(c, dtype=x.dtype)             # the mirrored window sums of one pixel
     for p in range(start, stop):
+        g, row, row_scale, row_pow, out = gy[p], x[p], scale[p], scale_pow[p], gx[p]
         for ch in range(c):
-            ratio[before + ch] = gy[p, ch] * x[p, ch] * scale_pow[p, ch] / scale[p, ch]
+            ratio[before + ch] = g[ch] * row[ch] * row_pow[ch] / row_scale[ch]
+        total[:] = ratio[:c]  # offset by offset, as in forward
+        for d in range(1, size):
+            shifted = ratio[d:d + c]
+            for ch in range(c):
+                total[ch] += shifted[ch]
         for ch in range(c):
-            total = ratio[ch]
-            for d in range(1, size):
-                total += ratio[ch + d]
-            gx[p, ch] = gy[p, ch] * scale_pow[p, ch] - factor * x[p, ch] * total
+            out[ch] = g[ch] * row_pow[ch] - factor * row[ch] * total[ch]
 
 
 def lrn_backward_numba(gy, x, scale, scale_pow, size, alpha, beta):
     """dL/dx as functional.lrn.lrn_backward_plain computes it, stored channels-last."""
     rows = [as_rows(a) for a in (gy, x, scale, scale_pow)]
     gx = host_memory.empty_like(rows[0])
-    run_chunks(rows[0].shape[0], rows_per_chunk(rows[0].shape[1] * size), _lrn_backward_loop, *rows, size, alpha,
-                beta, gx)
+    run_chunks(rows[0].shape[0], rows_per_chunk(rows[0].shape[1] * size), _lrn_backward_loop, *rows, size,
+               x.dtype.type(2.0 * alpha * beta / size), gx)
     return from_rows(gx, x.shape)
 
 
