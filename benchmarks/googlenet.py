@@ -233,15 +233,18 @@ def race(engines, batch, steps, repeats, warmup, load=None):
         ``load`` (a key of LOADS), "train_rates_under_load": training rounds while that load runs}}.
     """
     results = {name: {} for name in engines}
-    for phase in ("train", "inference"):
+
+    def rounds(key, phase):
         for name, rates in time_rounds(engines, phase, batch, steps, repeats, warmup).items():
-            results[name][f"{phase}_rates"] = rates
+            results[name][key] = rates
+
+    rounds("train_rates", "train")
+    rounds("inference_rates", "inference")
     for name, engine in engines.items():
         results[name]["peak_memory_bytes"] = take_turn(engine, {"do": "peak_memory"})["bytes"]
     if load:
         with competing_load(load):
-            for name, rates in time_rounds(engines, "train", batch, steps, repeats, warmup).items():
-                results[name]["train_rates_under_load"] = rates
+            rounds("train_rates_under_load", "train")
     return results
 
 
@@ -514,25 +517,37 @@ MEDIAN_OF = {"train_rates": "train_images_per_s", "inference_rates": "inference_
              "train_rates_under_load": "train_images_per_s_under_load"}  # per-round figures -> their median's name
 
 
+def open_engines(args, norm, device, batch, engines, workers):
+    """({name: engine}, minicnn's :class:`MinicnnSteps` or None, the workers' infos) for one variant and batch.
+
+    minicnn, and PyTorch when --engine names it, run in this process; the other PyTorch layouts each in a
+    :class:`TorchWorker`, entered into ``workers`` (a contextlib.ExitStack) so that they are shut down
+    whatever happens. Returns once every worker has built its model.
+    """
+    racers, net = {}, None
+    for name in engines:
+        if name == "minicnn":
+            racers[name], net = minicnn_engine(norm, device, batch, args.width)
+        elif name == args.engine:
+            racers[name] = torch_engine(name, norm, device, batch, args.width)
+        else:
+            racers[name] = workers.enter_context(TorchWorker(args, name, norm, batch))
+    infos = [{"engine": name, **racer.ready()} for name, racer in racers.items() if isinstance(racer, TorchWorker)]
+    return racers, net, infos
+
+
 def time_variant(args, norm, device, batch, steps, engines, profile):
-    """Race ``engines`` on one variant and batch. Returns (runs, breakdown or None, the workers' infos).
+    """Race ``engines`` on one variant and batch. Returns (runs, minicnn's breakdown or None, the workers' infos).
 
     Each run: {"variant", "engine", "batch", "train_images_per_s", "inference_images_per_s" (medians over the
     rounds), the per-round "train_rates" and "inference_rates", "peak_memory_bytes", "per_step" (minicnn:
     device operations), and with --load "train_images_per_s_under_load" and "train_rates_under_load"}.
     """
-    racers, net, breakdown, infos = {}, None, None, []
     with contextlib.ExitStack() as workers:
-        for name in engines:
-            if name == "minicnn":
-                racers[name], net = minicnn_engine(norm, device, batch, args.width)
-            elif name == args.engine:
-                racers[name] = torch_engine(name, norm, device, batch, args.width)
-            else:
-                racers[name] = workers.enter_context(TorchWorker(args, name, norm, batch))
-        infos = [{"engine": name, **racer.ready()} for name, racer in racers.items() if isinstance(racer, TorchWorker)]
+        racers, net, infos = open_engines(args, norm, device, batch, engines, workers)
         results = race(racers, batch, steps, args.repeats, args.warmup, args.load)
-    if net is not None:
+    breakdown = None
+    if net is not None:  # alone now: the workers have quit
         net.model.train()
         results["minicnn"]["per_step"] = device_ops_per_step(net.train_step)  # a steady-state step
         if profile:
@@ -579,13 +594,14 @@ def versus_pytorch(runs):
 def print_report(meta, runs, breakdowns):
     print(f"\nGoogLeNet, CIFAR stem, aux heads, float32{' (TF32 products)' if meta['tf32'] else ''} "
           f"on {meta['device_name']}")
-    print(f"images/s: medians over {meta['repeats']} rounds of {meta['steps']} step(s), the engines taking turns; "
-          "minicnn / PyTorch best: the median of the rounds' ratios")
+    ratios = {(q["variant"], q["batch"]): q for q in versus_pytorch(runs)}
+    print(f"images/s: the median over {meta['repeats']} round(s) of {meta['steps']} step(s) each"
+          + ("; the engines take turns, and minicnn / PyTorch best is the median of the rounds' ratios to the "
+             "faster layout" if ratios else ""))
     header = (f"{'variant':<8}{'batch':>6}  {'engine':<25}{'train img/s':>12}{'infer img/s':>13}{'train GFLOP/s':>15}"
               f"{'peak memory':>13}")
     print(header)
     print("-" * len(header))
-    ratios = {(q["variant"], q["batch"]): q for q in versus_pytorch(runs)}
     keys = [(r["variant"], r["batch"]) for r in runs]
     for i, (r, key) in enumerate(zip(runs, keys)):
         label = f"{r['variant']:<8}{r['batch']:>6}" if key not in keys[:i] else " " * 14

@@ -230,6 +230,18 @@ def test_workers_are_shut_down_when_the_race_fails(tmp_path, monkeypatch):
     assert len(workers) == 2 and all(worker.process.poll() is not None for worker in workers)
 
 
+def test_a_worker_obeys_commands_reports_its_errors_and_quits():
+    pytest.importorskip("torch")
+    args = bench.parse_args(["--device", "cpu", "--width", "0.0625"])
+    with bench.TorchWorker(args, "pytorch-nchw", "lrn", 2) as worker:
+        assert worker.ready()["pid"] == worker.process.pid
+        assert worker.obey({"do": "steps", "phase": "inference", "steps": 1})["seconds"] > 0
+        with pytest.raises(bench.WorkerError, match="PyTorch NCHW worker failed:(.|\n)*KeyError: 'phase'"):
+            worker.obey({"do": "steps"})
+        assert worker.obey({"do": "peak_memory"})["bytes"] > 0  # it goes on serving
+    assert worker.process.returncode == 0  # it quit when told
+
+
 def test_serve_needs_one_pytorch_engine_variant_and_batch(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--engine", "minicnn", "--serve", "--norm", "bn", "--batch-size", "2"])
@@ -237,8 +249,8 @@ def test_serve_needs_one_pytorch_engine_variant_and_batch(capsys):
 
 
 def test_one_engine_alone_leaves_minicnn_unconfigured(tmp_path):
-    """--engine pytorch-... (what the benchmark's PyTorch processes run) times PyTorch only and never calls
-    minicnn.configure_cpu: glibc's memory settings and BLAS's threads stay PyTorch's."""
+    """--engine pytorch-... (what the benchmark's PyTorch workers run, with --serve) times PyTorch only and never
+    calls minicnn.configure_cpu: glibc's memory settings and BLAS's threads stay PyTorch's."""
     pytest.importorskip("torch")
     out = tmp_path / "result.json"
     done = subprocess.run([sys.executable, "-m", "benchmarks.googlenet", "--engine", "pytorch-channels-last", "--device", "cpu",
