@@ -4,24 +4,34 @@ Times GoogLeNet (CIFAR stem, aux heads on) in minicnn, and in PyTorch when it
 happens to be installed (the same network and batches), PyTorch at its best:
 both in its default NCHW layout and in channels-last (model and input
 ``.to(memory_format=torch.channels_last)``, PyTorch's own advice for CNNs on
-the CPU), inference under ``torch.inference_mode()``. Each engine runs alone:
-minicnn in this process (configured as the trainer configures it), each
-PyTorch layout in a fresh process of its own (``--engine``), started with this
-process's environment untouched, so PyTorch runs with its own defaults. The
-report gives minicnn's ratio to the faster PyTorch layout, and its peak memory
-to PyTorch's smaller peak.
+the CPU), inference under ``torch.inference_mode()``. minicnn runs in this
+process (configured as the trainer configures it), each PyTorch layout in a
+process of its own (a worker: ``--engine ... --serve``), started with this
+process's environment untouched, so PyTorch runs with its own defaults.
+
+The engines take turns, round by round, so that a machine whose speed drifts
+from one minute to the next slows each of them alike: each round every engine
+in turn runs --steps steps (the order changes from round to round, see
+:func:`round_order`), one engine at a time, with a short pause between them. A
+worker computes only when told to: it waits for the next command on its stdin.
+Per variant and batch the report gives each engine's median over --repeats
+rounds, and minicnn's ratio to PyTorch's best as the median over the rounds of
+(minicnn's images/s in that round / the faster PyTorch layout's), with the
+lowest and highest of those ratios to show the noise; and minicnn's peak
+memory to PyTorch's smaller peak.
 
 - training images/s: forward, loss with the aux heads, backward, SGD step;
 - inference images/s: eval mode, no graph;
 - training GFLOP/s: the multiply-adds of a training step (``models.summary``'s
   count per image, aux heads included, x 2 flops x 3 products: forward, input
   gradient, weight gradient) per second, to set beside the machine's limit;
-- peak memory: on a GPU the memory pool's high-water mark (CuPy's pool or
-  PyTorch's allocator); on the CPU the process's peak resident memory during
-  a training step (Linux), after handing freed memory back to the system so
-  that memory kept from an earlier variant does not count;
-- with --load, training images/s again while another busy process runs on the
-  same cores (NumPy matrix products, or a pure-Python loop), and the slowdown;
+- peak memory, each engine measured alone: on a GPU the memory pool's
+  high-water mark (CuPy's pool or PyTorch's allocator); on the CPU the
+  process's peak resident memory during a training step (Linux), after
+  handing freed memory back to the system so that memory kept from an earlier
+  variant does not count;
+- with --load, rounds of training again while another busy process runs on
+  the same cores (NumPy matrix products, or a pure-Python loop), and the slowdown;
 - where minicnn's training step goes at one batch size: per layer type,
   forward and backward, the optimizer, and the rest (Python overhead: graph
   bookkeeping, argument checks, allocation);
@@ -33,13 +43,15 @@ to PyTorch's smaller peak.
 The device is chosen as the trainer chooses it (``minicnn.backend.choose_device``):
 ``auto``, the default, is the GPU when CuPy sees one, else the CPU.
 
-Warm-up steps are excluded, the device is synchronised before every clock
-read, and each figure is the median of --repeats runs of --steps steps.
-Results also go to a JSON file (default benchmarks/results/).
+--warmup untimed steps run before the first round of each phase, and the
+device is synchronised before every clock read. ``--engine NAME`` times one
+engine alone in this process, by the same rounds. Results also go to a JSON
+file (default benchmarks/results/), with every round's figures.
 """
 import argparse
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import platform
@@ -47,6 +59,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from datetime import datetime
 from typing import Callable, NamedTuple
 
@@ -58,6 +71,9 @@ TORCH_LAYOUTS = {"pytorch-nchw": "contiguous_format", "pytorch-channels-last": "
 ENGINES = ("minicnn", *TORCH_LAYOUTS)
 ENGINE_NAMES = {"minicnn": "minicnn", "pytorch-nchw": "PyTorch NCHW", "pytorch-channels-last": "PyTorch channels-last"}
 PROFILED_BATCH = {"cpu": 32, "gpu": 128}  # the breakdown runs at this batch if it is timed, else at the largest
+# After an engine's turn, the next one waits this long: OpenMP's threads (PyTorch's) and OpenBLAS's spin
+# on the cores for a while after their work before they sleep, and the next engine must have the cores alone.
+PAUSE_S = 0.3
 # The competing processes of --load: what a laptop also runs.
 LOADS = {
     "matmul": "import numpy as np\n"
@@ -65,6 +81,7 @@ LOADS = {
               "while True:\n    a @ a\n",
     "spin": "while True:\n    pass\n",
 }
+LOAD_NAMES = {"matmul": "NumPy matrix products on all cores", "spin": "a pure-Python loop"}
 
 
 def parse_args(argv):
@@ -75,13 +92,15 @@ def parse_args(argv):
                         "8 32 64 on the CPU)")
     parser.add_argument("--norm", nargs="+", default=["lrn", "bn"], choices=["lrn", "bn"], help="variants to time")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: the real network)")
-    parser.add_argument("--steps", type=int, default=None, help="steps per timed run (default 10 GPU, 2 CPU)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the median is reported")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--steps", type=int, default=None, help="steps per engine and round (default 10 GPU, 2 CPU)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds; the medians over them are reported")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before the first round of each phase")
     parser.add_argument("--no-tf32", action="store_true", help="GPU: full float32 matrix products (TF32 is on by default)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--engine", choices=ENGINES, help="time only this engine, in this process (the benchmark "
-                        "runs each PyTorch layout this way, in a process of its own)")
+    parser.add_argument("--engine", choices=ENGINES, help="time only this engine, alone in this process")
+    parser.add_argument("--serve", action="store_true", help="with --engine pytorch-..., one --norm and one "
+                        "--batch-size: build it, then obey the benchmark's commands on stdin (how the benchmark "
+                        "runs each PyTorch layout in a process of its own)")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer-type breakdown")
     parser.add_argument("--load", choices=sorted(LOADS), help="also time training while a competing busy process "
                         "runs: matmul (NumPy matrix products) or spin (a pure-Python loop)")
@@ -94,21 +113,39 @@ def parse_args(argv):
                 parser.error(f"--{name.replace('_', '-')} must be at least 1, got {number}")
     if args.warmup < 0 or args.width <= 0:
         parser.error("--warmup must be >= 0 and --width > 0")
+    if args.serve and (args.engine not in TORCH_LAYOUTS or len(args.norm) != 1 or len(args.batch_size or []) != 1):
+        parser.error("--serve needs --engine pytorch-nchw or pytorch-channels-last, one --norm and one --batch-size")
     return args
 
 
-# -- timing --------------------------------------------------------------------------------
-def median_rate(run_steps, synchronize, batch, steps, repeats):
-    """Median images/s over ``repeats`` runs of ``steps`` calls of ``run_steps``."""
-    rates = []
-    for _ in range(repeats):
-        synchronize()
+# -- one engine: its steps, and the commands it obeys ------------------------------------------
+class LocalEngine(NamedTuple):
+    """One engine in this process, on a fixed batch: what it runs, and how it obeys the race's commands.
+
+    A command is a dict: ``{"do": "steps", "phase": "train" | "inference", "steps": n}`` runs n steps
+    (warm-up or timed) and answers ``{"seconds": s}``; ``{"do": "peak_memory"}`` answers ``{"bytes": b}``.
+    A worker process (:class:`TorchWorker`) obeys the same commands.
+    """
+
+    train_step: Callable    # forward, loss, backward, optimizer step
+    infer_step: Callable    # a forward pass without a graph
+    set_training: Callable  # set_training(mode): training or evaluation mode
+    synchronize: Callable   # waits for the device
+    peak_memory: Callable   # peak_memory(train_step): the bytes at the high-water mark of a training step
+
+    def obey(self, command):
+        if command["do"] == "peak_memory":
+            self.set_training(True)
+            return {"bytes": self.peak_memory(self.train_step)}
+        training = command["phase"] == "train"
+        step = self.train_step if training else self.infer_step
+        self.set_training(training)
+        self.synchronize()
         start = time.perf_counter()
-        for _ in range(steps):
-            run_steps()
-        synchronize()
-        rates.append(batch * steps / (time.perf_counter() - start))
-    return statistics.median(rates)
+        for _ in range(command["steps"]):
+            step()
+        self.synchronize()
+        return {"seconds": time.perf_counter() - start}
 
 
 def release_freed_memory():
@@ -140,12 +177,44 @@ def cpu_peak_rss_during(fn):
     return None
 
 
+# -- the race: engines take turns, round by round -----------------------------------------------
+def round_order(names, round_index):
+    """The engines' order in round ``round_index``: rotated by that many places, and backwards in every
+    other block of len(names) rounds. So each engine goes first once in every len(names) rounds, and over
+    twice as many each one comes right after each other one equally often (A B C, B C A, C A B, C B A, ...)."""
+    n = len(names)
+    shift = round_index % n
+    order = list(names[shift:]) + list(names[:shift])
+    return order[::-1] if (round_index // n) % 2 else order
+
+
+def take_turn(engine, command):
+    """``engine`` obeys ``command``; then a pause (:data:`PAUSE_S`) before any other engine starts."""
+    answer = engine.obey(command)
+    time.sleep(PAUSE_S)
+    return answer
+
+
+def time_rounds(engines, phase, batch, steps, repeats, warmup):
+    """{name: [images/s in round 0, round 1, ...]} for ``phase`` ("train" or "inference").
+
+    Each engine first runs ``warmup`` untimed steps; then in each round every engine, in
+    :func:`round_order`, runs ``steps`` timed steps.
+    """
+    if warmup:
+        for engine in engines.values():
+            take_turn(engine, {"do": "steps", "phase": phase, "steps": warmup})
+    rates = {name: [] for name in engines}
+    for round_index in range(repeats):
+        for name in round_order(list(engines), round_index):
+            seconds = take_turn(engines[name], {"do": "steps", "phase": phase, "steps": steps})["seconds"]
+            rates[name].append(batch * steps / seconds)
+    return rates
+
+
 @contextlib.contextmanager
 def competing_load(kind):
-    """Within the block, a separate busy process runs on the same cores (``kind`` in LOADS; None: nothing)."""
-    if kind is None:
-        yield
-        return
+    """Within the block, a separate busy process runs on the same cores (``kind`` in LOADS)."""
     process = subprocess.Popen([sys.executable, "-c", LOADS[kind]], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
@@ -156,32 +225,32 @@ def competing_load(kind):
         process.wait()
 
 
-def measure(train_step, infer_step, set_training, synchronize, peak_memory, args, batch, steps):
-    """Warm up, then time training and inference; the same procedure for both engines.
+def race(engines, batch, steps, repeats, warmup, load=None):
+    """Time ``engines`` ({name: engine with ``obey``}) against each other, one at a time, round by round.
 
-    Args:
-        train_step, infer_step: run one training step / one forward pass without a graph.
-        set_training: ``set_training(mode)`` puts the model in training or evaluation mode.
-        peak_memory: ``peak_memory(train_step)`` returns the bytes at the high-water mark.
     Returns:
-        dict of train_images_per_s, inference_images_per_s, peak_memory_bytes, and with
-        --load train_images_per_s_under_load.
+        {name: {"train_rates", "inference_rates": images/s per round; "peak_memory_bytes"; and with
+        ``load`` (a key of LOADS), "train_rates_under_load": training rounds while that load runs}}.
     """
-    set_training(True)
-    for _ in range(args.warmup):
-        train_step()
-    result = {"train_images_per_s": median_rate(train_step, synchronize, batch, steps, args.repeats),
-              "peak_memory_bytes": peak_memory(train_step)}
-    if args.load:
-        with competing_load(args.load):
-            result["train_images_per_s_under_load"] = median_rate(train_step, synchronize, batch, steps,
-                                                                  args.repeats)
-    set_training(False)
-    for _ in range(args.warmup):
-        infer_step()
-    result["inference_images_per_s"] = median_rate(infer_step, synchronize, batch, steps, args.repeats)
-    set_training(True)
-    return result
+    results = {name: {} for name in engines}
+
+    def rounds(key, phase):
+        for name, rates in time_rounds(engines, phase, batch, steps, repeats, warmup).items():
+            results[name][key] = rates
+
+    rounds("train_rates", "train")
+    rounds("inference_rates", "inference")
+    for name, engine in engines.items():
+        results[name]["peak_memory_bytes"] = take_turn(engine, {"do": "peak_memory"})["bytes"]
+    if load:
+        with competing_load(load):
+            rounds("train_rates_under_load", "train")
+    return results
+
+
+def per_round_ratios(mine, rivals):
+    """mine[r] / max(rival[r] for rival in rivals), per round r: a ratio to the fastest rival of each round."""
+    return [rate / max(rates) for rate, *rates in zip(mine, *rivals)]
 
 
 def training_flop_per_image(norm, width):
@@ -247,52 +316,74 @@ def minicnn_steps(norm, device, batch, width):
     return MinicnnSteps(model, opt, backward, infer)
 
 
-def bench_minicnn(args, norm, device, batch, steps, profile):
+def minicnn_engine(norm, device, batch, width):
+    """(:class:`LocalEngine`, :class:`MinicnnSteps`) of minicnn for one variant and batch, in this process.
+
+    Memory kept from an earlier variant or batch (the CPU kernels' reused
+    arrays, the GPU pool's free blocks) is released first, so it does not count.
+    """
     from minicnn import backend
     from minicnn.kernels import host_memory
-    from benchmarks.op_timer import time_ops
 
-    host_memory.release()  # the CPU kernels' arrays kept from an earlier variant or batch do not count
-
-    net = minicnn_steps(norm, device, batch, args.width)
-    sync = lambda: backend.synchronize(device)  # noqa: E731
+    host_memory.release()
     if device.kind == "gpu":
         pool = backend.require_gpu(device.index).get_default_memory_pool()
+        with backend.running_on(device):
+            pool.free_all_blocks()
 
         def peak_memory(step):  # the pool keeps blocks up to its high-water mark; it reports per device
             with backend.running_on(device):
                 return pool.total_bytes()
     else:
         peak_memory = cpu_peak_rss_during
-    result = measure(net.train_step, net.infer, net.model.train, sync, peak_memory, args, batch, steps)
-    result["per_step"] = device_ops_per_step(net.train_step)  # after the warm-up: a steady-state step
+    net = minicnn_steps(norm, device, batch, width)
+    sync = lambda: backend.synchronize(device)  # noqa: E731
+    return LocalEngine(net.train_step, net.infer, net.model.train, sync, peak_memory), net
 
-    if profile:
-        with time_ops(sync) as op_seconds:
-            start = time.perf_counter()
-            for _ in range(steps):
-                net.backward()
-                sync()
-                optimizer_start = time.perf_counter()
-                net.update()
-                sync()
-                op_seconds[("optimizer", "step")] += time.perf_counter() - optimizer_start
-            profiled_step = (time.perf_counter() - start) / steps
-        breakdown = {f"{kind} {phase}": seconds / steps * 1e3 for (kind, phase), seconds in op_seconds.items()}
-        breakdown["python overhead"] = profiled_step * 1e3 - sum(breakdown.values())
-        result["breakdown_ms"] = dict(sorted(breakdown.items(), key=lambda kv: -kv[1]))
-        result["profiled_step_ms"] = profiled_step * 1e3
 
-    del net
-    if device.kind == "gpu":
-        with backend.running_on(device):
-            pool.free_all_blocks()
-    return result
+def profile_minicnn(net, synchronize, steps):
+    """Where ``steps`` training steps of ``net`` go: {"step_ms", "ms": {"<layer type> forward|backward",
+    "optimizer step", "python overhead": milliseconds per step, largest first}}."""
+    from benchmarks.op_timer import time_ops
+
+    net.model.train()
+    with time_ops(synchronize) as op_seconds:
+        start = time.perf_counter()
+        for _ in range(steps):
+            net.backward()
+            synchronize()
+            optimizer_start = time.perf_counter()
+            net.update()
+            synchronize()
+            op_seconds[("optimizer", "step")] += time.perf_counter() - optimizer_start
+        step_ms = (time.perf_counter() - start) / steps * 1e3
+    breakdown = {f"{kind} {phase}": seconds / steps * 1e3 for (kind, phase), seconds in op_seconds.items()}
+    breakdown["python overhead"] = step_ms - sum(breakdown.values())
+    return {"step_ms": step_ms, "ms": dict(sorted(breakdown.items(), key=lambda kv: -kv[1]))}
 
 
 # -- PyTorch (optional) ----------------------------------------------------------------------
-def bench_torch(args, norm, device, batch, steps, engine):
-    """PyTorch's numbers for one variant and batch, in ``engine``'s memory format (see TORCH_LAYOUTS)."""
+def environment_digest():
+    """A fingerprint of this process's environment variables (to show a worker got them untouched)."""
+    lines = "\n".join(f"{key}={value}" for key, value in sorted(os.environ.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()[:16]
+
+
+def import_torch(device, tf32):
+    """Import PyTorch into this process (TF32 products on a GPU when ``tf32``); returns what the report
+    says of it: version, threads, pid, OpenMP's wait policy, and the environment's fingerprint."""
+    environment = environment_digest()  # as this process was started, before PyTorch loads
+    import torch
+    if device.kind == "gpu" and not torch.cuda.is_available():
+        sys.exit("error: this PyTorch sees no GPU")
+    if device.kind == "gpu" and tf32:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "pid": os.getpid(),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"), "environment": environment}
+
+
+def torch_engine(engine, norm, device, batch, width):
+    """:class:`LocalEngine` of PyTorch in ``engine``'s memory format (see TORCH_LAYOUTS), in this process."""
     import torch
     import torch.nn.functional as TF
     from benchmarks.torch_googlenet import TorchGoogLeNet
@@ -300,7 +391,7 @@ def bench_torch(args, norm, device, batch, steps, engine):
     torch.manual_seed(0)
     target = torch.device("cpu" if device.kind == "cpu" else f"cuda:{device.index}")
     memory_format = getattr(torch, TORCH_LAYOUTS[engine])
-    model = TorchGoogLeNet(10, norm, args.width).to(target).to(memory_format=memory_format)
+    model = TorchGoogLeNet(10, norm, width).to(target).to(memory_format=memory_format)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
     x = torch.randn(batch, 3, 32, 32, device=target).to(memory_format=memory_format)
     y = torch.randint(0, 10, (batch,), device=target)
@@ -324,31 +415,95 @@ def bench_torch(args, norm, device, batch, steps, engine):
         step()
         return torch.cuda.max_memory_reserved(target)
 
-    return measure(train_step, infer_step, model.train, sync, peak_memory, args, batch, steps)
+    return LocalEngine(train_step, infer_step, model.train, sync, peak_memory)
 
 
-def torch_in_own_process(args, engine, norm, batch, steps):
-    """Run this benchmark for one PyTorch layout, variant and batch in a fresh process; returns its run.
+def serve(engine, info):
+    """A worker's life: answer ``info`` (it is ready), then obey one JSON command per line of stdin with
+    one JSON answer per line of stdout (``{"error": traceback}`` if it fails), until "quit" or the end of
+    stdin. Between commands it computes nothing: it waits on stdin."""
+    answers, sys.stdout = sys.stdout, sys.stderr  # a stray print must not garble the answers
+
+    def answer(reply):
+        answers.write(json.dumps(reply) + "\n")
+        answers.flush()
+
+    answer(info)
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["do"] == "quit":
+            return
+        try:
+            answer(engine.obey(command))
+        except Exception:  # the benchmark reports it and stops
+            answer({"error": traceback.format_exc()})
+
+
+class WorkerError(RuntimeError):
+    """A PyTorch worker failed or ended before answering."""
+
+
+class TorchWorker:
+    """One PyTorch layout in a process of its own (``--engine ... --serve``), obeying the race's commands.
 
     The process gets this one's environment as it is (PyTorch's own defaults:
     nothing here changes its threads or its OpenMP waits) and shares nothing
-    with minicnn: no libraries loaded, no memory kept, no idle threads.
+    with minicnn: no libraries loaded, no memory kept, no idle threads. Its
+    errors go to this process's stderr. Use it as a context manager: it quits
+    (or is killed) on leaving the block, whatever happened inside.
     """
-    import tempfile
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "run.json")
-        command = [sys.executable, "-m", "benchmarks.googlenet", "--engine", engine, "--device", args.device,
-                   "--norm", norm, "--batch-size", str(batch), "--width", str(args.width), "--steps", str(steps),
-                   "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--no-profile", "--json", path,
-                   *(["--no-tf32"] if args.no_tf32 else []), *(["--load", args.load] if args.load else [])]
-        done = subprocess.run(command, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"error: PyTorch ({engine}) failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-        with open(path) as f:
-            payload = json.load(f)
-    runs = payload["runs"]
-    return (runs[0] if runs else None), payload["meta"]
+
+    def __init__(self, args, engine, norm, batch):
+        self.engine = engine
+        command = [sys.executable, "-m", "benchmarks.googlenet", "--engine", engine, "--serve",
+                   "--device", args.device, "--norm", norm, "--batch-size", str(batch), "--width", str(args.width),
+                   *(["--no-tf32"] if args.no_tf32 else [])]
+        self.process = subprocess.Popen(command, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ready(self):
+        """Wait until the worker has built its model; returns what it says of its PyTorch (see import_torch)."""
+        return self._answer()
+
+    def obey(self, command):
+        try:
+            self.process.stdin.write(json.dumps(command) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise self._ended() from None
+        return self._answer()
+
+    def _answer(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise self._ended()
+        reply = json.loads(line)
+        if "error" in reply:
+            raise WorkerError(f"the {ENGINE_NAMES[self.engine]} worker failed:\n{reply['error']}")
+        return reply
+
+    def _ended(self):
+        return WorkerError(f"the {ENGINE_NAMES[self.engine]} worker ended (exit status {self.process.wait()}); "
+                           "its error, if it printed one, is above")
+
+    def close(self):
+        """Tell the worker to quit; kill it if it does not within a few seconds."""
+        try:
+            self.process.stdin.write(json.dumps({"do": "quit"}) + "\n")
+            self.process.stdin.flush()
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):  # it is gone already, or stuck
+            self.process.kill()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):  # a dead worker's stdin may still hold a line it never read
+                pipe.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def torch_installed():
@@ -357,18 +512,68 @@ def torch_installed():
     return importlib.util.find_spec("torch") is not None
 
 
+# -- one variant and batch -------------------------------------------------------------------
+MEDIAN_OF = {"train_rates": "train_images_per_s", "inference_rates": "inference_images_per_s",
+             "train_rates_under_load": "train_images_per_s_under_load"}  # per-round figures -> their median's name
+
+
+def open_engines(args, norm, device, batch, engines, workers):
+    """({name: engine}, minicnn's :class:`MinicnnSteps` or None, the workers' infos) for one variant and batch.
+
+    minicnn, and PyTorch when --engine names it, run in this process; the other PyTorch layouts each in a
+    :class:`TorchWorker`, entered into ``workers`` (a contextlib.ExitStack) so that they are shut down
+    whatever happens. Returns once every worker has built its model.
+    """
+    racers, net = {}, None
+    for name in engines:
+        if name == "minicnn":
+            racers[name], net = minicnn_engine(norm, device, batch, args.width)
+        elif name == args.engine:
+            racers[name] = torch_engine(name, norm, device, batch, args.width)
+        else:
+            racers[name] = workers.enter_context(TorchWorker(args, name, norm, batch))
+    infos = [{"engine": name, **racer.ready()} for name, racer in racers.items() if isinstance(racer, TorchWorker)]
+    return racers, net, infos
+
+
+def time_variant(args, norm, device, batch, steps, engines, profile):
+    """Race ``engines`` on one variant and batch. Returns (runs, minicnn's breakdown or None, the workers' infos).
+
+    Each run: {"variant", "engine", "batch", "train_images_per_s", "inference_images_per_s" (medians over the
+    rounds), the per-round "train_rates" and "inference_rates", "peak_memory_bytes", "per_step" (minicnn:
+    device operations), and with --load "train_images_per_s_under_load" and "train_rates_under_load"}.
+    """
+    with contextlib.ExitStack() as workers:
+        racers, net, infos = open_engines(args, norm, device, batch, engines, workers)
+        results = race(racers, batch, steps, args.repeats, args.warmup, args.load)
+    breakdown = None
+    if net is not None:  # alone now: the workers have quit
+        net.model.train()
+        results["minicnn"]["per_step"] = device_ops_per_step(net.train_step)  # a steady-state step
+        if profile:
+            breakdown = {"batch": batch, **profile_minicnn(net, racers["minicnn"].synchronize, steps)}
+    runs = [{"variant": norm, "engine": name, "batch": batch,
+             **{MEDIAN_OF[key]: statistics.median(rates) for key, rates in result.items() if key in MEDIAN_OF},
+             **result} for name, result in results.items()]
+    return runs, breakdown, infos
+
+
 # -- report --------------------------------------------------------------------------------
 def _mib(value):
     return "n/a" if value is None else f"{value / 2**20:,.0f} MiB"
 
 
-def _ratio(value, reference):
-    return f"{value / reference:.2f}x" if value and reference else ""
+def _spread(ratios):
+    return f"{min(ratios):.2f}-{max(ratios):.2f}x"
 
 
 def versus_pytorch(runs):
-    """minicnn's ratio to PyTorch's best layout, per variant and batch: the faster layout's images/s
-    (train and inference each), and the smaller peak memory. Empty where PyTorch did not run."""
+    """minicnn's ratio to PyTorch's best layout, per variant and batch. Empty where PyTorch did not run.
+
+    For training and inference each ("train", "inference"): the median over the rounds of minicnn's
+    images/s over the faster layout's in the same round, and those per-round ratios ("train_rounds",
+    "inference_rounds"). "peak_memory": minicnn's peak over the smaller PyTorch peak.
+    """
     ratios = []
     for r in runs:
         if r["engine"] != "minicnn":
@@ -376,23 +581,27 @@ def versus_pytorch(runs):
         rivals = [t for t in runs if t["engine"] in TORCH_LAYOUTS and (t["variant"], t["batch"]) == (r["variant"], r["batch"])]
         if not rivals:
             continue
-        best = lambda key: max(t[key] for t in rivals)  # noqa: E731
+        ratio = {"variant": r["variant"], "batch": r["batch"]}
+        for phase in ("train", "inference"):
+            rounds = per_round_ratios(r[f"{phase}_rates"], [t[f"{phase}_rates"] for t in rivals])
+            ratio[phase], ratio[f"{phase}_rounds"] = statistics.median(rounds), rounds
         peaks = [t["peak_memory_bytes"] for t in rivals if t["peak_memory_bytes"]]
-        ratios.append({"variant": r["variant"], "batch": r["batch"],
-                       "train": r["train_images_per_s"] / best("train_images_per_s"),
-                       "inference": r["inference_images_per_s"] / best("inference_images_per_s"),
-                       "peak_memory": r["peak_memory_bytes"] / min(peaks) if peaks and r["peak_memory_bytes"] else None})
+        ratio["peak_memory"] = r["peak_memory_bytes"] / min(peaks) if peaks and r["peak_memory_bytes"] else None
+        ratios.append(ratio)
     return ratios
 
 
 def print_report(meta, runs, breakdowns):
     print(f"\nGoogLeNet, CIFAR stem, aux heads, float32{' (TF32 products)' if meta['tf32'] else ''} "
           f"on {meta['device_name']}")
+    ratios = {(q["variant"], q["batch"]): q for q in versus_pytorch(runs)}
+    print(f"images/s: the median over {meta['repeats']} round(s) of {meta['steps']} step(s) each"
+          + ("; the engines take turns, and minicnn / PyTorch best is the median of the rounds' ratios to the "
+             "faster layout" if ratios else ""))
     header = (f"{'variant':<8}{'batch':>6}  {'engine':<25}{'train img/s':>12}{'infer img/s':>13}{'train GFLOP/s':>15}"
               f"{'peak memory':>13}")
     print(header)
     print("-" * len(header))
-    ratios = {(q["variant"], q["batch"]): q for q in versus_pytorch(runs)}
     keys = [(r["variant"], r["batch"]) for r in runs]
     for i, (r, key) in enumerate(zip(runs, keys)):
         label = f"{r['variant']:<8}{r['batch']:>6}" if key not in keys[:i] else " " * 14
@@ -403,6 +612,8 @@ def print_report(meta, runs, breakdowns):
             memory = "" if q["peak_memory"] is None else f"{q['peak_memory']:.2f}x"
             print(f"{'':14}  {'minicnn / PyTorch best':<25}{q['train']:>11.2f}x{q['inference']:>12.2f}x{'':>15}"
                   f"{memory:>13}")
+            print(f"{'':14}  {'  rounds: lowest-highest':<25}{_spread(q['train_rounds']):>12}"
+                  f"{_spread(q['inference_rounds']):>13}")
     if meta["load"]:
         print(f"\ntraining while a competing process runs ({meta['load']}: {LOAD_NAMES[meta['load']]})")
         header = f"{'variant':<8}{'batch':>6}  {'engine':<25}{'alone img/s':>12}{'loaded img/s':>14}{'slowdown':>10}"
@@ -427,9 +638,6 @@ def print_report(meta, runs, breakdowns):
                   f"host reads {counts['uploads']:>5,} host -> device copies")
 
 
-LOAD_NAMES = {"matmul": "NumPy matrix products on all cores", "spin": "a pure-Python loop"}
-
-
 def write_json(path, payload):
     from train.files import atomic_write  # readers never see half a file
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -437,7 +645,8 @@ def write_json(path, payload):
         json.dump(payload, f, indent=2)
 
 
-def engines_to_time(args, device):
+# -- main ----------------------------------------------------------------------------------
+def engines_to_time(args):
     """The engines this run times: --engine's one, or minicnn and (unless --no-torch, or PyTorch is
     missing) both PyTorch layouts."""
     if args.engine:
@@ -445,32 +654,34 @@ def engines_to_time(args, device):
     return ["minicnn"] + ([] if args.no_torch or not torch_installed() else list(TORCH_LAYOUTS))
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def open_device(args):
+    """(device, why it was chosen, CuPy or None) as --device asks; exits with the error if it cannot be had."""
     from minicnn import backend
     try:
         device, why = backend.choose_device(args.device)
-        if device.kind == "gpu":
-            if not args.no_tf32:
-                os.environ.setdefault("CUPY_TF32", "1")  # read by CuPy at its first float32 product
-            cp = backend.require_gpu(device.index)
+        if device.kind == "cpu":
+            return device, why, None
+        if not args.no_tf32:
+            os.environ.setdefault("CUPY_TF32", "1")  # read by CuPy at its first float32 product
+        return device, why, backend.require_gpu(device.index)
     except (ValueError, backend.DeviceUnavailableError) as error:
         sys.exit(f"error: {error}")
-    engines = engines_to_time(args, device)
-    here = [e for e in engines if e == "minicnn" or e == args.engine]  # timed in this process
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from minicnn import backend
+    device, why, cp = open_device(args)
+    if args.serve:  # a worker of another run of this benchmark
+        info = import_torch(device, not args.no_tf32)
+        serve(torch_engine(args.engine, args.norm[0], device, args.batch_size[0], args.width), info)
+        return
+    engines = engines_to_time(args)
     cpu_settings = None
-    if "minicnn" in here:
+    if "minicnn" in engines:
         import minicnn
         cpu_settings = minicnn.configure_cpu()  # as the trainer does (a user's script runs the same without it)
-    torch_meta = {}
-    if args.engine in TORCH_LAYOUTS:
-        import torch
-        torch_meta = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "pid": os.getpid(),
-                      "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
-        if device.kind == "gpu" and not torch.cuda.is_available():
-            sys.exit("error: this PyTorch sees no GPU")
-        if device.kind == "gpu" and not args.no_tf32:
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch_meta = import_torch(device, not args.no_tf32) if args.engine in TORCH_LAYOUTS else {}
     batches = args.batch_size or DEFAULT_BATCHES[device.kind]
     profiled = PROFILED_BATCH[device.kind] if PROFILED_BATCH[device.kind] in batches else max(batches)
     steps = args.steps or (10 if device.kind == "gpu" else 2)
@@ -481,41 +692,37 @@ def main(argv=None):
         if cpu_settings:
             from minicnn.doctor import blas_line
             name += f", {cpu_settings['threads']} minicnn threads; {blas_line()}"
-    compared = [e for e in engines if e in TORCH_LAYOUTS]
-    if args.engine in TORCH_LAYOUTS:
+    if args.engine:
         note = f"{ENGINE_NAMES[args.engine]} alone in this process"
-    elif compared:
-        note = "PyTorch NCHW and channels-last, each in a process of its own"
+    elif len(engines) > 1:
+        note = "PyTorch NCHW and channels-last, each in a process of its own; the engines take turns, round by round"
     else:
         note = "PyTorch comparison skipped"
     print(f"device: {device} ({why}): {name}; {note}")
     runs, breakdowns, torch_processes = [], {}, []
-    for norm in args.norm:
-        flop_per_image = training_flop_per_image(norm, args.width)
-        for batch in batches:
-            for engine in engines:
-                print(f"timing {norm}, batch {batch}: {ENGINE_NAMES[engine]} ...", flush=True)
-                if engine == "minicnn":
-                    with backend.running_on(device):  # what is made without naming a device lands beside the model
-                        result = bench_minicnn(args, norm, device, batch, steps,
-                                               profile=not args.no_profile and batch == profiled)
-                elif engine == args.engine:
-                    result = bench_torch(args, norm, device, batch, steps, engine)
-                else:
-                    result, child = torch_in_own_process(args, engine, norm, batch, steps)
-                    torch_processes.append({"engine": engine, **child["pytorch"]})
-                if "breakdown_ms" in result:
-                    breakdowns[norm] = {"batch": batch, "step_ms": result.pop("profiled_step_ms"),
-                                        "ms": result.pop("breakdown_ms")}
-                result["train_gflops"] = result["train_images_per_s"] * flop_per_image / 1e9
-                runs.append({"variant": norm, "engine": engine, "batch": batch, **result})
+    try:
+        for norm in args.norm:
+            flop_per_image = training_flop_per_image(norm, args.width)
+            for batch in batches:
+                print(f"timing {norm}, batch {batch}: {', '.join(ENGINE_NAMES[e] for e in engines)} ...", flush=True)
+                with backend.running_on(device):  # what is made without naming a device lands beside the model
+                    timed, breakdown, infos = time_variant(args, norm, device, batch, steps, engines,
+                                                           profile=not args.no_profile and batch == profiled)
+                for run in timed:
+                    run["train_gflops"] = run["train_images_per_s"] * flop_per_image / 1e9
+                runs += timed
+                torch_processes += infos
+                if breakdown:
+                    breakdowns[norm] = breakdown
+    except WorkerError as error:
+        sys.exit(f"error: {error}")
     if torch_processes:
         first = torch_processes[0]
         name += (f"; PyTorch {first['torch']}, {first['torch_threads']} threads, OMP_WAIT_POLICY "
                  f"{first['OMP_WAIT_POLICY'] or 'unset'}")
     meta = {"device": str(device), "device_name": name, "batch_sizes": batches, "steps": steps,
-            "repeats": args.repeats, "warmup": args.warmup, "width": args.width, "load": args.load,
-            "tf32": device.kind == "gpu" and not args.no_tf32, "cpu_settings": cpu_settings,
+            "repeats": args.repeats, "warmup": args.warmup, "pause_s": PAUSE_S, "width": args.width,
+            "load": args.load, "tf32": device.kind == "gpu" and not args.no_tf32, "cpu_settings": cpu_settings,
             "torch": torch_processes[0]["torch"] if torch_processes else torch_meta.get("torch"),
             "pytorch": torch_meta, "pytorch_processes": torch_processes,
             "time": datetime.now().isoformat(timespec="seconds"),
