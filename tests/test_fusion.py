@@ -254,6 +254,9 @@ def changes():
     def replaced(unit, rng):
         unit.bn.weight = nn.Parameter(rng.standard_normal(4))
 
+    def array_replaced(unit, rng):  # as .to(device) does: the same Parameter, a new array
+        unit.conv.weight.array = unit.conv.weight.array * 2
+
     def initialised(unit, rng):
         nn.init.normal_(unit.conv.weight)
 
@@ -261,7 +264,7 @@ def changes():
         unit.bn.eps = 0.5
 
     return [optimizer_step, optimizer_step_in_eval, load_state_dict, training_statistics, in_place, replaced,
-            initialised, eps]
+            array_replaced, initialised, eps]
 
 
 @pytest.mark.parametrize("change", changes(), ids=lambda change: change.__name__)
