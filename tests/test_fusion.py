@@ -43,7 +43,7 @@ def fold_by_loop(w, b, mean, var, eps, gamma, beta, transpose):
 
 
 def optional(arrays, given):
-    """``arrays`` (conv_w, conv_b, mean, var, gamma, beta) with conv_b, gamma, beta left out (None) where not ``given``."""
+    """``arrays`` (conv_w, conv_b, mean, var, gamma, beta), with conv_b, gamma and beta None unless ``given``."""
     w, b, mean, var, gamma, beta = arrays
     return w, (b if given else None), mean, var, (gamma if given else None), (beta if given else None)
 
@@ -149,7 +149,8 @@ def test_fuse_conv_bn_eval_refuses_what_it_cannot_fold(rng, change, error, match
 
 
 @pytest.mark.parametrize("argument,make,error,match", [
-    ("conv_w", lambda: np.ones((4, 3, 3, 3)), TypeError, r"conv_w must be a floating-point minicnn.Tensor .*got ndarray"),
+    ("conv_w", lambda: np.ones((4, 3, 3, 3)), TypeError,
+     r"conv_w must be a floating-point minicnn.Tensor .*got ndarray"),
     ("conv_w", lambda: tensor(np.ones((4, 3))), TypeError,
      r"conv_w must be .*\(out_channels, in_channels, \*kernel_size\), got shape \(4, 3\)"),
     ("bn_rm", lambda: None, TypeError, r"bn_rm must be a minicnn.Tensor of shape \(4,\), got NoneType"),
