@@ -219,6 +219,11 @@ class Tensor:
             self._version_box = [0]
         return self._version_box
 
+    def _bump_version(self):
+        """Count one in-place change of ``.array`` (by an op, an optimizer step, a load_state_dict): what
+        reads ``_version`` (the autograd's checks, a cache of folded weights) sees the change."""
+        self._shared_version_box()[0] += 1
+
     @property
     def data(self):
         """A new tensor sharing this one's array, cut from the graph (PyTorch's ``.data``).
@@ -481,7 +486,7 @@ class Tensor:
             value = backend.to_device(value.array, backend.device_of(self.array))
         with backend.on_device_of(self.array):
             self.array[_indexing.checked_key(self, key)] = value
-        self._shared_version_box()[0] += 1
+        self._bump_version()
 
     def _check_in_place(self, name, operand):
         """Refuse an in-place op that the autograd could not follow (PyTorch's rules). Returns True if
@@ -532,7 +537,7 @@ class Tensor:
                 self.array[...] = values
             except ValueError as error:
                 raise RuntimeError(f"{name}: cannot write into this tensor of shape {self.shape}: {error}") from None
-        self._shared_version_box()[0] += 1
+        self._bump_version()
         return self
 
     # -- comparisons: bool tensors, never recorded (minicnn.functional.comparison)

@@ -54,7 +54,8 @@ import numbers
 from typing import NamedTuple
 
 import minicnn.functional as F
-from minicnn import Tensor, nn
+from minicnn import Tensor, is_grad_enabled, nn
+from minicnn.nn.utils.fusion import fuse_conv_bn_weights
 
 
 # -- Table 1 of the paper, as data -------------------------------------------------------
@@ -132,15 +133,49 @@ class ConvBNReLU(nn.Module):
     The ReLU runs inside the batch norm's op (``relu=True``): the same values, and on a
     GPU one kernel launch fewer forward and backward.
 
+    Inference folds the batch norm into the convolution (minicnn's; PyTorch's eager
+    evaluation does not): when the batch norm uses its running statistics (eval mode),
+    gradient recording is off (``minicnn.no_grad()``) and neither ``conv`` nor ``bn`` has
+    hooks, the unit is one ``conv2d(x, w', b', relu=True)`` with the weights of
+    :func:`minicnn.nn.utils.fusion.fuse_conv_bn_weights`, and no batch-norm pass. The
+    outputs agree with the unfolded path's up to float32 rounding. The folded weights are
+    kept and made again when a tensor they come from is replaced or changed in place
+    (its ``_version``: an optimizer step, a ``load_state_dict``, training-mode statistics).
+
     x: Tensor (N, in_channels, H, W) -> (N, out_channels, OH, OW).
     """
+
+    _fold = None  # of the last fold: (the tensors and arrays read, eps and their versions, (weight, bias))
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-3)
 
     def forward(self, x):
-        return self.bn(self.conv(x), relu=True)
+        if not self._folds():
+            return self.bn(self.conv(x), relu=True)
+        weight, bias = self._folded_weights()
+        return F.conv2d(x, weight, bias, self.conv.stride, self.conv.padding, relu=True)
+
+    def _folds(self):
+        """Whether this call may fold: inference with running statistics, the layers as built, no hooks to call."""
+        conv, bn = self.conv, self.bn
+        return (not bn.training and not is_grad_enabled() and type(conv) is nn.Conv2d
+                and type(bn) in (nn.BatchNorm2d, nn.SyncBatchNorm) and not conv._hooks and not bn._hooks
+                and bn.running_mean is not None and bn.running_var is not None)
+
+    def _folded_weights(self):
+        """(weight (O, I, kh, kw), bias (O,)) of the folded conv: the kept ones while nothing they come from changed."""
+        conv, bn = self.conv, self.bn
+        tensors = (conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)
+        sources = [t for t in tensors if t is not None] + [t.array for t in tensors if t is not None]
+        versions = [bn.eps] + [None if t is None else t._version for t in tensors]
+        kept = self._fold
+        if kept is None or kept[1] != versions or any(a is not b for a, b in zip(kept[0], sources)):
+            folded = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                          bn.weight, bn.bias)
+            self._fold = kept = (sources, versions, folded)
+        return kept[2]
 
 
 CONV_UNITS = {"lrn": ConvReLU, "bn": ConvBNReLU}

@@ -118,6 +118,7 @@ def broadcast_parameters(module, root=0):
             world.broadcast(flat, root)
             for tensor, where in zip(group, slices):
                 tensor.array[...] = flat[where].reshape(tensor.shape)  # in place: an optimizer's views stay valid
+                tensor._bump_version()
     _broadcasts[module] = _Broadcast(list(module.parameters()))
 
 

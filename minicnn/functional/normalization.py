@@ -229,6 +229,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if x.ndim < 2:
         raise ValueError(f"{op}: x must be at least 2-D (N, C, ...), got shape {x.shape}")
     channels = x.shape[1]
+    buffers = [value for value in (running_mean, running_var) if isinstance(value, Tensor)]
     running_mean = _buffer(op, "running_mean", running_mean, channels, x)
     running_var = _buffer(op, "running_var", running_var, channels, x)
     if (running_mean is None) != (running_var is None):
@@ -252,9 +253,15 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"{op}: a bias without a weight is not supported; pass both or neither")
     inputs += [t for t in (weight, bias) if t is not None]
     if training and sync and distributed.world_size() > 1:
-        return SyncBatchNormFunction(running_mean, running_var, float(momentum), float(eps), bool(relu))(*inputs)
-    return BatchNormFunction(running_mean, running_var, bool(training), float(momentum), float(eps),
-                             bool(relu))(*inputs)
+        function = SyncBatchNormFunction(running_mean, running_var, float(momentum), float(eps), bool(relu))
+    else:
+        function = BatchNormFunction(running_mean, running_var, bool(training), float(momentum), float(eps),
+                                     bool(relu))
+    output = function(*inputs)
+    if training:  # the running statistics were updated in place
+        for buffer in buffers:
+            buffer._bump_version()
+    return output
 
 
 def gradcheck_cases(add):

@@ -47,6 +47,7 @@ def _fill(tensor, values):
     device = backend.device_of(tensor.array)
     with backend.running_on(device):
         tensor.array[...] = backend.to_device(values, device, tensor.dtype)
+    tensor._bump_version()
     return tensor
 
 
@@ -64,6 +65,7 @@ def constant_(tensor, value):
     """Fill with ``value``."""
     with backend.on_device_of(tensor.array):
         tensor.array[...] = value
+    tensor._bump_version()
     return tensor
 
 

@@ -221,6 +221,7 @@ class Module:
             device = backend.device_of(tensor.array)
             with backend.running_on(device):
                 tensor.array[...] = backend.to_device(value, device, tensor.dtype)
+            tensor._bump_version()  # as PyTorch's copy_ does
         return LoadResult(missing, unexpected)
 
     # -- printing ----------------------------------------------------------------

@@ -159,9 +159,12 @@ class Optimizer:
         parameter that has one (views of the state), leaving the others alone."""
         if group.gradients_ready():
             self.update(group.array, group.grad, state)
+            for p in group.params:
+                p._bump_version()  # as PyTorch's in-place updates do
             return
         for p, where in zip(group.params, group.slices):
             if p.grad is not None:
+                p._bump_version()
                 views = {name: array[where].reshape(p.shape) for name, array in state.items()}
                 self.update(p.array, p.grad.array, views)
                 for name, array in views.items():
