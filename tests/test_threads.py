@@ -67,6 +67,21 @@ def test_chunk_bounds_cover_the_range_in_order(thread_count, total, min_size):
     assert len(bounds) <= 8 and (len(bounds) == 1 or all(stop - start >= min_size for start, stop in bounds))
 
 
+@pytest.mark.parametrize("threads_used", [2, 3])
+@pytest.mark.parametrize("total", [300, 390, 520, 700, 5000])
+def test_more_chunks_than_threads_come_in_a_multiple_of_the_thread_count(thread_count, threads_used, total):
+    """3 equal chunks on 2 threads leave one thread idle a third of the time (a weight gradient's 480 columns in
+    blocks of at least 128 were 3 chunks): past one chunk per thread, the count is a multiple of the threads."""
+    thread_count(threads_used)
+    bounds = threads.chunk_bounds(total, 128)
+    count = len(bounds)
+    assert count <= threads_used or count % threads_used == 0
+    assert min(threads_used, total // 128) <= count <= 4 * threads_used
+    assert all(stop - start >= 128 for start, stop in bounds)
+    if threads_used == 2:
+        assert len(threads.chunk_bounds(480, 128)) == 2  # the weight gradient's columns: not 3
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_set_thread_count_rejects_bad_counts(bad):
     with pytest.raises(ValueError, match="threads must be an int >= 1"):

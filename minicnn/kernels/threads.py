@@ -122,7 +122,10 @@ def chunk_bounds(total, min_size):
     Returns a list of (start, stop). Several chunks per thread let a thread that
     lost its core to another program hand its remaining work to the others.
     """
-    count = max(1, min(4 * _pool.threads if _pool.threads > 1 else 1, total // max(1, min_size)))
+    threads = _pool.threads
+    count = max(1, min(4 * threads if threads > 1 else 1, total // max(1, min_size)))
+    if count > threads:  # a multiple of the thread count: 3 chunks on 2 threads leave one thread idle a third of the time
+        count -= count % threads
     edges = [total * i // count for i in range(count + 1)]
     return list(zip(edges[:-1], edges[1:]))
 
