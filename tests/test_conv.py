@@ -4,6 +4,7 @@ import pytest
 import minicnn.functional as F
 from minicnn import backend
 from minicnn.functional.conv import col2im, col2im_forms, col2im_strided, im2col, im2col_forms, im2col_strided
+from minicnn.kernels.dispatch import plain_forms
 from minicnn.layout import is_channels_last
 import reference
 from helpers import assert_same_as_plain, tensor
@@ -155,6 +156,26 @@ def test_split_matrix_product_matches_numpy(rng, shape, bias):
     np.testing.assert_allclose(conv.matrix_product_threads(a, b, c), expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(conv.matrix_product_threads(a, b, c, relu=True), np.maximum(expected, 0),
                                rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", CONFIGS)
+@pytest.mark.parametrize("block_bytes", [1, 3000, 4 << 20])  # one row of pixels at a time, a few, all of a chunk
+@pytest.mark.parametrize("bias,relu", [(True, True), (False, False)])
+def test_unfolding_a_block_at_a_time_matches_the_whole_rows_then_the_product(rng, monkeypatch, kernel, stride,
+                                                                           padding, size, block_bytes, bias, relu):
+    """The CPU's forward (rows unfolded and multiplied block by block, in cache) against the plain twin
+    (im2col whole, then one product), across blocks that end inside a chunk and images."""
+    from minicnn.functional.conv import unfolded_product, unfolded_product_plain
+    from minicnn.kernels import conv as conv_kernels
+    monkeypatch.setattr(conv_kernels, "_UNFOLD_BYTES", block_bytes)
+    x = rng.standard_normal((3, 4) + size)
+    b = rng.standard_normal((kernel[0] * kernel[1] * 4, 5))
+    shift = rng.standard_normal(5) if bias else None
+    assert unfolded_product.fast_form(x) == "conv:unfolded_product_numba"
+    got = conv_kernels.unfolded_product_numba(x, kernel, stride, padding, b, shift, relu)
+    with plain_forms():
+        expected = unfolded_product_plain(x, kernel, stride, padding, b, shift, relu)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 WINOGRAD_CONFIGS = [c for c in CONFIGS if c[0] == (3, 3) and c[1] == (1, 1)]  # the geometry Winograd computes

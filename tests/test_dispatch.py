@@ -51,9 +51,9 @@ def test_a_form_is_chosen_once_per_array_type_and_plain_forms_bypasses_the_choic
 
 def test_a_failing_fast_cpu_form_is_a_real_error():
     """Only the GPU's forms fall back: on the CPU a failure of a numba kernel is a bug to see."""
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise RuntimeError("a numba bug")
-    with fast_form_replaced(conv.im2col_forms, "cpu", broken), pytest.raises(RuntimeError, match="a numba bug"):
+    with fast_form_replaced(conv.unfolded_product, "cpu", broken), pytest.raises(RuntimeError, match="a numba bug"):
         F.conv2d(minicnn.Tensor(np.ones((1, 1, 4, 4))), minicnn.Tensor(np.ones((1, 1, 3, 3))))
 
 

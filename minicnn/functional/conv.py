@@ -107,10 +107,17 @@ def matrix_product_plain(a, b, bias=None, out=None, relu=False):
     return out
 
 
+def unfolded_product_plain(x, kernel, stride, padding, b, bias=None, relu=False):
+    """im2col(x) @ b (+ bias, then max(., 0) if ``relu``): x (N, C, H, W), b (kh*kw*C, O) -> (N*OH*OW, O)."""
+    return matrix_product(im2col(x, kernel, stride, padding), b, bias, relu=relu)
+
+
 im2col_forms = Forms("im2col", plain=im2col_strided, cpu="conv:im2col_numba", gpu="conv:im2col_gather")
 col2im_forms = Forms("col2im", plain=col2im_strided, cpu="conv:col2im_numba", gpu="conv:col2im_gather")
 # On the CPU split over minicnn's threads; a GPU's matmul is one cuBLAS call already.
 matrix_product = Forms("matrix_product", plain=matrix_product_plain, cpu="conv:matrix_product_threads")
+# The CPU unfolds and multiplies a cache-sized block of rows at a time, never the whole rows.
+unfolded_product = Forms("unfolded_product", plain=unfolded_product_plain, cpu="conv:unfolded_product_numba")
 
 
 def _weight_rows(weight):
@@ -145,12 +152,17 @@ class Conv2dFunction(Op):
         oh = conv_output_size(h, kh, self.stride[0], self.padding[0])
         ow = conv_output_size(w, kw, self.stride[1], self.padding[1])
         self.x_shape, self.weight2d = x.shape, _weight_rows(weight)
-        cols = im2col(x, (kh, kw), self.stride, self.padding)  # (N*OH*OW, kh*kw*C)
-        y2d = matrix_product(cols, self.weight2d.T, bias, relu=self.relu)  # (N*OH*OW, O)
         # The CPU unfolds x again in backward rather than keep the rows: a kxk conv's rows are k*k times its
         # input (kept, they raised a GoogLeNet BN step's peak at batch 32 by 460 MB), and unfolding costs ~2%
-        # of a step. A GPU keeps them: there each unfolding is launches, which bound a step at these sizes.
-        self.cols = cols if is_gpu_array(cols) else None
+        # of a step; so its forward never makes them whole. A GPU keeps them: there each unfolding is
+        # launches, which bound a step at these sizes.
+        if is_gpu_array(x) or _is_pointwise((kh, kw), self.stride, self.padding):
+            cols = im2col(x, (kh, kw), self.stride, self.padding)  # (N*OH*OW, kh*kw*C); x itself if pointwise
+            y2d = matrix_product(cols, self.weight2d.T, bias, relu=self.relu)  # (N*OH*OW, O)
+            self.cols = cols if is_gpu_array(cols) else None
+        else:
+            y2d = unfolded_product(x, (kh, kw), self.stride, self.padding, self.weight2d.T, bias, relu=self.relu)
+            self.cols = None
         return self._keep_for_relu(from_channels_last(y2d.reshape(n, oh, ow, out_channels)))  # (N, O, OH, OW)
 
     def _keep_for_relu(self, y):
