@@ -14,7 +14,7 @@ from . import host_memory
 from ..geometry import WINOGRAD_TILE as TILE, winograd_output_tiles, winograd_tiles
 from ..layout import channels_last, from_channels_last
 from .chunks import jit, rows_per_chunk, run_chunks
-from .conv import _product_into
+from .conv import _col2im, _product_into
 from .threads import blas_on_one_thread, chunk_bounds, parallel_for
 
 inline = njit(inline="always", nogil=True, cache=True)
@@ -308,19 +308,8 @@ def _input_tiles_adjoint(dv, k, ph, pw, th, tw, gx, start, stop):
                     block = blocks[y, s, i]
                     _b(k, t[i, 0], t[i, 1], t[i, 2], t[i, 3], t[i, 4], t[i, 5],
                        block[0], block[1], block[2], block[3], block[4], block[5])
-        gx[b] = 0
-        for i in range(BLOCK):
-            for j in range(BLOCK):  # block positions in the plain form's order
-                for y in range(th):
-                    r = TILE * y - ph + i
-                    if r < 0 or r >= h:
-                        continue
-                    for s in range(tw):
-                        q = TILE * s - pw + j
-                        if 0 <= q < w:
-                            pixel, values = gx[b, r, q], blocks[y, s, i, j]
-                            for ch in range(c):
-                                pixel[ch] += values[ch]
+        # Adding the blocks back onto the pixels they were read from is col2im, with 6x6 "taps" 4 apart.
+        _col2im(blocks.reshape(1, th, tw, BLOCK, BLOCK, c), BLOCK, BLOCK, TILE, TILE, ph, pw, gx[b:b + 1], 0, 1)
 
 
 def input_transform_adjoint_numba(grad_v, x_shape, padding):
