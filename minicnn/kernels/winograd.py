@@ -14,7 +14,7 @@ from . import host_memory
 from ..geometry import WINOGRAD_TILE as TILE, winograd_output_tiles, winograd_tiles
 from ..layout import channels_last, from_channels_last
 from .chunks import jit, rows_per_chunk, run_chunks
-from .conv import _col2im, _product_into
+from .conv import _col2im, _im2col, _product_into
 from .threads import blas_on_one_thread, chunk_bounds, parallel_for
 
 inline = njit(inline="always", nogil=True, cache=True)
@@ -154,20 +154,13 @@ def filter_transform_adjoint_numba(grad_u):
 @jit
 def _input_tiles(x, k, ph, pw, th, tw, v, start, stop):
     n, h, w, c = x.shape
-    d = np.empty((BLOCK, BLOCK, c), x.dtype)  # one input block, zeros where it lies in the padding
-    t = np.empty((BLOCK, BLOCK, c), x.dtype)  # B^T d
-    for row in range(start, stop):            # one row of tiles: image b, tile row y
-        b, y = row // th, row % th
+    blocks = np.empty((1, tw, BLOCK, BLOCK, c), x.dtype)  # one row of input blocks, zeros in the padding
+    t = np.empty((BLOCK, BLOCK, c), x.dtype)              # B^T d
+    for row in range(start, stop):                        # one row of tiles: image b, tile row y
+        # Reading the blocks is im2col, with 6x6 "taps" 4 apart: a tile row is a row of output pixels.
+        _im2col(x, BLOCK, BLOCK, TILE, TILE, ph, pw, th, blocks, row, row, row + 1)
         for s in range(tw):
-            for i in range(BLOCK):
-                r = TILE * y - ph + i
-                for j in range(BLOCK):
-                    q = TILE * s - pw + j
-                    if 0 <= r < h and 0 <= q < w:
-                        d[i, j] = x[b, r, q]
-                    else:
-                        d[i, j] = 0
-            p = row * tw + s
+            d, p = blocks[0, s], row * tw + s
             for j in range(BLOCK):
                 _b_t(k, d[0, j], d[1, j], d[2, j], d[3, j], d[4, j], d[5, j],
                      t[0, j], t[1, j], t[2, j], t[3, j], t[4, j], t[5, j])
